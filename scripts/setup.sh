@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One-time (idempotent) setup of a Debian 12 machine for emolens' wasm build, demo and browser tests.
+# Run as root (or with sudo available) on a machine that has rustup + cargo, Node.js 20 and npm.
+#
+#   scripts/setup.sh
+#
+# Installs: Debian chromium + chromium-driver (headless browser tests; never a downloaded browser),
+# ffmpeg, mesa-vulkan-drivers; the rustup target wasm32-unknown-unknown; wasm-bindgen-cli 0.2.130
+# (must match the crate's wasm-bindgen pin); the npm packages (npm ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130
+export PATH="$HOME/.cargo/bin:$PATH"
+stamp() { echo "[setup $(date +%H:%M:%S)] $*"; }
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; fi
+fi
+
+# --- Debian packages -------------------------------------------------------------------------
+pkgs=(chromium chromium-driver ffmpeg mesa-vulkan-drivers)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  stamp "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y "${missing[@]}"
+else
+  stamp "Debian packages present: ${pkgs[*]}"
+fi
+
+# --- Rust wasm target + wasm-bindgen-cli -------------------------------------------------------
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  stamp "rustup target wasm32-unknown-unknown present"
+else
+  stamp "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version | awk '{print $2}')" = "$WASM_BINDGEN_VERSION" ]; then
+  stamp "wasm-bindgen $WASM_BINDGEN_VERSION present"
+else
+  stamp "cargo install wasm-bindgen-cli --version $WASM_BINDGEN_VERSION (takes a few minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# --- npm packages -------------------------------------------------------------------------------
+# npm ci wipes node_modules; skip it when node_modules already matches package-lock.json.
+if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] \
+   && [ -x node_modules/.bin/webpack ] && [ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] \
+   && [ -z "${FORCE_NPM_CI:-}" ]; then
+  stamp "node_modules up to date with package-lock.json (FORCE_NPM_CI=1 to reinstall)"
+else
+  stamp "npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+stamp "done: $(wasm-bindgen --version), $(node --version), $(/usr/bin/chromium --version 2>/dev/null | head -1)"

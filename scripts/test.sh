@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The project's test command: native tests, wasm build, demo build, browser test.
+#
+#   scripts/test.sh
+#
+# cargo test --release runs the native tests, which also write target/parity/*.png and
+# target/parity/native.json; tests/browser/run.mjs then compares the wasm build in headless
+# Chromium (WebGPU and CPU) with those native results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+T0=$(date +%s)
+step() {
+  local name=$1
+  shift
+  local t=$(date +%s)
+  echo
+  echo "=== [$(date -u +%H:%M:%S)] $name"
+  "$@"
+  echo "=== [$(date -u +%H:%M:%S)] $name: ok in $(( $(date +%s) - t )) s (total $(( $(date +%s) - T0 )) s)"
+}
+
+step "native tests (cargo test --release)" cargo test --release
+step "wasm build (scripts/build-wasm.sh)" scripts/build-wasm.sh
+step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
+step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
+echo
+echo "=== all steps passed in $(( $(date +%s) - T0 )) s"

@@ -1,0 +1,63 @@
+//! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
+
+mod image;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "emolens", version, about = "Emotion understanding in video: per-frame face analysis, temporal context, VLM prompting")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect faces in photos: box, score, 68 landmarks and 7 expression probabilities per face.
+    Image(image::ImageArgs),
+}
+
+/// Which burn device runs the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (flex).
+    Cpu,
+    /// burn-wgpu on the system's GPU API (Vulkan natively; lavapipe without a GPU).
+    Wgpu,
+}
+
+impl Backend {
+    pub fn device(self) -> Result<burn::tensor::Device, String> {
+        match self {
+            Backend::Cpu => Ok(burn::tensor::Device::flex()),
+            Backend::Wgpu => burn::tensor::Device::wgpu_options()
+                .init()
+                .map_err(|e| format!("no wgpu device: {e}")),
+        }
+    }
+}
+
+/// Exit codes: 0 success, 1 a check failed, 2 bad input or set-up.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Image(args) => image::run(args),
+    }
+}
+
+/// Where the face-api.js model files are: `--models`, `EMOLENS_MODELS`, or the npm package
+/// installed by the set-up (looked up from the working directory, then from the crate).
+pub fn default_models_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("EMOLENS_MODELS") {
+        return dir.into();
+    }
+    let relative = std::path::Path::new("node_modules/@vladmandic/face-api/model");
+    if relative.is_dir() {
+        return relative.to_path_buf();
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
