@@ -20,7 +20,9 @@ pub enum FrameError {
     Decode(String),
     #[error("image is empty ({width}x{height})")]
     Empty { width: usize, height: usize },
-    #[error("pixel buffer has {actual} bytes, a {width}x{height} image with {channels} channels needs {expected}")]
+    #[error(
+        "pixel buffer has {actual} bytes, a {width}x{height} image with {channels} channels needs {expected}"
+    )]
     BufferSize {
         width: usize,
         height: usize,
@@ -56,7 +58,8 @@ impl RgbImage {
 
     /// Decodes JPEG or PNG bytes (grey, RGB, RGBA, 8 or 16 bit).
     pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
-        let decoded = image::load_from_memory(bytes).map_err(|e| FrameError::Decode(e.to_string()))?;
+        let decoded =
+            image::load_from_memory(bytes).map_err(|e| FrameError::Decode(e.to_string()))?;
         let rgb = decoded.to_rgb8();
         Self::new(rgb.width() as usize, rgb.height() as usize, rgb.into_raw())
     }
@@ -66,7 +69,12 @@ impl RgbImage {
     }
 }
 
-fn check_buffer(width: usize, height: usize, channels: usize, actual: usize) -> Result<(), FrameError> {
+fn check_buffer(
+    width: usize,
+    height: usize,
+    channels: usize,
+    actual: usize,
+) -> Result<(), FrameError> {
     if width == 0 || height == 0 {
         return Err(FrameError::Empty { width, height });
     }
@@ -173,7 +181,11 @@ pub fn canvas_input(
     } = canvas;
     // Value of the canvas at integer coordinates (black outside the region).
     let sample = |sx: usize, sy: usize, c: usize| -> f32 {
-        if sx < offset_x || sy < offset_y || sx - offset_x >= rect.width || sy - offset_y >= rect.height {
+        if sx < offset_x
+            || sy < offset_y
+            || sx - offset_x >= rect.width
+            || sy - offset_y >= rect.height
+        {
             0.0
         } else {
             image.pixel(rect.x + sx - offset_x, rect.y + sy - offset_y, c) as f32
@@ -207,7 +219,8 @@ pub fn canvas_input(
 /// Reads an image file (native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_image(path: &std::path::Path) -> Result<RgbImage, FrameError> {
-    let bytes = std::fs::read(path).map_err(|e| FrameError::Decode(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| FrameError::Decode(format!("{}: {e}", path.display())))?;
     RgbImage::decode(&bytes).map_err(|e| match e {
         FrameError::Decode(reason) => FrameError::Decode(format!("{}: {reason}", path.display())),
         other => other,
@@ -229,7 +242,14 @@ mod tests {
     #[test]
     fn identity_resize_keeps_pixels() {
         let image = RgbImage::new(2, 2, (0..12).collect()).unwrap();
-        let out = square_input(&image, PixelRect::whole(&image), SquarePadding::TopLeft, 2, [0.0; 3], 1.0);
+        let out = square_input(
+            &image,
+            PixelRect::whole(&image),
+            SquarePadding::TopLeft,
+            2,
+            [0.0; 3],
+            1.0,
+        );
         assert_eq!(out, (0..12).map(|v| v as f32).collect::<Vec<_>>());
     }
 

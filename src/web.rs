@@ -13,10 +13,13 @@ use std::rc::Rc;
 use burn::tensor::Device;
 use js_sys::{Promise, Uint8Array};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{HtmlImageElement, HtmlVideoElement, ImageBitmap, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use web_sys::{
+    HtmlImageElement, HtmlVideoElement, ImageBitmap, ImageData, OffscreenCanvas,
+    OffscreenCanvasRenderingContext2d,
+};
 
 use crate::face::{DetectorOptions, FaceAnalyzer, FaceWeights, FrameFaces, MODEL_NAMES};
 use crate::frames::RgbImage;
@@ -75,8 +78,13 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
         .await
         .map(|(device, setup)| {
             let info = setup.adapter.get_info();
-            let adapter_info = format!("{} ({:?}, {})", info.name, setup.backend, info.driver).trim().to_string();
-            Rc::new(WebGpu { device, adapter_info })
+            let adapter_info = format!("{} ({:?}, {})", info.name, setup.backend, info.driver)
+                .trim()
+                .to_string();
+            Rc::new(WebGpu {
+                device,
+                adapter_info,
+            })
         })
         .map_err(|e| format!("no WebGPU adapter: {e}"));
     WEBGPU.with(|cell| *cell.borrow_mut() = Some(result.clone()));
@@ -110,10 +118,20 @@ impl Analyzer {
             "cpu" => (Device::flex(), "cpu", None, None),
             "webgpu" => {
                 let gpu = webgpu().await.map_err(|e| JsError::new(&e))?;
-                (gpu.device.clone(), "webgpu", Some(gpu.adapter_info.clone()), None)
+                (
+                    gpu.device.clone(),
+                    "webgpu",
+                    Some(gpu.adapter_info.clone()),
+                    None,
+                )
             }
             "auto" => match webgpu().await {
-                Ok(gpu) => (gpu.device.clone(), "webgpu", Some(gpu.adapter_info.clone()), None),
+                Ok(gpu) => (
+                    gpu.device.clone(),
+                    "webgpu",
+                    Some(gpu.adapter_info.clone()),
+                    None,
+                ),
                 Err(reason) => (Device::flex(), "cpu", None, Some(reason)),
             },
             other => {
@@ -126,9 +144,12 @@ impl Analyzer {
         let weights = fetch_weights(&options.model_base_url).await?;
         let detector_options = DetectorOptions {
             input_size: options.input_size,
-            score_threshold: options.score_threshold.unwrap_or(DetectorOptions::default().score_threshold),
+            score_threshold: options
+                .score_threshold
+                .unwrap_or(DetectorOptions::default().score_threshold),
         };
-        let inner = FaceAnalyzer::new(&weights, &device, detector_options).map_err(|e| JsError::new(&e.to_string()))?;
+        let inner = FaceAnalyzer::new(&weights, &device, detector_options)
+            .map_err(|e| JsError::new(&e.to_string()))?;
         Ok(Analyzer {
             inner: Rc::new(inner),
             backend: backend.into(),
@@ -185,8 +206,12 @@ impl Analyzer {
     fn pixels(&self, source: &JsValue) -> Result<RgbImage, JsValue> {
         let error = |message: String| JsValue::from(JsError::new(&message));
         if let Some(data) = source.dyn_ref::<ImageData>() {
-            return RgbImage::from_rgba(data.width() as usize, data.height() as usize, &data.data())
-                .map_err(|e| error(e.to_string()));
+            return RgbImage::from_rgba(
+                data.width() as usize,
+                data.height() as usize,
+                &data.data(),
+            )
+            .map_err(|e| error(e.to_string()));
         }
         let (width, height) = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
             (video.video_width(), video.video_height())
@@ -200,7 +225,9 @@ impl Analyzer {
             ));
         };
         if width == 0 || height == 0 {
-            return Err(error("the frame has no pixels yet (video not loaded, or image not decoded)".into()));
+            return Err(error(
+                "the frame has no pixels yet (video not loaded, or image not decoded)".into(),
+            ));
         }
 
         let mut slot = self.canvas.borrow_mut();
@@ -222,7 +249,8 @@ impl Analyzer {
             context.draw_image_with_image_bitmap(bitmap, 0.0, 0.0)?;
         }
         let data = context.get_image_data(0.0, 0.0, width as f64, height as f64)?;
-        RgbImage::from_rgba(width as usize, height as usize, &data.data()).map_err(|e| error(e.to_string()))
+        RgbImage::from_rgba(width as usize, height as usize, &data.data())
+            .map_err(|e| error(e.to_string()))
     }
 }
 
@@ -237,15 +265,22 @@ async fn fetch_weights(base: &str) -> Result<FaceWeights, JsError> {
     for model in MODEL_NAMES {
         let manifest_url = format!("{base}{model}-weights_manifest.json");
         let manifest_bytes = fetch_bytes(&manifest_url).await?;
-        let text = String::from_utf8(manifest_bytes).map_err(|e| JsError::new(&format!("{manifest_url}: {e}")))?;
+        let text = String::from_utf8(manifest_bytes)
+            .map_err(|e| JsError::new(&format!("{manifest_url}: {e}")))?;
         let manifest = Manifest::parse(model, &text).map_err(|e| JsError::new(&e.to_string()))?;
         let mut shards = Vec::new();
         for path in manifest.shard_paths() {
             shards.push(fetch_bytes(&format!("{base}{path}")).await?);
         }
-        maps.push(manifest.decode(&shards).map_err(|e| JsError::new(&e.to_string()))?);
+        maps.push(
+            manifest
+                .decode(&shards)
+                .map_err(|e| JsError::new(&e.to_string()))?,
+        );
     }
-    let maps: [WeightMap; 3] = maps.try_into().map_err(|_| JsError::new("three models expected"))?;
+    let maps: [WeightMap; 3] = maps
+        .try_into()
+        .map_err(|_| JsError::new("three models expected"))?;
     Ok(FaceWeights::from_maps(maps))
 }
 
@@ -259,9 +294,14 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsError> {
     let promise: Promise = fetch.call1(&global, &url.into()).map_err(describe)?.into();
     let response: web_sys::Response = JsFuture::from(promise).await.map_err(describe)?.into();
     if !response.ok() {
-        return Err(JsError::new(&format!("cannot fetch {url}: HTTP {}", response.status())));
+        return Err(JsError::new(&format!(
+            "cannot fetch {url}: HTTP {}",
+            response.status()
+        )));
     }
-    let buffer = JsFuture::from(response.array_buffer().map_err(describe)?).await.map_err(describe)?;
+    let buffer = JsFuture::from(response.array_buffer().map_err(describe)?)
+        .await
+        .map_err(describe)?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 

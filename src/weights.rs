@@ -118,9 +118,14 @@ impl Storage {
                 .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
                 .collect(),
             // tfjs dequantises in double precision and stores float32: do the same.
-            Storage::Affine { bytes: 1, scale, min } => {
-                raw.iter().map(|&q| (q as f64 * scale + min) as f32).collect()
-            }
+            Storage::Affine {
+                bytes: 1,
+                scale,
+                min,
+            } => raw
+                .iter()
+                .map(|&q| (q as f64 * scale + min) as f32)
+                .collect(),
             Storage::Affine { scale, min, .. } => raw
                 .chunks_exact(2)
                 .map(|b| (u16::from_le_bytes([b[0], b[1]]) as f64 * scale + min) as f32)
@@ -183,19 +188,25 @@ impl Manifest {
         if shards.len() != expected_shards {
             return Err(WeightError::Manifest {
                 path: self.model.clone(),
-                reason: format!("expected {expected_shards} shard files, got {}", shards.len()),
+                reason: format!(
+                    "expected {expected_shards} shard files, got {}",
+                    shards.len()
+                ),
             });
         }
         let mut tensors = HashMap::new();
         let mut shard_iter = shards.iter();
         for group in &self.groups {
             // Shards of one group form one contiguous buffer.
-            let group_shards: Vec<&Vec<u8>> =
-                shard_iter.by_ref().take(group.paths.len()).collect();
-            let bytes: Vec<u8> = group_shards.iter().flat_map(|s| s.iter().copied()).collect();
+            let group_shards: Vec<&Vec<u8>> = shard_iter.by_ref().take(group.paths.len()).collect();
+            let bytes: Vec<u8> = group_shards
+                .iter()
+                .flat_map(|s| s.iter().copied())
+                .collect();
             let mut needed = 0usize;
             for entry in &group.weights {
-                needed += entry.shape.iter().product::<usize>() * entry.storage()?.bytes_per_value();
+                needed +=
+                    entry.shape.iter().product::<usize>() * entry.storage()?.bytes_per_value();
             }
             if bytes.len() != needed {
                 return Err(WeightError::ByteCount {

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::tensor::Device;
-use emolens::face::{DetectorOptions, Face, FaceAnalyzer, FaceWeights, FrameFaces, EXPRESSIONS, MODEL_NAMES};
-use emolens::frames::{read_image, RgbImage};
-use emolens::weights::{load_from_dir, Manifest, WeightError};
+use emolens::face::{
+    DetectorOptions, EXPRESSIONS, Face, FaceAnalyzer, FaceWeights, FrameFaces, MODEL_NAMES,
+};
+use emolens::frames::{RgbImage, read_image};
+use emolens::weights::{Manifest, WeightError, load_from_dir};
 use serde::Deserialize;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -21,12 +23,15 @@ fn faces_dir() -> PathBuf {
 }
 
 fn analyzer(options: DetectorOptions) -> FaceAnalyzer {
-    let weights = FaceWeights::load_dir(&models_dir()).expect("face-api models installed by `npm ci`");
+    let weights =
+        FaceWeights::load_dir(&models_dir()).expect("face-api models installed by `npm ci`");
     FaceAnalyzer::new(&weights, &Device::flex(), options).unwrap()
 }
 
 fn analyze(analyzer: &FaceAnalyzer, image: &RgbImage) -> FrameFaces {
-    pollster::block_on(analyzer.analyze(&[image])).unwrap().remove(0)
+    pollster::block_on(analyzer.analyze(&[image]))
+        .unwrap()
+        .remove(0)
 }
 
 fn photo(name: &str) -> RgbImage {
@@ -45,7 +50,9 @@ fn real_weights_load_with_every_shape_checked() {
 }
 
 fn manifest_and_shard(model: &str) -> (String, Vec<u8>) {
-    let manifest = std::fs::read_to_string(models_dir().join(format!("{model}-weights_manifest.json"))).unwrap();
+    let manifest =
+        std::fs::read_to_string(models_dir().join(format!("{model}-weights_manifest.json")))
+            .unwrap();
     let shard = std::fs::read(models_dir().join(format!("{model}.bin"))).unwrap();
     (manifest, shard)
 }
@@ -54,9 +61,15 @@ fn manifest_and_shard(model: &str) -> (String, Vec<u8>) {
 fn truncated_weights_are_a_clear_error() {
     let (manifest, mut shard) = manifest_and_shard("face_expression_model");
     shard.truncate(shard.len() - 10);
-    let err = Manifest::parse("face_expression_model", &manifest).unwrap().decode(&[shard]).unwrap_err();
+    let err = Manifest::parse("face_expression_model", &manifest)
+        .unwrap()
+        .decode(&[shard])
+        .unwrap_err();
     assert!(matches!(err, WeightError::ByteCount { .. }), "{err}");
-    assert!(err.to_string().contains("face_expression_model.bin"), "{err}");
+    assert!(
+        err.to_string().contains("face_expression_model.bin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,7 +77,10 @@ fn a_manifest_for_another_model_is_a_clear_error() {
     // The landmark manifest with the expression weights: the byte count is wrong.
     let (manifest, _) = manifest_and_shard("face_landmark_68_model");
     let (_, shard) = manifest_and_shard("face_expression_model");
-    let err = Manifest::parse("face_landmark_68_model", &manifest).unwrap().decode(&[shard]).unwrap_err();
+    let err = Manifest::parse("face_landmark_68_model", &manifest)
+        .unwrap()
+        .decode(&[shard])
+        .unwrap_err();
     assert!(matches!(err, WeightError::ByteCount { .. }), "{err}");
 
     // The expression model installed under the landmark model's name: the files decode, and the
@@ -72,7 +88,11 @@ fn a_manifest_for_another_model_is_a_clear_error() {
     let dir = tempdir("wrong-model");
     for model in MODEL_NAMES {
         for suffix in ["-weights_manifest.json", ".bin"] {
-            let source = if model == "face_landmark_68_model" { "face_expression_model" } else { model };
+            let source = if model == "face_landmark_68_model" {
+                "face_expression_model"
+            } else {
+                model
+            };
             std::fs::copy(
                 models_dir().join(format!("{source}{suffix}")),
                 dir.join(format!("{model}{suffix}")),
@@ -83,18 +103,35 @@ fn a_manifest_for_another_model_is_a_clear_error() {
     let weights = FaceWeights::load_dir(&dir).unwrap();
     let err = FaceAnalyzer::new(&weights, &Device::flex(), DetectorOptions::default()).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("fc/weights") && message.contains("[256, 136]"), "{message}");
+    assert!(
+        message.contains("fc/weights") && message.contains("[256, 136]"),
+        "{message}"
+    );
 }
 
 #[test]
 fn malformed_or_missing_manifests_are_clear_errors() {
-    assert!(matches!(Manifest::parse("m", "{not json"), Err(WeightError::Manifest { .. })));
-    assert!(matches!(Manifest::parse("m", r#"[{"paths": [], "weights": []}]"#), Err(WeightError::Manifest { .. })));
-    let int_weights = r#"[{"paths": ["a.bin"], "weights": [{"name": "w", "shape": [1], "dtype": "int32"}]}]"#;
-    let err = Manifest::parse("m", int_weights).unwrap().decode(&[vec![0; 4]]).unwrap_err();
+    assert!(matches!(
+        Manifest::parse("m", "{not json"),
+        Err(WeightError::Manifest { .. })
+    ));
+    assert!(matches!(
+        Manifest::parse("m", r#"[{"paths": [], "weights": []}]"#),
+        Err(WeightError::Manifest { .. })
+    ));
+    let int_weights =
+        r#"[{"paths": ["a.bin"], "weights": [{"name": "w", "shape": [1], "dtype": "int32"}]}]"#;
+    let err = Manifest::parse("m", int_weights)
+        .unwrap()
+        .decode(&[vec![0; 4]])
+        .unwrap_err();
     assert!(matches!(err, WeightError::Dtype { .. }), "{err}");
     let err = load_from_dir(Path::new("/nonexistent"), "tiny_face_detector_model").unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/tiny_face_detector_model-weights_manifest.json"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/tiny_face_detector_model-weights_manifest.json"),
+        "{err}"
+    );
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -113,26 +150,42 @@ fn labelled_photos_are_recognised() {
     for label in EXPRESSIONS {
         let result = analyze(&analyzer, &photo(&format!("{label}.jpg")));
         assert!(!result.faces.is_empty(), "no face found in {label}.jpg");
-        let main = result.faces.iter().max_by(|a, b| a.score.total_cmp(&b.score)).unwrap();
+        let main = result
+            .faces
+            .iter()
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .unwrap();
         let (predicted, p) = main.expressions.dominant();
-        eprintln!("{label}.jpg: {predicted} ({p:.3}), {} face(s)", result.faces.len());
+        eprintln!(
+            "{label}.jpg: {predicted} ({p:.3}), {} face(s)",
+            result.faces.len()
+        );
         let sum: f64 = main.expressions.to_array().iter().sum();
         assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
         assert_eq!(main.landmarks.len(), 68);
         correct += (predicted == label) as usize;
     }
-    assert!(correct >= 6, "only {correct} of 7 labelled photos recognised");
+    assert!(
+        correct >= 6,
+        "only {correct} of 7 labelled photos recognised"
+    );
 }
 
 #[test]
 fn no_face_in_a_landscape() {
-    let result = analyze(&analyzer(DetectorOptions::default()), &photo("free-mountain-vector-01.jpg"));
+    let result = analyze(
+        &analyzer(DetectorOptions::default()),
+        &photo("free-mountain-vector-01.jpg"),
+    );
     assert!(result.faces.is_empty(), "{:?}", result.faces.len());
 }
 
 #[test]
 fn several_faces_found() {
-    let result = analyze(&analyzer(DetectorOptions::default()), &photo("multi_face.jpg"));
+    let result = analyze(
+        &analyzer(DetectorOptions::default()),
+        &photo("multi_face.jpg"),
+    );
     assert!(result.faces.len() >= 2, "found {}", result.faces.len());
 }
 
@@ -153,7 +206,10 @@ fn default_detection_finds_what_single_sizes_miss() {
     let small = analyze(&at(224), &multi).faces.len();
     let found = analyze(&default, &multi).faces.len();
     let peer_best = analyze(&at(416), &multi).faces.len();
-    assert!(found >= peer_best && found > small, "default {found}, 416: {peer_best}, 224: {small}");
+    assert!(
+        found >= peer_best && found > small,
+        "default {found}, 416: {peer_best}, 224: {small}"
+    );
 }
 
 #[test]
@@ -164,7 +220,11 @@ fn grayscale_and_alpha_images_are_analysed() {
         eprintln!("{name}: {} face(s)", result.faces.len());
     }
     // A face in the alpha image (the peer finds it at 608).
-    assert!(!analyze(&analyzer, &photo("Image_with_alpha.png")).faces.is_empty());
+    assert!(
+        !analyze(&analyzer, &photo("Image_with_alpha.png"))
+            .faces
+            .is_empty()
+    );
 }
 
 #[test]
@@ -214,7 +274,10 @@ fn png_copies() -> &'static [PathBuf] {
             .map(|name| {
                 let out = dir.join(Path::new(name).with_extension("png").file_name().unwrap());
                 // The alpha image keeps its alpha: both sides must drop it themselves.
-                image::open(faces_dir().join(name)).unwrap().save(&out).unwrap();
+                image::open(faces_dir().join(name))
+                    .unwrap()
+                    .save(&out)
+                    .unwrap();
                 out
             })
             .collect()
@@ -271,13 +334,22 @@ fn parity_with_face_api_at_416_and_608() {
         });
         for peer in run_peer(size, &files) {
             let ours = analyze(&analyzer, &read_image(Path::new(&peer.path)).unwrap());
-            assert_eq!(ours.faces.len(), peer.faces.len(), "{} at {size}: face count", peer.path);
+            assert_eq!(
+                ours.faces.len(),
+                peer.faces.len(),
+                "{} at {size}: face count",
+                peer.path
+            );
             for theirs in &peer.faces {
                 // Match by overlap: every face the peer finds must be ours too.
                 let mine = ours
                     .faces
                     .iter()
-                    .max_by(|a, b| a.bbox.iou(&theirs.bbox).total_cmp(&b.bbox.iou(&theirs.bbox)))
+                    .max_by(|a, b| {
+                        a.bbox
+                            .iou(&theirs.bbox)
+                            .total_cmp(&b.bbox.iou(&theirs.bbox))
+                    })
                     .unwrap_or_else(|| panic!("{} at {size}: face missing", peer.path));
                 let iou = mine.bbox.iou(&theirs.bbox);
                 let landmarks = max_landmark_diff(mine, theirs);
@@ -287,9 +359,21 @@ fn parity_with_face_api_at_416_and_608() {
                     peer.path
                 );
                 assert!(iou >= 0.95, "{} at {size}: box IoU {iou}", peer.path);
-                assert!(landmarks <= 1.0, "{} at {size}: landmarks off by {landmarks} px", peer.path);
-                assert!(expressions <= 1e-3, "{} at {size}: expressions off by {expressions}", peer.path);
-                worst = (worst.0.max(expressions), worst.1.max(landmarks), worst.2.min(iou));
+                assert!(
+                    landmarks <= 1.0,
+                    "{} at {size}: landmarks off by {landmarks} px",
+                    peer.path
+                );
+                assert!(
+                    expressions <= 1e-3,
+                    "{} at {size}: expressions off by {expressions}",
+                    peer.path
+                );
+                worst = (
+                    worst.0.max(expressions),
+                    worst.1.max(landmarks),
+                    worst.2.min(iou),
+                );
                 compared += 1;
             }
         }

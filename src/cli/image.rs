@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::{default_models_dir, Backend, EXIT_BAD_INPUT};
-use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights, FrameFaces, EXPRESSIONS};
+use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
+use emolens::face::{DetectorOptions, EXPRESSIONS, FaceAnalyzer, FaceWeights, FrameFaces};
 use emolens::frames::read_image;
 
 #[derive(Args)]
@@ -45,13 +45,10 @@ pub fn run(args: ImageArgs) -> ExitCode {
         input_size: args.input_size,
         score_threshold: args.score_threshold,
     };
-    let analyzer = match args
-        .backend
-        .device()
-        .and_then(|device| {
-            let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
-            FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
-        }) {
+    let analyzer = match args.backend.device().and_then(|device| {
+        let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
+        FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
+    }) {
         Ok(analyzer) => analyzer,
         Err(e) => {
             eprintln!("emolens: {e}");
@@ -64,7 +61,9 @@ pub fn run(args: ImageArgs) -> ExitCode {
     for path in &args.paths {
         let analysis = read_image(path)
             .map_err(|e| e.to_string())
-            .and_then(|image| pollster::block_on(analyzer.analyze(&[&image])).map_err(|e| e.to_string()));
+            .and_then(|image| {
+                pollster::block_on(analyzer.analyze(&[&image])).map_err(|e| e.to_string())
+            });
         match analysis {
             Ok(mut frames) => results.push((path.display().to_string(), frames.remove(0))),
             Err(e) => {
@@ -82,7 +81,10 @@ pub fn run(args: ImageArgs) -> ExitCode {
                 frame,
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out).expect("results serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("results serialise")
+        );
     } else {
         for (path, frame) in &results {
             print_text(path, frame);
@@ -96,7 +98,12 @@ pub fn run(args: ImageArgs) -> ExitCode {
 }
 
 fn print_text(path: &str, frame: &FrameFaces) {
-    println!("{path}: {}x{}, {} face(s)", frame.width, frame.height, frame.faces.len());
+    println!(
+        "{path}: {}x{}, {} face(s)",
+        frame.width,
+        frame.height,
+        frame.faces.len()
+    );
     for (i, face) in frame.faces.iter().enumerate() {
         let b = face.bbox;
         let (label, p) = face.expressions.dominant();

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "emolens", version, about = "Emotion understanding in video: per-frame face analysis, temporal context, VLM prompting")]
+#[command(
+    name = "emolens",
+    version,
+    about = "Emotion understanding in video: per-frame face analysis, temporal context, VLM prompting"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

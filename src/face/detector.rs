@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{max_pool_same, Conv, SeparableConv, TfPadding};
+use super::layers::{Conv, SeparableConv, TfPadding, max_pool_same};
 use crate::weights::{WeightError, WeightMap};
 
 /// Anchor box sizes in grid cells, as the model was trained.
@@ -34,7 +34,15 @@ impl TinyFaceDetector {
     pub fn load(weights: &WeightMap, device: &Device) -> Result<Self, WeightError> {
         let widths = [16, 32, 64, 128, 256, 512];
         let separable = (1..widths.len())
-            .map(|i| SeparableConv::load(weights, &format!("conv{i}"), [widths[i - 1], widths[i]], 1, device))
+            .map(|i| {
+                SeparableConv::load(
+                    weights,
+                    &format!("conv{i}"),
+                    [widths[i - 1], widths[i]],
+                    1,
+                    device,
+                )
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             conv0: Conv::load(weights, "conv0", [3, 3, widths[0]], 1, device)?,
@@ -87,8 +95,15 @@ fn sigmoid(x: f64) -> f64 {
 /// Decodes one image's raw grid (`[25, cells, cells]`, channel-major as burn returns it) into
 /// boxes above `score_threshold`. `content` is the image's size inside the square input (its
 /// longer side fills the square), so boxes come out relative to the image, not the square.
-pub fn decode_grid(grid: &[f32], cells: usize, content: (f64, f64), input_size: f64, score_threshold: f64) -> Vec<RelativeBox> {
-    let at = |channel: usize, row: usize, col: usize| grid[(channel * cells + row) * cells + col] as f64;
+pub fn decode_grid(
+    grid: &[f32],
+    cells: usize,
+    content: (f64, f64),
+    input_size: f64,
+    score_threshold: f64,
+) -> Vec<RelativeBox> {
+    let at =
+        |channel: usize, row: usize, col: usize| grid[(channel * cells + row) * cells + col] as f64;
     let (content_w, content_h) = content;
     let (correct_x, correct_y) = (input_size / content_w, input_size / content_h);
     let mut boxes = Vec::new();
@@ -101,7 +116,8 @@ pub fn decode_grid(grid: &[f32], cells: usize, content: (f64, f64), input_size: 
                     continue;
                 }
                 let cx = (col as f64 + sigmoid(at(channel, row, col))) / cells as f64 * correct_x;
-                let cy = (row as f64 + sigmoid(at(channel + 1, row, col))) / cells as f64 * correct_y;
+                let cy =
+                    (row as f64 + sigmoid(at(channel + 1, row, col))) / cells as f64 * correct_y;
                 let w = at(channel + 2, row, col).exp() * anchor_w / cells as f64 * correct_x;
                 let h = at(channel + 3, row, col).exp() * anchor_h / cells as f64 * correct_y;
                 boxes.push(RelativeBox {

@@ -34,12 +34,32 @@ impl DenseBlock {
         let [inputs, outputs] = [WIDTHS[index], WIDTHS[index + 1]];
         let prefix = format!("dense{index}");
         let downsample = if index == 0 {
-            Downsample::Conv(Conv::load(weights, &format!("{prefix}/conv0"), [3, inputs, outputs], 2, device)?)
+            Downsample::Conv(Conv::load(
+                weights,
+                &format!("{prefix}/conv0"),
+                [3, inputs, outputs],
+                2,
+                device,
+            )?)
         } else {
-            Downsample::Separable(SeparableConv::load(weights, &format!("{prefix}/conv0"), [inputs, outputs], 2, device)?)
+            Downsample::Separable(SeparableConv::load(
+                weights,
+                &format!("{prefix}/conv0"),
+                [inputs, outputs],
+                2,
+                device,
+            )?)
         };
         let convs = (1..4)
-            .map(|i| SeparableConv::load(weights, &format!("{prefix}/conv{i}"), [outputs, outputs], 1, device))
+            .map(|i| {
+                SeparableConv::load(
+                    weights,
+                    &format!("{prefix}/conv{i}"),
+                    [outputs, outputs],
+                    1,
+                    device,
+                )
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self { downsample, convs })
     }
@@ -70,7 +90,9 @@ pub struct FaceFeatureNet {
 impl FaceFeatureNet {
     /// Loads a model whose head has `outputs` units (136 for landmarks, 7 for expressions).
     pub fn load(weights: &WeightMap, outputs: usize, device: &Device) -> Result<Self, WeightError> {
-        let blocks = (0..4).map(|i| DenseBlock::load(weights, i, device)).collect::<Result<_, _>>()?;
+        let blocks = (0..4)
+            .map(|i| DenseBlock::load(weights, i, device))
+            .collect::<Result<_, _>>()?;
         let head = Dense::load(weights, "fc", [WIDTHS[4], outputs], device)?;
         Ok(Self { blocks, head })
     }

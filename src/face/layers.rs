@@ -43,15 +43,28 @@ fn padding_pairs(
 }
 
 /// Converts a TF `[kh, kw, in, out]` filter to burn's `[out, in, kh, kw]`.
-fn tf_filter(weights: &WeightMap, name: &str, shape: [usize; 4], device: &Device) -> Result<Tensor<4>, WeightError> {
+fn tf_filter(
+    weights: &WeightMap,
+    name: &str,
+    shape: [usize; 4],
+    device: &Device,
+) -> Result<Tensor<4>, WeightError> {
     let tensor = weights.get(name, &shape)?;
     let data = TensorData::new(tensor.values.clone(), shape);
     Ok(Tensor::<4>::from_data(data, device).permute([3, 2, 0, 1]))
 }
 
-fn tf_vector(weights: &WeightMap, name: &str, len: usize, device: &Device) -> Result<Tensor<1>, WeightError> {
+fn tf_vector(
+    weights: &WeightMap,
+    name: &str,
+    len: usize,
+    device: &Device,
+) -> Result<Tensor<1>, WeightError> {
     let tensor = weights.get(name, &[len])?;
-    Ok(Tensor::<1>::from_data(TensorData::new(tensor.values.clone(), [len]), device))
+    Ok(Tensor::<1>::from_data(
+        TensorData::new(tensor.values.clone(), [len]),
+        device,
+    ))
 }
 
 /// A plain convolution with bias (`{prefix}/filters`, `{prefix}/bias`).
@@ -71,7 +84,12 @@ impl Conv {
         stride: usize,
         device: &Device,
     ) -> Result<Self, WeightError> {
-        let weight = tf_filter(weights, &format!("{prefix}/filters"), [kernel, kernel, inputs, outputs], device)?;
+        let weight = tf_filter(
+            weights,
+            &format!("{prefix}/filters"),
+            [kernel, kernel, inputs, outputs],
+            device,
+        )?;
         let bias = tf_vector(weights, &format!("{prefix}/bias"), outputs, device)?;
         Ok(Self {
             weight: Param::from_tensor(weight),
@@ -109,9 +127,19 @@ impl SeparableConv {
         device: &Device,
     ) -> Result<Self, WeightError> {
         // TF depthwise filters are [kh, kw, in, multiplier=1]; as a grouped conv: [in, 1, kh, kw].
-        let depthwise = tf_filter(weights, &format!("{prefix}/depthwise_filter"), [3, 3, inputs, 1], device)?
-            .swap_dims(0, 1);
-        let pointwise = tf_filter(weights, &format!("{prefix}/pointwise_filter"), [1, 1, inputs, outputs], device)?;
+        let depthwise = tf_filter(
+            weights,
+            &format!("{prefix}/depthwise_filter"),
+            [3, 3, inputs, 1],
+            device,
+        )?
+        .swap_dims(0, 1);
+        let pointwise = tf_filter(
+            weights,
+            &format!("{prefix}/pointwise_filter"),
+            [1, 1, inputs, outputs],
+            device,
+        )?;
         let bias = tf_vector(weights, &format!("{prefix}/bias"), outputs, device)?;
         Ok(Self {
             depthwise: Param::from_tensor(depthwise),
@@ -127,9 +155,15 @@ impl SeparableConv {
     pub fn forward(&self, x: Tensor<4>, padding: TfPadding) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let pads = padding_pairs(padding, [h, w], 3, self.stride);
-        let depthwise = ConvOptions::new_with_padding([self.stride; 2], pads, [1, 1], self.channels);
+        let depthwise =
+            ConvOptions::new_with_padding([self.stride; 2], pads, [1, 1], self.channels);
         let x = conv2d(x, self.depthwise.val(), None, depthwise);
-        conv2d(x, self.pointwise.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+        conv2d(
+            x,
+            self.pointwise.val(),
+            Some(self.bias.val()),
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        )
     }
 }
 
@@ -141,9 +175,17 @@ pub struct Dense {
 }
 
 impl Dense {
-    pub fn load(weights: &WeightMap, prefix: &str, [inputs, outputs]: [usize; 2], device: &Device) -> Result<Self, WeightError> {
+    pub fn load(
+        weights: &WeightMap,
+        prefix: &str,
+        [inputs, outputs]: [usize; 2],
+        device: &Device,
+    ) -> Result<Self, WeightError> {
         let tensor = weights.get(&format!("{prefix}/weights"), &[inputs, outputs])?;
-        let weight = Tensor::<2>::from_data(TensorData::new(tensor.values.clone(), [inputs, outputs]), device);
+        let weight = Tensor::<2>::from_data(
+            TensorData::new(tensor.values.clone(), [inputs, outputs]),
+            device,
+        );
         let bias = tf_vector(weights, &format!("{prefix}/bias"), outputs, device)?;
         Ok(Self {
             weight: Param::from_tensor(weight),

@@ -13,9 +13,9 @@ mod layers;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::frames::{canvas_input, square_input, PixelRect, RgbImage, SquareCanvas, SquarePadding};
+use crate::frames::{PixelRect, RgbImage, SquareCanvas, SquarePadding, canvas_input, square_input};
 use crate::weights::{WeightError, WeightMap};
-use detector::{decode_grid, non_max_suppression, RelativeBox, TinyFaceDetector};
+use detector::{RelativeBox, TinyFaceDetector, decode_grid, non_max_suppression};
 use features::FaceFeatureNet;
 
 /// The face-api.js model files emolens reads, by manifest name.
@@ -103,7 +103,7 @@ impl Default for DetectorOptions {
 /// (which the detector, trained on faces with context, misses) looks like a normal-sized face.
 pub const DEFAULT_INPUT_SIZE: usize = 416;
 /// Side of the zoomed-out canvas, relative to the frame's longer side.
-const ZOOM_OUT: f64 = 1.6;
+const ZOOM_OUT: f64 = 1.8;
 
 /// An axis-aligned box in image pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -190,7 +190,9 @@ impl Expressions {
     /// The most probable class and its probability.
     pub fn dominant(&self) -> (&'static str, f64) {
         let probs = self.to_array();
-        let best = (0..7).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0);
+        let best = (0..7)
+            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap_or(0);
         (EXPRESSIONS[best], probs[best])
     }
 }
@@ -240,7 +242,10 @@ impl DetectorView {
                 offset_x: 0,
                 offset_y: 0,
             },
-            content: ((width as f64 * scale).round(), (height as f64 * scale).round()),
+            content: (
+                (width as f64 * scale).round(),
+                (height as f64 * scale).round(),
+            ),
             offset: (0.0, 0.0),
         }
     }
@@ -286,7 +291,11 @@ pub struct FaceAnalyzer {
 }
 
 impl FaceAnalyzer {
-    pub fn new(weights: &FaceWeights, device: &Device, options: DetectorOptions) -> Result<Self, FaceError> {
+    pub fn new(
+        weights: &FaceWeights,
+        device: &Device,
+        options: DetectorOptions,
+    ) -> Result<Self, FaceError> {
         if let Some(size) = options.input_size
             && (size % 32 != 0 || !(128..=608).contains(&size))
         {
@@ -337,7 +346,9 @@ impl FaceAnalyzer {
             .iter()
             .map(|(f, .., rect)| self.face_input(frames[*f], *rect))
             .collect();
-        let logits = self.run_face_net(&self.expressions, inputs, EXPRESSIONS.len()).await?;
+        let logits = self
+            .run_face_net(&self.expressions, inputs, EXPRESSIONS.len())
+            .await?;
 
         let mut results: Vec<FrameFaces> = frames
             .iter()
@@ -347,8 +358,9 @@ impl FaceAnalyzer {
                 faces: Vec::new(),
             })
             .collect();
-        for ((f, bbox, score, landmarks, aligned_box, _), probs) in
-            located.into_iter().zip(logits.chunks_exact(EXPRESSIONS.len()))
+        for ((f, bbox, score, landmarks, aligned_box, _), probs) in located
+            .into_iter()
+            .zip(logits.chunks_exact(EXPRESSIONS.len()))
         {
             results[f].faces.push(Face {
                 bbox,
@@ -362,7 +374,10 @@ impl FaceAnalyzer {
     }
 
     /// Face boxes (image pixels) and scores for each frame, strongest first.
-    pub async fn detect(&self, frames: &[&RgbImage]) -> Result<Vec<Vec<(PixelBox, f64)>>, FaceError> {
+    pub async fn detect(
+        &self,
+        frames: &[&RgbImage],
+    ) -> Result<Vec<Vec<(PixelBox, f64)>>, FaceError> {
         let size = self.options.input_size.unwrap_or(DEFAULT_INPUT_SIZE);
         let views: Vec<(usize, DetectorView)> = frames
             .iter()
@@ -378,7 +393,14 @@ impl FaceAnalyzer {
             .iter()
             .map(|(i, view)| {
                 let frame = frames[*i];
-                canvas_input(frame, PixelRect::whole(frame), view.canvas, size, detector::MEAN_RGB, 255.0)
+                canvas_input(
+                    frame,
+                    PixelRect::whole(frame),
+                    view.canvas,
+                    size,
+                    detector::MEAN_RGB,
+                    255.0,
+                )
             })
             .collect();
         let grids = read(self.detector.forward(self.batch(inputs, size))).await?;
@@ -387,7 +409,13 @@ impl FaceAnalyzer {
         let grid_len = 5 * 5 * cells * cells;
         let mut per_frame: Vec<Vec<RelativeBox>> = vec![Vec::new(); frames.len()];
         for ((i, view), grid) in views.iter().zip(grids.chunks_exact(grid_len)) {
-            let boxes = decode_grid(grid, cells, (size as f64, size as f64), size as f64, self.options.score_threshold);
+            let boxes = decode_grid(
+                grid,
+                cells,
+                (size as f64, size as f64),
+                size as f64,
+                self.options.score_threshold,
+            );
             per_frame[*i].extend(boxes.into_iter().map(|b| view.to_frame(b, size as f64)));
         }
         Ok(per_frame
@@ -412,11 +440,23 @@ impl FaceAnalyzer {
     }
 
     fn face_input(&self, frame: &RgbImage, rect: PixelRect) -> Vec<f32> {
-        square_input(frame, rect, SquarePadding::Centered, features::INPUT_SIZE, features::MEAN_RGB, 255.0)
+        square_input(
+            frame,
+            rect,
+            SquarePadding::Centered,
+            features::INPUT_SIZE,
+            features::MEAN_RGB,
+            255.0,
+        )
     }
 
     /// Runs a face network on crops (HWC, 112×112), returning `outputs` values per crop.
-    async fn run_face_net(&self, net: &FaceFeatureNet, inputs: Vec<Vec<f32>>, outputs: usize) -> Result<Vec<f32>, FaceError> {
+    async fn run_face_net(
+        &self,
+        net: &FaceFeatureNet,
+        inputs: Vec<Vec<f32>>,
+        outputs: usize,
+    ) -> Result<Vec<f32>, FaceError> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
@@ -431,7 +471,8 @@ impl FaceAnalyzer {
     fn batch(&self, inputs: Vec<Vec<f32>>, size: usize) -> Tensor<4> {
         let n = inputs.len();
         let flat: Vec<f32> = inputs.into_iter().flatten().collect();
-        Tensor::<4>::from_data(TensorData::new(flat, [n, size, size, 3]), &self.device).permute([0, 3, 1, 2])
+        Tensor::<4>::from_data(TensorData::new(flat, [n, size, size, 3]), &self.device)
+            .permute([0, 3, 1, 2])
     }
 }
 
@@ -441,7 +482,8 @@ async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, FaceError> 
         .into_data_async()
         .await
         .map_err(|e| FaceError::Device(format!("{e:?}")))?;
-    data.try_into_vec::<f32>().map_err(|e| FaceError::Device(format!("{e:?}")))
+    data.try_into_vec::<f32>()
+        .map_err(|e| FaceError::Device(format!("{e:?}")))
 }
 
 /// Turns the landmark net's output (x, y pairs relative to the padded 112 square) into image
