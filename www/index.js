@@ -30,6 +30,7 @@ const state = {
   analyzer: null,
   backend: null,
   adapterInfo: null,
+  fallbackReason: null,
   inflight: null, // the one analyzeFrame promise allowed at a time
   loopId: 0, // bumped to stop a running loop
   frames: 0, // analysed frames since the source/backend changed
@@ -73,7 +74,7 @@ function renderStatus() {
   if (!state.analyzer) return;
   const faces = state.lastResult ? state.lastResult.faces.length : 0;
   const adapter = state.adapterInfo ? ` (${state.adapterInfo})` : '';
-  const parts = [`backend: ${state.backend}${adapter}`];
+  const parts = [`backend: ${state.backend}${adapter}${state.fallbackReason ? ' (WebGPU unavailable)' : ''}`];
   if (ui.input.value === 'photo') {
     if (state.frames) parts.push(`${state.latency.toFixed(0)} ms/frame`);
   } else {
@@ -256,8 +257,11 @@ async function createAnalyzer(backend) {
   state.analyzer = analyzer;
   state.backend = analyzer.backend;
   state.adapterInfo = analyzer.adapterInfo ?? null;
+  // 'auto' that fell back to the CPU says why (binding getter fallbackReason, when present).
+  state.fallbackReason = analyzer.fallbackReason ?? null;
   const adapter = state.adapterInfo ? ` (${state.adapterInfo})` : '';
-  setStatus(`backend: ${state.backend}${adapter} · ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const why = state.fallbackReason ? ` · no WebGPU: ${state.fallbackReason}` : '';
+  setStatus(`backend: ${state.backend}${adapter} · ready in ${((performance.now() - t0) / 1000).toFixed(1)} s${why}`);
 }
 
 // ------------------------------------------------------------------ inputs

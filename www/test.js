@@ -97,7 +97,7 @@ window.emolensTest = {
       const t0 = performance.now();
       const a = await Analyzer.create(opts);
       analyzer = a;
-      return { backend: a.backend, adapterInfo: a.adapterInfo ?? null, ms: performance.now() - t0 };
+      return { backend: a.backend, adapterInfo: a.adapterInfo ?? null, fallbackReason: a.fallbackReason ?? null, ms: performance.now() - t0 };
     }),
 
   analyze: (url, kind = 'bitmap') =>

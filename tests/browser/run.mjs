@@ -408,6 +408,7 @@ async function main() {
       record(
         "backend 'auto' without WebGPU falls back to cpu",
         !r2.ok ? [`Analyzer.create rejected: ${r2.error.message}`] : r2.value.backend === 'cpu' ? [] : [`analyzer.backend is ${JSON.stringify(r2.value.backend)}`],
+        r2.ok ? `fallbackReason: ${JSON.stringify(r2.value.fallbackReason)}` : '',
       );
       await page.close();
     } catch (e) {
