@@ -307,6 +307,9 @@ pub enum Method {
     BatchPriorMaxEnt,
     /// Saerens et al.-style EM: iterate q ← mean_x normalise(s(x)·q) from uniform, assuming the
     /// scores were produced under a uniform prior, then adjust by −log q.
+    /// Kept as a negative result: EM needs calibrated posteriors, and rank pseudo-probabilities
+    /// are not, so the iteration runs away to a near one-hot q and the −log q adjustment then
+    /// sends almost every row to the class with the smallest estimate.
     EmPrior,
     /// Additive batch calibration: `s − m` in probability space.
     BatchAdditive,
