@@ -4,8 +4,10 @@
 //! expression per frame) → timeline → prompt → vlm. The browser binding ([`web`]) is a thin layer
 //! over this core, which also builds and is tested natively.
 
+pub mod calibration;
 pub mod face;
 pub mod frames;
+pub mod labels;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,6 @@
 //! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
 
+mod calibration;
 mod image;
 
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ struct Cli {
 enum Command {
     /// Detect faces in photos: box, score, 68 landmarks and 7 expression probabilities per face.
     Image(image::ImageArgs),
+    /// Evaluate label-free corrections of a VLM's ranked emotion predictions (fit on one half,
+    /// measured on the other; ground truth is never used for fitting).
+    EvalCalibration(calibration::EvalCalibrationArgs),
 }
 
 /// Which burn device runs the networks.
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Image(args) => image::run(args),
+        Command::EvalCalibration(args) => calibration::run(args),
     }
 }
 
