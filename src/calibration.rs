@@ -365,6 +365,17 @@ impl Correction {
     pub fn predict(&self, scores: &[f64]) -> usize {
         argmax(&self.adjust(scores))
     }
+
+    /// Logit adjustment with known class priors: `log s − τ·log prior`.
+    pub fn from_priors(priors: &[f64], tau: f64) -> Self {
+        Correction::LogOffset(priors.iter().map(|p| -tau * p.max(1e-300).ln()).collect())
+    }
+
+    /// Contextual calibration: divide by the model's answer to a content-free input (a grey frame
+    /// with empty measurements), i.e. `log s − log s_cf`.
+    pub fn from_content_free(content_free_scores: &[f64]) -> Self {
+        Self::from_priors(content_free_scores, 1.0)
+    }
 }
 
 fn batch_mean(scores: &[Vec<f64>], k: usize) -> Vec<f64> {

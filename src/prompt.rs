@@ -1,0 +1,455 @@
+//! The enriched prompt: what the VLM is told about a clip, in OpenAI-compatible chat messages.
+//!
+//! A VLM shown a few sparse keyframes misses what happens between them. emolens measured every
+//! frame; this module turns those measurements into context in stages:
+//! - stage 1 (optional, needs a VLM): for each in-between segment, its measured summary and one
+//!   frame, asking for a short description of the change;
+//! - stage 2: the final question with the sparse keyframes, the per-segment summaries (measured,
+//!   plus stage-1 text when it ran), the spotted events and the label set, asking for one label
+//!   and a score per label as JSON.
+//!
+//! Three modes make the method measurable: `keyframes` (the usual VLM baseline), `summaries`
+//! (text only: no pixel leaves the device) and `enriched` (both). Each comes with a token
+//! estimate next to the cost of sending every frame.
+
+use serde::{Deserialize, Serialize};
+
+use crate::labels::LabelSet;
+
+/// What goes into the final question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptMode {
+    /// Sparse keyframes only (the usual VLM baseline).
+    Keyframes,
+    /// Measured text only: no image is sent.
+    Summaries,
+    /// Keyframes, summaries and events.
+    Enriched,
+}
+
+impl PromptMode {
+    pub fn sends_images(self) -> bool {
+        !matches!(self, PromptMode::Summaries)
+    }
+}
+
+/// OpenAI's image detail levels (they set the image token cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageDetail {
+    #[default]
+    Low,
+    High,
+}
+
+/// A keyframe picked from the clip, already encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyframe {
+    /// Media time, seconds.
+    pub time: f64,
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: Vec<u8>,
+}
+
+/// A stretch between two consecutive keyframes and what was measured in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    /// Measured facts, one or two sentences.
+    pub summary: String,
+    /// The VLM's stage-1 description of the change, when stage 1 ran.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Index of the keyframe shown with this segment in stage 1.
+    #[serde(default)]
+    pub keyframe: Option<usize>,
+}
+
+/// Everything the prompt may draw on, independent of how it was measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipContext {
+    pub duration: f64,
+    pub fps: f64,
+    pub frames: usize,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub keyframes: Vec<Keyframe>,
+    pub segments: Vec<Segment>,
+    /// One line per spotted event, e.g. "1.20–1.48 s: micro left lip-corner pull, apex 1.32 s".
+    pub events: Vec<String>,
+}
+
+/// One part of a message's content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text(String),
+    /// An image as a `data:` URL.
+    Image {
+        url: String,
+        detail: ImageDetail,
+    },
+}
+
+/// A chat message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: &'static str,
+    pub content: Vec<Part>,
+}
+
+impl Message {
+    /// The OpenAI chat-completions JSON of this message.
+    pub fn to_json(&self) -> serde_json::Value {
+        let parts: Vec<serde_json::Value> = self
+            .content
+            .iter()
+            .map(|part| match part {
+                Part::Text(text) => serde_json::json!({"type": "text", "text": text}),
+                Part::Image { url, detail } => serde_json::json!({
+                    "type": "image_url",
+                    "image_url": {"url": url, "detail": detail},
+                }),
+            })
+            .collect();
+        serde_json::json!({"role": self.role, "content": parts})
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.content
+            .iter()
+            .filter(|p| matches!(p, Part::Image { .. }))
+            .count()
+    }
+}
+
+/// All messages as a JSON array.
+pub fn messages_json(messages: &[Message]) -> serde_json::Value {
+    serde_json::Value::Array(messages.iter().map(Message::to_json).collect())
+}
+
+fn jpeg_data_url(jpeg: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "data:image/jpeg;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(jpeg)
+    )
+}
+
+/// How the final question is put.
+#[derive(Debug, Clone)]
+pub struct PromptOptions {
+    pub mode: PromptMode,
+    pub labels: LabelSet,
+    /// The order labels are listed in (a permutation of `0..labels.len()`): listing order biases
+    /// VLMs, so debiasing asks in several orders and averages.
+    pub label_order: Vec<usize>,
+    pub detail: ImageDetail,
+}
+
+impl PromptOptions {
+    pub fn new(mode: PromptMode, labels: LabelSet) -> Self {
+        let label_order = (0..labels.len()).collect();
+        Self {
+            mode,
+            labels,
+            label_order,
+            detail: ImageDetail::Low,
+        }
+    }
+
+    fn listed_labels(&self) -> Vec<&str> {
+        self.label_order
+            .iter()
+            .map(|&i| self.labels.name(i))
+            .collect()
+    }
+}
+
+const SYSTEM: &str = "You are an expert in facial expression analysis. You judge the emotion a person shows in a video clip. Rare emotions (disgust, fear, contempt) are as likely as common ones: do not default to neutral or happy without evidence.";
+
+/// Stage 1: one request per segment that has a keyframe, asking the VLM to describe the change
+/// the measurements point at.
+pub fn stage1_requests(clip: &ClipContext, detail: ImageDetail) -> Vec<(usize, Vec<Message>)> {
+    clip.segments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, segment)| {
+            let keyframe = &clip.keyframes[segment.keyframe?];
+            let text = format!(
+                "This frame is from {:.2} s of a video. Measurements of every frame between {:.2} s and {:.2} s say: {}\nIn one or two sentences, describe the change in the person's face over this stretch. State only what the frame and the measurements support.",
+                keyframe.time, segment.start, segment.end, segment.summary
+            );
+            let messages = vec![
+                Message {
+                    role: "system",
+                    content: vec![Part::Text(SYSTEM.into())],
+                },
+                Message {
+                    role: "user",
+                    content: vec![
+                        Part::Image {
+                            url: jpeg_data_url(&keyframe.jpeg),
+                            detail,
+                        },
+                        Part::Text(text),
+                    ],
+                },
+            ];
+            Some((i, messages))
+        })
+        .collect()
+}
+
+/// Stage 2: the final question.
+pub fn final_request(clip: &ClipContext, options: &PromptOptions) -> Vec<Message> {
+    let labels = options.listed_labels();
+    let mut content = Vec::new();
+    content.push(Part::Text(format!(
+        "A video clip of {:.2} s ({} frames at {:.1} fps) shows a person's face.",
+        clip.duration, clip.frames, clip.fps
+    )));
+    if options.mode.sends_images() {
+        for keyframe in &clip.keyframes {
+            content.push(Part::Text(format!("Frame at {:.2} s:", keyframe.time)));
+            content.push(Part::Image {
+                url: jpeg_data_url(&keyframe.jpeg),
+                detail: options.detail,
+            });
+        }
+    }
+    if options.mode != PromptMode::Keyframes {
+        let mut text = String::from(
+            "Every frame was measured (face landmarks and a facial-expression classifier). What happened, segment by segment:\n",
+        );
+        for segment in &clip.segments {
+            text.push_str(&format!("- {}", segment.summary));
+            if let Some(description) = &segment.description {
+                text.push_str(&format!(" Described: {description}"));
+            }
+            text.push('\n');
+        }
+        if clip.events.is_empty() {
+            text.push_str("Spotted facial movement events: none.\n");
+        } else {
+            text.push_str("Spotted facial movement events (micro-expressions last under 0.5 s):\n");
+            for event in &clip.events {
+                text.push_str(&format!("- {event}\n"));
+            }
+        }
+        content.push(Part::Text(text));
+    }
+    let schema_scores: Vec<String> = labels.iter().map(|l| format!("\"{l}\": <0..1>")).collect();
+    content.push(Part::Text(format!(
+        "Which emotion does the person show in this clip? Choose exactly one of: {}.\nAnswer with JSON only: {{\"label\": \"<one of the labels>\", \"scores\": {{{}}}, \"rationale\": \"<one sentence>\"}}",
+        labels.join(", "),
+        schema_scores.join(", ")
+    )));
+    vec![
+        Message {
+            role: "system",
+            content: vec![Part::Text(SYSTEM.into())],
+        },
+        Message {
+            role: "user",
+            content,
+        },
+    ]
+}
+
+/// The content-free variant of a clip for contextual calibration: same layout, the keyframes
+/// replaced by mid-grey frames and every measurement emptied. The VLM's answer to it estimates
+/// its bias towards each label when there is no evidence.
+pub fn content_free(clip: &ClipContext) -> ClipContext {
+    let grey = grey_jpeg(
+        clip.frame_width.clamp(16, 512),
+        clip.frame_height.clamp(16, 512),
+    );
+    ClipContext {
+        keyframes: clip
+            .keyframes
+            .iter()
+            .map(|k| Keyframe {
+                jpeg: grey.clone(),
+                ..k.clone()
+            })
+            .collect(),
+        segments: clip
+            .segments
+            .iter()
+            .map(|s| Segment {
+                summary: format!("{:.2}–{:.2} s: no measurement.", s.start, s.end),
+                description: None,
+                ..s.clone()
+            })
+            .collect(),
+        events: Vec::new(),
+        ..clip.clone()
+    }
+}
+
+fn grey_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let pixels = vec![128u8; (width * height * 3) as usize];
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode(&pixels, width, height, image::ExtendedColorType::Rgb8)
+        .expect("encoding a grey frame in memory cannot fail");
+    out
+}
+
+/// How to permute the label list across `k` requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelOrdering {
+    /// Rotations: each label leads once per `n` requests.
+    Cyclic,
+    /// Seeded random shuffles (reproducible).
+    Seeded(u64),
+}
+
+/// `k` orders of `n` labels. The first is always the natural order.
+pub fn label_orders(n: usize, k: usize, ordering: LabelOrdering) -> Vec<Vec<usize>> {
+    let natural: Vec<usize> = (0..n).collect();
+    match ordering {
+        LabelOrdering::Cyclic => (0..k)
+            .map(|shift| (0..n).map(|i| (i + shift) % n.max(1)).collect())
+            .collect(),
+        LabelOrdering::Seeded(seed) => {
+            let mut state = seed;
+            let mut orders = vec![natural.clone()];
+            while orders.len() < k {
+                let mut order = natural.clone();
+                // Fisher–Yates with a SplitMix64 stream: small, seedable, the same everywhere.
+                for i in (1..n).rev() {
+                    let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+                    order.swap(i, j);
+                }
+                orders.push(order);
+            }
+            orders
+        }
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Averages per-label scores from requests made with different label orders. Each input is
+/// indexed by label (not by listing position); missing answers are skipped.
+pub fn average_scores(per_request: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let first = per_request.first()?;
+    let mut sum = vec![0.0; first.len()];
+    for scores in per_request {
+        for (acc, s) in sum.iter_mut().zip(scores) {
+            *acc += s;
+        }
+    }
+    Some(sum.iter().map(|s| s / per_request.len() as f64).collect())
+}
+
+/// Input cost of a request, in tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TokenEstimate {
+    pub text_tokens: usize,
+    pub images: usize,
+    pub image_tokens: usize,
+    pub total: usize,
+}
+
+/// Tokens of an image under OpenAI's rules: `low` is a flat 85; `high` fits the image in
+/// 2048×2048, scales its short side down to 768, and costs 170 per 512-px tile plus 85.
+pub fn image_tokens(width: u32, height: u32, detail: ImageDetail) -> usize {
+    if detail == ImageDetail::Low {
+        return 85;
+    }
+    let (mut w, mut h) = (width as f64, height as f64);
+    let fit = (2048.0 / w.max(h)).min(1.0);
+    w *= fit;
+    h *= fit;
+    let shrink = (768.0 / w.min(h)).min(1.0);
+    w *= shrink;
+    h *= shrink;
+    let tiles = (w / 512.0).ceil() * (h / 512.0).ceil();
+    170 * tiles as usize + 85
+}
+
+/// Counts text with the `o200k_base` tokenizer (GPT-4o's); each message adds a few tokens of
+/// framing, as OpenAI's accounting does.
+pub fn estimate_tokens(messages: &[Message], keyframe_size: (u32, u32)) -> TokenEstimate {
+    let bpe = tiktoken();
+    let mut text_tokens = 0;
+    let mut image_tokens_total = 0;
+    let mut images = 0;
+    for message in messages {
+        text_tokens += 4;
+        for part in &message.content {
+            match part {
+                Part::Text(text) => text_tokens += bpe.encode_ordinary(text).len(),
+                Part::Image { detail, .. } => {
+                    images += 1;
+                    image_tokens_total += image_tokens(keyframe_size.0, keyframe_size.1, *detail);
+                }
+            }
+        }
+    }
+    text_tokens += 3;
+    TokenEstimate {
+        text_tokens,
+        images,
+        image_tokens: image_tokens_total,
+        total: text_tokens + image_tokens_total,
+    }
+}
+
+/// The cost of the naive alternative: every frame of the clip as an image.
+pub fn all_frames_tokens(clip: &ClipContext, detail: ImageDetail) -> usize {
+    clip.frames * image_tokens(clip.frame_width, clip.frame_height, detail)
+}
+
+fn tiktoken() -> &'static tiktoken_rs::CoreBPE {
+    static BPE: std::sync::OnceLock<tiktoken_rs::CoreBPE> = std::sync::OnceLock::new();
+    BPE.get_or_init(|| tiktoken_rs::o200k_base().expect("the bundled o200k_base vocabulary loads"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tokens_follow_openai_rules() {
+        assert_eq!(image_tokens(4000, 4000, ImageDetail::Low), 85);
+        // 1024×1024 → 768×768 → 4 tiles.
+        assert_eq!(image_tokens(1024, 1024, ImageDetail::High), 765);
+        // 2048×4096 → 1024×2048 → 768×1536 → 2×3 tiles.
+        assert_eq!(image_tokens(2048, 4096, ImageDetail::High), 1105);
+        // 640×360: no scaling, 2×1 tiles.
+        assert_eq!(image_tokens(640, 360, ImageDetail::High), 425);
+    }
+
+    #[test]
+    fn orders_are_permutations() {
+        for ordering in [LabelOrdering::Cyclic, LabelOrdering::Seeded(7)] {
+            let orders = label_orders(7, 5, ordering);
+            assert_eq!(orders.len(), 5);
+            assert_eq!(orders[0], (0..7).collect::<Vec<_>>());
+            for order in &orders {
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert_eq!(sorted, (0..7).collect::<Vec<_>>());
+            }
+            assert!(orders[1] != orders[0]);
+        }
+        let cyclic = label_orders(3, 3, LabelOrdering::Cyclic);
+        assert_eq!(cyclic, vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]]);
+        assert_eq!(
+            label_orders(7, 4, LabelOrdering::Seeded(1)),
+            label_orders(7, 4, LabelOrdering::Seeded(1))
+        );
+    }
+}
