@@ -26,12 +26,19 @@ fi
 
 echo "== cargo build --release --lib --target $TARGET"
 cargo build --release --lib --target "$TARGET"
-raw="target/$TARGET/release/emolens.wasm"
+# Honour CARGO_TARGET_DIR / build.target-dir (cargo metadata knows where the artifacts go).
+target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+raw="$target_dir/$TARGET/release/emolens.wasm"
 [ -f "$raw" ] || { echo "build-wasm: $raw was not produced" >&2; exit 1; }
 
 echo "== wasm-bindgen --target web --out-dir pkg"
 rm -rf pkg
 wasm-bindgen --target web --out-dir pkg "$raw"
+
+if ! grep -q 'class Analyzer' pkg/emolens.js; then
+  echo "build-wasm: pkg/emolens.js exports no Analyzer: $raw was not built from this tree's src/web.rs (a shared CARGO_TARGET_DIR overwritten by another checkout?)" >&2
+  exit 1
+fi
 
 wasm=pkg/emolens_bg.wasm
 if [ -n "${NO_WASM_OPT:-}" ]; then
