@@ -6,6 +6,7 @@
 
 pub mod face;
 pub mod frames;
+pub mod vlm;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
