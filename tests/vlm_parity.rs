@@ -334,3 +334,20 @@ fn bad_inputs_are_errors() {
     let e = model.forward(&[1, 9999], None).unwrap_err();
     assert!(matches!(e, VlmError::Input(_)), "{e:?}");
 }
+
+/// Same parity on wgpu (a GPU, or lavapipe's software Vulkan); opt-in because it needs a
+/// Vulkan/Metal/DX12 adapter: `cargo test --release --test vlm_parity -- --ignored`.
+#[test]
+#[ignore]
+fn parity_wgpu() {
+    use burn::tensor::DeviceKind;
+    for name in ["smolvlm_tiny", "smolvlm_tiny_tied"] {
+        let device = Device::wgpu(DeviceKind::Cpu);
+        let r = pollster::block_on(run_check(&data_dir(name), &device)).expect("check runs");
+        println!(
+            "wgpu {name}: image_features {:.3e}, logits {:.3e}, tokens {:?}",
+            r.image_features_max_diff, r.logits_max_diff, r.tokens
+        );
+        assert!(r.passed(), "{r:?}");
+    }
+}
