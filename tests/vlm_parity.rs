@@ -333,6 +333,12 @@ fn bad_inputs_are_errors() {
     // Token outside the vocabulary.
     let e = model.forward(&[1, 9999], None).unwrap_err();
     assert!(matches!(e, VlmError::Input(_)), "{e:?}");
+    let e =
+        pollster::block_on(model.score_labels(&[1, 2], None, &[vec![3], vec![9999]])).unwrap_err();
+    assert!(matches!(e, VlmError::Input(_)), "{e:?}");
+    // An empty label has probability one.
+    let s = pollster::block_on(model.score_labels(&[1, 2], None, &[vec![]])).unwrap();
+    assert_eq!(s, vec![0.0]);
 }
 
 /// Same parity on wgpu (a GPU, or lavapipe's software Vulkan); opt-in because it needs a

@@ -168,7 +168,7 @@ impl Idefics3Config {
 
         let heads = t.num_attention_heads;
         let kv_heads = t.num_key_value_heads.unwrap_or(heads);
-        if kv_heads == 0 || heads % kv_heads != 0 {
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return bad(format!(
                 "num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kv_heads})"
             ));
@@ -176,7 +176,7 @@ impl Idefics3Config {
         let head_dim = match t.head_dim {
             Some(d) => d,
             None => {
-                if t.hidden_size % heads != 0 {
+                if !t.hidden_size.is_multiple_of(heads) {
                     return bad(format!(
                         "text hidden_size ({}) is not divisible by num_attention_heads ({heads})",
                         t.hidden_size
@@ -185,7 +185,7 @@ impl Idefics3Config {
                 t.hidden_size / heads
             }
         };
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return bad(format!(
                 "head_dim ({head_dim}) must be even and > 0 for RoPE"
             ));
@@ -227,20 +227,20 @@ impl Idefics3Config {
             return bad(format!("rope_theta ({rope_theta}) must be > 0"));
         }
 
-        if v.hidden_size % v.num_attention_heads != 0 {
+        if !v.hidden_size.is_multiple_of(v.num_attention_heads) {
             return bad(format!(
                 "vision hidden_size ({}) is not divisible by num_attention_heads ({})",
                 v.hidden_size, v.num_attention_heads
             ));
         }
-        if v.image_size % v.patch_size != 0 {
+        if !v.image_size.is_multiple_of(v.patch_size) {
             return bad(format!(
                 "image_size ({}) is not a multiple of patch_size ({})",
                 v.image_size, v.patch_size
             ));
         }
         let side = v.image_size / v.patch_size;
-        if side % self.scale_factor != 0 {
+        if !side.is_multiple_of(self.scale_factor) {
             return bad(format!(
                 "patches per side ({side}) is not a multiple of scale_factor ({})",
                 self.scale_factor
@@ -300,5 +300,77 @@ impl Idefics3Config {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "image_token_id": 9,
+            "scale_factor": 2,
+            "text_config": {
+                "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
+                "vocab_size": 32
+            },
+            "vision_config": {
+                "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "patch_size": 8, "image_size": 32
+            }
+        })
+    }
+
+    fn dims(v: &serde_json::Value) -> Result<ModelDims, VlmError> {
+        Idefics3Config::from_json(&v.to_string())?.dims()
+    }
+
+    #[test]
+    fn defaults_and_derived_dims() {
+        let d = dims(&base()).unwrap();
+        assert_eq!(d.head_dim, 16);
+        assert_eq!(d.rope_theta, 10000.0);
+        assert!(!d.tied);
+        assert_eq!(d.vision_act, VisionAct::GeluTanh);
+        assert_eq!(d.tokens_per_image(), 4);
+    }
+
+    #[test]
+    fn rope_theta_and_tie_from_either_place() {
+        let mut v = base();
+        v["text_config"]["rope_theta"] = 5e5.into();
+        v["text_config"]["tie_word_embeddings"] = true.into();
+        let d = dims(&v).unwrap();
+        assert_eq!(d.rope_theta, 5e5);
+        assert!(d.tied);
+        v["text_config"]["rope_parameters"] =
+            serde_json::json!({"rope_theta": 1e5, "rope_type": "default"});
+        v["tie_word_embeddings"] = false.into();
+        let d = dims(&v).unwrap();
+        assert_eq!(d.rope_theta, 1e5);
+        assert!(!d.tied, "the top-level flag wins");
+    }
+
+    #[test]
+    fn unsupported_configs_are_rejected() {
+        let cases: [(&str, &str, serde_json::Value); 4] = [
+            ("text_config", "hidden_act", "gelu".into()),
+            ("vision_config", "hidden_act", "relu".into()),
+            ("vision_config", "image_size", 36.into()),
+            ("text_config", "head_dim", 15.into()),
+        ];
+        for (section, key, value) in cases {
+            let mut v = base();
+            v[section][key] = value;
+            assert!(
+                matches!(dims(&v), Err(VlmError::Config(_))),
+                "{section}.{key}"
+            );
+        }
+        let mut v = base();
+        v["text_config"]["rope_parameters"] = serde_json::json!({"rope_type": "llama3"});
+        assert!(matches!(dims(&v), Err(VlmError::Config(_))));
     }
 }

@@ -463,6 +463,7 @@ impl KvCache {
 pub enum Sampling {
     Greedy,
     /// Temperature then nucleus (top-p) sampling, reproducible for a given seed.
+    /// A temperature <= 0 falls back to greedy.
     TopP {
         temperature: f32,
         top_p: f32,
@@ -550,7 +551,8 @@ impl Idefics3 {
     }
 
     /// `[images, channels, H, W]` pixel values (already normalized, one tile per image) →
-    /// `[images × tokens_per_image, text_hidden]` features, in image order.
+    /// `[images × tokens_per_image, text_hidden]` features, in image order. Unlike
+    /// transformers, all-zero padding images are not dropped: pass only real images.
     pub fn image_features(&self, pixel_values: Tensor<4>) -> Result<Tensor<2>, VlmError> {
         let d = &self.dims;
         let [n, c, h, w] = pixel_values.dims();
@@ -722,6 +724,17 @@ impl Idefics3 {
         if labels.is_empty() {
             return Ok(Vec::new());
         }
+        // Validate every label before spending any compute.
+        if let Some(bad) = labels
+            .iter()
+            .flatten()
+            .find(|&&t| t as usize >= self.dims.vocab)
+        {
+            return Err(VlmError::Input(format!(
+                "label token {bad} is outside the vocabulary ({})",
+                self.dims.vocab
+            )));
+        }
         let device = self.device();
         let mut cache = self.new_cache();
         let first = log_softmax(self.prefill(prompt_ids, pixel_values, &mut cache)?, 2);
@@ -741,11 +754,6 @@ impl Idefics3 {
                 first.clone()
             };
             let idx: Vec<i64> = label.iter().map(|&t| t as i64).collect();
-            if let Some(bad) = label.iter().find(|&&t| t as usize >= self.dims.vocab) {
-                return Err(VlmError::Input(format!(
-                    "label token {bad} is outside the vocabulary"
-                )));
-            }
             let idx =
                 Tensor::<3, Int>::from_data(TensorData::new(idx, [1, label.len(), 1]), &device);
             sums.push(logp.gather(2, idx).sum().reshape([1]));
