@@ -2,6 +2,7 @@
 
 mod calibration;
 mod image;
+mod vlm_check;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Evaluate label-free corrections of a VLM's ranked emotion predictions (fit on one half,
     /// measured on the other; ground truth is never used for fitting).
     EvalCalibration(calibration::EvalCalibrationArgs),
+    /// Check the SmolVLM (Idefics3) implementation against a checkpoint's reference outputs:
+    /// exit 0 when image features and logits are within 1e-4 and greedy tokens are identical.
+    VlmCheck(vlm_check::VlmCheckArgs),
 }
 
 /// Which burn device runs the networks.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Image(args) => image::run(args),
         Command::EvalCalibration(args) => calibration::run(args),
+        Command::VlmCheck(args) => vlm_check::run(args),
     }
 }
 

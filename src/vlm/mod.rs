@@ -1,0 +1,40 @@
+//! Vision-language model: Idefics3 / SmolVLM in burn.
+//!
+//! [`config`] reads transformers' `config.json`, [`weights`] reads `model.safetensors`,
+//! [`idefics3`] holds the architecture, generation and label scoring. The model code is
+//! target-independent; every host read is async so it also runs on WebGPU in a browser.
+
+pub mod config;
+pub mod idefics3;
+pub mod weights;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod check;
+
+pub use config::{Idefics3Config, ModelDims};
+pub use idefics3::{GenerationConfig, Idefics3, KvCache, Sampling};
+
+/// Everything that can go wrong loading or running the VLM.
+#[derive(Debug, thiserror::Error)]
+pub enum VlmError {
+    #[error("cannot read {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("invalid config: {0}")]
+    Config(String),
+    #[error("invalid safetensors file: {0}")]
+    SafeTensors(String),
+    #[error("missing tensor {0:?} in safetensors file")]
+    MissingTensor(String),
+    #[error("tensor {name:?} has shape {actual:?}, expected {expected:?}")]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("tensor {name:?} has unsupported dtype {dtype} (expected F32, F16 or BF16)")]
+    Dtype { name: String, dtype: String },
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("reading a tensor from the device failed: {0}")]
+    Readback(String),
+}
