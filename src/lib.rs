@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod face;
 pub mod frames;
 pub mod labels;
+pub mod remote;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
