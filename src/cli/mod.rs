@@ -1,5 +1,6 @@
 //! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
 
+mod ask;
 mod calibration;
 mod image;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Evaluate label-free corrections of a VLM's ranked emotion predictions (fit on one half,
     /// measured on the other; ground truth is never used for fitting).
     EvalCalibration(calibration::EvalCalibrationArgs),
+    /// Ask a remote OpenAI-compatible VLM (vLLM, llama.cpp, Ollama, hosted APIs) which emotion
+    /// images and a prompt show; prints JSON {label, scores, rationale, usage, ...}.
+    Ask(ask::AskArgs),
 }
 
 /// Which burn device runs the networks.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Image(args) => image::run(args),
         Command::EvalCalibration(args) => calibration::run(args),
+        Command::Ask(args) => ask::run(args),
     }
 }
 

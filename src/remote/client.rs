@@ -366,7 +366,7 @@ mod tests {
         use std::time::Duration;
         let live = AtomicUsize::new(0);
         let peak = AtomicUsize::new(0);
-        let jobs: Vec<Box<dyn FnOnce() -> usize + Send + '_>> = (0..10)
+        let jobs: Vec<Box<dyn FnOnce() -> usize + Send + '_>> = (0..10usize)
             .map(|i| {
                 let (live, peak) = (&live, &peak);
                 Box::new(move || {
