@@ -158,6 +158,12 @@ fn from_json(v: &Value, labels: &LabelSet) -> Option<Answer> {
 /// The result is normalised over the label set. `None` when no alternative begins any label.
 pub fn label_probs(content: &str, tokens: &[TokenLogprob], labels: &LabelSet) -> Option<Vec<f64>> {
     let at = label_offset(content)?;
+    // Offsets are only meaningful if the tokens spell the content up to the label; a server that
+    // dropped or re-encoded tokens must not get its alternatives credited to the wrong place.
+    let joined: String = tokens.iter().map(|t| t.token.as_str()).collect();
+    if joined.get(..at) != content.get(..at) {
+        return None;
+    }
     let mut pos = 0;
     let tok = tokens.iter().find(|t| {
         let end = pos + t.token.len();
@@ -324,6 +330,9 @@ mod tests {
         ];
         let p = label_probs("{\"label\": \"sad\"}", &tokens, &l).unwrap();
         assert!((p[i("sad")] - 0.5).abs() < 1e-9 && (p[i("neutral")] - 0.5).abs() < 1e-9);
+        // Tokens that do not spell the content: no attribution.
+        let tokens = vec![tok("{\"label\": \"", &[]), tok("x", &[("sad", 0.5)])];
+        assert_eq!(label_probs("{\"label\": \"sad\"}", &tokens[1..], &l), None);
         // Bare answers.
         let p = label_probs(
             " Fear",
