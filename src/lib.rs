@@ -9,6 +9,7 @@ pub mod face;
 pub mod frames;
 pub mod labels;
 pub mod prompt;
+pub mod remote;
 pub mod vlm;
 pub mod weights;
 

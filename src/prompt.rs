@@ -82,39 +82,59 @@ pub struct ClipContext {
     pub events: Vec<String>,
 }
 
+/// Who speaks a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
 /// One part of a message's content.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
     Text(String),
-    /// An image as a `data:` URL.
+    /// An image as a URL; a `data:` URL keeps the pixels inside the request (no upload step).
     Image {
         url: String,
         detail: ImageDetail,
     },
 }
 
-/// A chat message.
+/// A chat message: the one shape every prompt builder produces and every VLM client consumes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    pub role: &'static str,
+    pub role: Role,
     pub content: Vec<Part>,
 }
 
 impl Message {
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: vec![Part::Text(text.into())],
+        }
+    }
+
     /// The OpenAI chat-completions JSON of this message.
     pub fn to_json(&self) -> serde_json::Value {
-        let parts: Vec<serde_json::Value> = self
-            .content
-            .iter()
-            .map(|part| match part {
-                Part::Text(text) => serde_json::json!({"type": "text", "text": text}),
-                Part::Image { url, detail } => serde_json::json!({
-                    "type": "image_url",
-                    "image_url": {"url": url, "detail": detail},
-                }),
-            })
-            .collect();
-        serde_json::json!({"role": self.role, "content": parts})
+        // A text-only message goes as a plain string: some servers (older llama.cpp builds,
+        // text-only models behind Ollama) accept only that form.
+        let content = match self.content.as_slice() {
+            [Part::Text(text)] => serde_json::Value::String(text.clone()),
+            parts => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(text) => serde_json::json!({"type": "text", "text": text}),
+                    Part::Image { url, detail } => serde_json::json!({
+                        "type": "image_url",
+                        "image_url": {"url": url, "detail": detail},
+                    }),
+                })
+                .collect(),
+        };
+        serde_json::json!({"role": self.role, "content": content})
     }
 
     pub fn image_count(&self) -> usize {
@@ -131,11 +151,21 @@ pub fn messages_json(messages: &[Message]) -> serde_json::Value {
 }
 
 fn jpeg_data_url(jpeg: &[u8]) -> String {
+    image_data_url(jpeg)
+}
+
+/// A `data:` URL for an image file's bytes; the type is sniffed from the magic number.
+pub fn image_data_url(bytes: &[u8]) -> String {
     use base64::Engine;
-    format!(
-        "data:image/jpeg;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(jpeg)
-    )
+    let mime = if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
+        "image/png"
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!("data:{mime};base64,{encoded}")
 }
 
 /// How the final question is put.
@@ -184,11 +214,11 @@ pub fn stage1_requests(clip: &ClipContext, detail: ImageDetail) -> Vec<(usize, V
             );
             let messages = vec![
                 Message {
-                    role: "system",
+                    role: Role::System,
                     content: vec![Part::Text(SYSTEM.into())],
                 },
                 Message {
-                    role: "user",
+                    role: Role::User,
                     content: vec![
                         Part::Image {
                             url: jpeg_data_url(&keyframe.jpeg),
@@ -249,11 +279,11 @@ pub fn final_request(clip: &ClipContext, options: &PromptOptions) -> Vec<Message
     )));
     vec![
         Message {
-            role: "system",
+            role: Role::System,
             content: vec![Part::Text(SYSTEM.into())],
         },
         Message {
-            role: "user",
+            role: Role::User,
             content,
         },
     ]

@@ -225,13 +225,20 @@ function startVideoLoop() {
     if (hasRvfc) video.requestVideoFrameCallback(onFrame);
     else requestAnimationFrame(onFrame);
   };
-  const onFrame = () => {
+  let lastPresented = null;
+  const onFrame = (now, meta) => {
     if (id !== state.loopId) return;
     schedule();
     if (!state.analyzer || video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || video.videoWidth === 0) return;
     if (state.inflight) {
-      state.dropped += 1;
+      if (!meta) state.dropped += 1; // rAF fallback: count skipped callbacks
       return;
+    }
+    // Frames presented since the last analysed one were dropped (also those the browser never
+    // called back for while a CPU analysis held the main thread).
+    if (meta && meta.presentedFrames !== undefined) {
+      if (lastPresented !== null) state.dropped += Math.max(0, meta.presentedFrames - lastPresented - 1);
+      lastPresented = meta.presentedFrames;
     }
     analyze(video).catch((err) => {
       if (id !== state.loopId) return;

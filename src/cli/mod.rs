@@ -1,5 +1,6 @@
 //! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
 
+mod ask;
 mod calibration;
 mod image;
 mod vlm_check;
@@ -29,6 +30,9 @@ enum Command {
     /// Check the SmolVLM (Idefics3) implementation against a checkpoint's reference outputs:
     /// exit 0 when image features and logits are within 1e-4 and greedy tokens are identical.
     VlmCheck(vlm_check::VlmCheckArgs),
+    /// Ask a remote OpenAI-compatible VLM (vLLM, llama.cpp, Ollama, hosted APIs) which emotion
+    /// images and a prompt show; prints JSON {label, scores, rationale, usage, ...}.
+    Ask(ask::AskArgs),
 }
 
 /// Which burn device runs the networks.
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Image(args) => image::run(args),
         Command::EvalCalibration(args) => calibration::run(args),
         Command::VlmCheck(args) => vlm_check::run(args),
+        Command::Ask(args) => ask::run(args),
     }
 }
 
