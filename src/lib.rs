@@ -1,11 +1,14 @@
 //! emolens: emotion understanding in video, in the browser.
 //!
 //! The pipeline has one module per stage: [`frames`] (pixels in) → [`face`] (detection, landmarks,
-//! expression per frame) → timeline → prompt → vlm. The browser binding ([`web`]) is a thin layer
+//! expression per frame) → [`timeline`] (tracking, action features, spotting, keyframes) → prompt → vlm. The browser binding ([`web`]) is a thin layer
 //! over this core, which also builds and is tested natively.
 
 pub mod face;
 pub mod frames;
+pub mod timeline;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod video;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

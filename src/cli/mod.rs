@@ -1,6 +1,7 @@
 //! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
 
 mod image;
+mod video;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,9 @@ struct Cli {
 enum Command {
     /// Detect faces in photos: box, score, 68 landmarks and 7 expression probabilities per face.
     Image(image::ImageArgs),
+    /// Analyse every frame of a video: tracked main face, action features, spotted micro and
+    /// macro expression events, keyframes and factual summaries.
+    Video(video::VideoArgs),
 }
 
 /// Which burn device runs the networks.
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Image(args) => image::run(args),
+        Command::Video(args) => video::run(args),
     }
 }
 
