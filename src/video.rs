@@ -11,7 +11,9 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
+use crate::face::{FaceAnalyzer, FaceError};
 use crate::frames::RgbImage;
+use crate::timeline::{SpotOptions, Spotting, Timeline, TimelineBuilder, TrackerOptions, spot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VideoError {
@@ -84,6 +86,7 @@ struct ProbeStream {
 #[derive(Deserialize)]
 struct ProbePacket {
     pts_time: Option<String>,
+    flags: Option<String>,
 }
 
 fn parse_rate(rate: &str) -> Option<f64> {
@@ -114,7 +117,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
     // times of the frames that passthrough decoding emits.
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate:stream_side_data=rotation:packet=pts_time")
+        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate:stream_side_data=rotation:packet=pts_time,flags")
         .args(["-of", "json"])
         .arg(path)
         .stdin(Stdio::null())
@@ -174,24 +177,33 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
         .and_then(parse_rate)
         .or_else(|| stream.r_frame_rate.as_deref().and_then(parse_rate))
         .unwrap_or(30.0);
+    // Packets flagged D (discard) are cut by an edit list: decoded but never shown, so ffmpeg
+    // does not output them either.
     let mut timestamps: Vec<f64> = parsed
         .packets
         .iter()
+        .filter(|p| !p.flags.as_deref().is_some_and(|f| f.contains('D')))
         .filter_map(|p| p.pts_time.as_deref()?.parse::<f64>().ok())
         .collect();
     timestamps.sort_by(f64::total_cmp);
     if let Some(&first) = timestamps.first() {
         timestamps.iter_mut().for_each(|t| *t -= first);
     }
+    // The mean rate of the frames actually shown (the container's average counts discarded
+    // ones too).
+    let fps = match timestamps.last() {
+        Some(&last) if timestamps.len() >= 2 && last > 0.0 => (timestamps.len() - 1) as f64 / last,
+        _ => fps,
+    };
     Ok(VideoInfo {
         codec,
         width,
         height,
         fps,
-        frame_count: stream
-            .nb_frames
-            .and_then(|n| n.parse().ok())
-            .or(Some(timestamps.len()).filter(|&n| n > 0)),
+        // Shown frames; the container's count also includes discarded ones.
+        frame_count: Some(timestamps.len())
+            .filter(|&n| n > 0)
+            .or_else(|| stream.nb_frames.and_then(|n| n.parse().ok())),
         duration: stream.duration.and_then(|d| d.parse().ok()),
         timestamps,
     })
@@ -360,4 +372,63 @@ impl Drop for VideoDecoder {
 /// Decodes a whole video into memory (short clips, tests).
 pub fn decode_all(path: &Path, max_side: Option<usize>) -> Result<Vec<VideoFrame>, VideoError> {
     VideoDecoder::open(path, max_side)?.collect()
+}
+
+/// Everything the dense analysis of one video produces.
+pub struct Analysis {
+    pub timeline: Timeline,
+    pub spotting: Spotting,
+    /// Decoding + analysis speed.
+    pub frames_per_second: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error(transparent)]
+    Face(#[from] FaceError),
+}
+
+/// Decodes every frame and analyses them `batch` at a time (one forward pass per batch), then
+/// builds the timeline and spots events. `progress(done, total)` is called after each batch.
+pub fn analyse_video(
+    analyzer: &FaceAnalyzer,
+    path: &Path,
+    max_side: Option<usize>,
+    batch: usize,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<Analysis, AnalysisError> {
+    let mut decoder = VideoDecoder::open(path, max_side)?;
+    let info = decoder.info().clone();
+    let mut builder = TimelineBuilder::new(info.fps, TrackerOptions::default());
+    let started = std::time::Instant::now();
+    let mut done = 0usize;
+    loop {
+        let mut chunk: Vec<VideoFrame> = Vec::with_capacity(batch.max(1));
+        while chunk.len() < batch.max(1) {
+            match decoder.next_frame()? {
+                Some(f) => chunk.push(f),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let images: Vec<&RgbImage> = chunk.iter().map(|f| &f.image).collect();
+        let results = pollster::block_on(analyzer.analyze(&images))?;
+        for (frame, faces) in chunk.iter().zip(&results) {
+            builder.push(frame.index, frame.time, faces);
+        }
+        done += chunk.len();
+        progress(done, info.frame_count);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let timeline = builder.finish();
+    let spotting = spot(&timeline, &SpotOptions::default());
+    Ok(Analysis {
+        timeline,
+        spotting,
+        frames_per_second: done as f64 / elapsed.max(1e-9),
+    })
 }

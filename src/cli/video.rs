@@ -10,11 +10,10 @@ use serde::Serialize;
 use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
 use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
 use emolens::timeline::{
-    Event, Keyframe, KeyframeOptions, SpotOptions, Spotting, StretchSummary, Timeline,
-    TimelineBuilder, TrackSummary, TrackerOptions, keyframes::encode_jpeg, select_keyframes, spot,
-    summarise,
+    Event, Keyframe, KeyframeOptions, StretchSummary, TrackSummary, keyframes::encode_jpeg,
+    select_keyframes, summarise,
 };
-use emolens::video::{VideoDecoder, VideoError, VideoFrame};
+use emolens::video::{Analysis, VideoDecoder, VideoError, analyse_video};
 
 #[derive(Args)]
 pub struct VideoArgs {
@@ -89,66 +88,6 @@ struct Report<'a> {
     records: Option<&'a [emolens::timeline::FrameRecord]>,
 }
 
-/// Everything the analysis of one video produces.
-pub struct Analysis {
-    pub timeline: Timeline,
-    pub spotting: Spotting,
-    pub frames_per_second: f64,
-}
-
-/// Decodes and analyses every frame in batches, with progress on stderr when `progress`.
-pub fn analyse_video(
-    analyzer: &FaceAnalyzer,
-    path: &Path,
-    max_side: Option<usize>,
-    batch: usize,
-    progress: bool,
-) -> Result<Analysis, String> {
-    let mut decoder = VideoDecoder::open(path, max_side).map_err(|e| e.to_string())?;
-    let info = decoder.info().clone();
-    let mut builder = TimelineBuilder::new(info.fps, TrackerOptions::default());
-    let started = Instant::now();
-    let mut done = 0usize;
-    let mut last_report = Instant::now();
-    loop {
-        let mut chunk: Vec<VideoFrame> = Vec::with_capacity(batch);
-        while chunk.len() < batch.max(1) {
-            match decoder.next_frame().map_err(|e| e.to_string())? {
-                Some(f) => chunk.push(f),
-                None => break,
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let images: Vec<_> = chunk.iter().map(|f| &f.image).collect();
-        let results = pollster::block_on(analyzer.analyze(&images)).map_err(|e| e.to_string())?;
-        for (frame, faces) in chunk.iter().zip(&results) {
-            builder.push(frame.index, frame.time, faces);
-        }
-        done += chunk.len();
-        if progress && last_report.elapsed().as_secs_f64() > 2.0 {
-            last_report = Instant::now();
-            let total = info
-                .frame_count
-                .map(|n| format!("/{n}"))
-                .unwrap_or_default();
-            eprintln!(
-                "emolens: {done}{total} frames analysed ({:.1} frames/s)",
-                done as f64 / started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let timeline = builder.finish();
-    let spotting = spot(&timeline, &SpotOptions::default());
-    Ok(Analysis {
-        timeline,
-        spotting,
-        frames_per_second: done as f64 / elapsed.max(1e-9),
-    })
-}
-
 /// Decodes the video again and writes the keyframes' JPEGs; returns the file names.
 fn write_keyframes(
     path: &Path,
@@ -197,7 +136,29 @@ pub fn run(args: VideoArgs) -> ExitCode {
             let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
             FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
         })
-        .and_then(|analyzer| analyse_video(&analyzer, &args.path, args.max_side, args.batch, true));
+        .and_then(|analyzer| {
+            let started = Instant::now();
+            let mut last_report = Instant::now();
+            let mut progress = |done: usize, total: Option<usize>| {
+                // Long files: a line every few seconds, so nobody wonders whether it hangs.
+                if last_report.elapsed().as_secs_f64() > 2.0 {
+                    last_report = Instant::now();
+                    let total = total.map(|n| format!("/{n}")).unwrap_or_default();
+                    eprintln!(
+                        "emolens: {done}{total} frames analysed ({:.1} frames/s)",
+                        done as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+            };
+            analyse_video(
+                &analyzer,
+                &args.path,
+                args.max_side,
+                args.batch,
+                &mut progress,
+            )
+            .map_err(|e| e.to_string())
+        });
     let analysis = match result {
         Ok(a) => a,
         Err(e) => {

@@ -96,7 +96,9 @@ pub fn select_keyframes(
             picks.push((i, KeyframeReason::Apex));
         }
     }
-    // Runs of one dominant non-neutral expression (2+ frames): their most confident frame.
+    // Runs of one dominant non-neutral expression (2+ frames) that no keyframe shows yet: their
+    // most confident (earliest on ties) frame, so brief rare states are never left out.
+    let mut runs = Vec::new();
     let mut i = 0;
     while i < records.len() {
         let Some(l) = label(i).filter(|&l| l != 0) else {
@@ -108,14 +110,18 @@ pub fn select_keyframes(
             i += 1;
         }
         if i - start >= 2 {
-            let best = (start..i)
-                .max_by(|&a, &b| {
-                    let p = |k: usize| records[k].expressions.map_or(0.0, |p| p[l]);
-                    p(a).total_cmp(&p(b))
-                })
-                .unwrap_or(start);
-            picks.push((best, KeyframeReason::State));
+            runs.push((start, i, l));
         }
+    }
+    for (start, end, l) in runs {
+        if picks.iter().any(|p| (start..end).contains(&p.0)) {
+            continue;
+        }
+        let p = |k: usize| records[k].expressions.map_or(0.0, |p| p[l]);
+        let best = (start..end)
+            .min_by(|&a, &b| p(b).total_cmp(&p(a)))
+            .unwrap_or(start);
+        picks.push((best, KeyframeReason::State));
     }
     // One keyframe per record, keeping the strongest reason.
     picks.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -303,8 +309,21 @@ pub fn summarise(
                 sentences.push(s);
             } else {
                 sentences.push(s);
+                // Each event in full once, in the stretch where it starts; elsewhere a pointer.
                 for e in events {
-                    sentences.push(describe_event(e));
+                    if e.onset_time >= t0 {
+                        sentences.push(describe_event(e));
+                    } else if e.apex_time >= t0 && e.apex_time < t1 {
+                        sentences.push(format!(
+                            "apex at {:.2} s of the movement that began at {:.2} s",
+                            e.apex_time, e.onset_time
+                        ));
+                    } else {
+                        sentences.push(format!(
+                            "movement that began at {:.2} s continues",
+                            e.onset_time
+                        ));
+                    }
                 }
             }
             let blinks = spotting

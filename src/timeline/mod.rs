@@ -74,6 +74,9 @@ impl Timeline {
     }
 }
 
+/// Tracks shorter than this many frames are dropped as spurious detections.
+pub const MIN_TRACK_FRAMES: usize = 3;
+
 struct PendingFrame {
     index: usize,
     time: f64,
@@ -112,7 +115,21 @@ impl TimelineBuilder {
         });
     }
 
-    pub fn finish(self) -> Timeline {
+    pub fn finish(mut self) -> Timeline {
+        // A "face" seen in fewer than MIN_TRACK_FRAMES frames is a detector false positive:
+        // real faces do not flash up for a single frame at video rates.
+        let mut counts = std::collections::HashMap::new();
+        for frame in &self.frames {
+            for (id, _) in &frame.faces {
+                *counts.entry(*id).or_insert(0usize) += 1;
+            }
+        }
+        let short = |id: &u32| counts.get(id).is_some_and(|&n| n < MIN_TRACK_FRAMES);
+        if self.frames.len() >= MIN_TRACK_FRAMES {
+            for frame in &mut self.frames {
+                frame.faces.retain(|(id, _)| !short(id));
+            }
+        }
         let area = (self.width * self.height).max(1) as f64;
         let mut tracks: Vec<TrackSummary> = Vec::new();
         for frame in &self.frames {
