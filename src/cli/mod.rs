@@ -1,5 +1,6 @@
 //! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
 
+mod bench;
 mod image;
 mod video;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Analyse every frame of a video: tracked main face, action features, spotted micro and
     /// macro expression events, keyframes and factual summaries.
     Video(video::VideoArgs),
+    /// Spotting benchmark: smile bursts spliced into a clip's neutral stretch, scored with the
+    /// MEGC interval metric (IoU >= 0.5), plus false events on burst-free controls.
+    SpotBench(bench::BenchArgs),
 }
 
 /// Which burn device runs the networks.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Image(args) => image::run(args),
         Command::Video(args) => video::run(args),
+        Command::SpotBench(args) => bench::run(args),
     }
 }
 

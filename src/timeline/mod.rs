@@ -3,6 +3,7 @@
 //! keyframes and factual summaries. Target-independent: the native CLI feeds it frames decoded
 //! by ffmpeg, the browser frames from a `<video>` element.
 
+pub mod bench;
 pub mod features;
 pub mod keyframes;
 pub mod spot;

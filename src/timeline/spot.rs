@@ -175,7 +175,9 @@ pub fn spot_series(
     // Activations per channel.
     let mut activation = vec![vec![0.0f64; n]; NUM_CHANNELS];
     let mut change = vec![vec![0.0f64; n]; NUM_CHANNELS];
-    let mut raw_smoothed: Vec<Vec<f64>> = Vec::with_capacity(NUM_CHANNELS);
+    // Unsmoothed activation: smoothing widens a step by its radius on each side, so episode
+    // bounds are refined on this one.
+    let mut sharp = vec![vec![0.0f64; n]; NUM_CHANNELS];
     for c in 0..NUM_CHANNELS {
         let series: Vec<f64> = (0..n)
             .map(|i| {
@@ -195,7 +197,6 @@ pub fn spot_series(
             .filter(|v| !v.is_nan())
             .collect();
         if base.is_empty() {
-            raw_smoothed.push(s);
             continue;
         }
         let centre = median(&mut base);
@@ -214,8 +215,9 @@ pub fn spot_series(
             let z = (s[i] - centre) / unit;
             change[c][i] = s[i] - centre;
             activation[c][i] = if one_sided { z.max(0.0) } else { z.abs() };
+            let zr = (series[i] - centre) / unit;
+            sharp[c][i] = if one_sided { zr.max(0.0) } else { zr.abs() };
         }
-        raw_smoothed.push(s);
     }
 
     // Active stretches per channel, with hysteresis, never across a faceless frame.
@@ -263,7 +265,14 @@ pub fn spot_series(
         baseline_frames: baseline.len(),
         baseline_neutral,
     };
-    for (s, e, channels) in episodes {
+    for (mut s, mut e, channels) in episodes {
+        let sharp_active = |i: usize| channels.iter().any(|&c| sharp[c][i] >= options.low);
+        while s < e && !sharp_active(s) {
+            s += 1;
+        }
+        while e > s && !sharp_active(e) {
+            e -= 1;
+        }
         let duration = times[e] - times[s] + frame_s;
         if duration < options.min_duration_s {
             continue;
@@ -369,7 +378,6 @@ pub fn spot_series(
             cut_off: e + 1 >= n || !present[e + 1],
         });
     }
-    let _ = raw_smoothed;
     out
 }
 
