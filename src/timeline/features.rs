@@ -229,7 +229,7 @@ mod tests {
         let mut p = vec![[0.0; 2]; 68];
         for (i, q) in p.iter_mut().enumerate().take(17) {
             let a = std::f64::consts::PI * (i as f64 / 16.0);
-            *q = [-1.0 * a.cos(), 0.2 + 1.0 * a.sin()];
+            *q = [-a.cos(), 0.2 + a.sin()];
         }
         for i in 0..5 {
             p[17 + i] = [-0.8 + 0.15 * i as f64, -0.5];

@@ -414,10 +414,8 @@ mod tests {
         range: std::ops::Range<usize>,
         v: f64,
     ) {
-        for f in &mut feats[range] {
-            if let Some(f) = f {
-                f[c] += v;
-            }
+        for f in feats[range].iter_mut().flatten() {
+            f[c] += v;
         }
     }
 
