@@ -1,8 +1,10 @@
 //! Subcommands. Each lives in its own file; this one only parses arguments and dispatches.
 
 mod ask;
+mod bench;
 mod calibration;
 mod image;
+mod video;
 mod vlm_check;
 
 use std::process::ExitCode;
@@ -33,6 +35,12 @@ enum Command {
     /// Ask a remote OpenAI-compatible VLM (vLLM, llama.cpp, Ollama, hosted APIs) which emotion
     /// images and a prompt show; prints JSON {label, scores, rationale, usage, ...}.
     Ask(ask::AskArgs),
+    /// Analyse every frame of a video: tracked main face, action features, spotted micro and
+    /// macro expression events, keyframes and factual summaries.
+    Video(video::VideoArgs),
+    /// Spotting benchmark: smile bursts spliced into a clip's neutral stretch, scored with the
+    /// MEGC interval metric (IoU >= 0.5), plus false events on burst-free controls.
+    SpotBench(bench::BenchArgs),
 }
 
 /// Which burn device runs the networks.
@@ -65,6 +73,8 @@ pub fn main() -> ExitCode {
         Command::EvalCalibration(args) => calibration::run(args),
         Command::VlmCheck(args) => vlm_check::run(args),
         Command::Ask(args) => ask::run(args),
+        Command::Video(args) => video::run(args),
+        Command::SpotBench(args) => bench::run(args),
     }
 }
 

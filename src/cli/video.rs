@@ -1,0 +1,270 @@
+//! `emolens video PATH [--json] [--keyframes DIR] [--keyframe-fps F] [--batch N]`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
+use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
+use emolens::timeline::{
+    Event, Keyframe, KeyframeOptions, StretchSummary, TrackSummary, keyframes::encode_jpeg,
+    select_keyframes, summarise,
+};
+use emolens::video::{Analysis, VideoDecoder, VideoError, analyse_video};
+
+#[derive(Args)]
+pub struct VideoArgs {
+    /// Any video file ffmpeg reads.
+    path: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Write keyframes as JPEG files into this folder.
+    #[arg(long)]
+    keyframes: Option<PathBuf>,
+    /// Base keyframe rate per second (at most 5); event apexes and rare states come on top.
+    #[arg(long, default_value_t = 1.0)]
+    keyframe_fps: f64,
+    /// At most this many keyframes (event apexes always kept).
+    #[arg(long)]
+    max_keyframes: Option<usize>,
+    /// Longer side of keyframe JPEGs in pixels (0: frame size).
+    #[arg(long, default_value_t = 640)]
+    keyframe_size: usize,
+    /// JPEG quality 1–100.
+    #[arg(long, default_value_t = 85)]
+    keyframe_quality: u8,
+    /// Frames per forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Downscale frames so the longer side is at most this (faster on large videos).
+    #[arg(long)]
+    max_side: Option<usize>,
+    /// Include every frame's record (box, landmarks, expressions, features) in the JSON.
+    #[arg(long)]
+    records: bool,
+    /// Detector input size (see `emolens image`).
+    #[arg(long)]
+    input_size: Option<usize>,
+    #[arg(long, default_value_t = 0.5)]
+    score_threshold: f64,
+    #[arg(long)]
+    models: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+}
+
+#[derive(Serialize)]
+struct KeyframeOut<'a> {
+    #[serde(flatten)]
+    keyframe: &'a Keyframe,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    path: String,
+    fps: f64,
+    width: usize,
+    height: usize,
+    frames: usize,
+    face_frames: usize,
+    duration: f64,
+    analysis_fps: f64,
+    main_track: Option<u32>,
+    tracks: &'a [TrackSummary],
+    baseline_frames: usize,
+    baseline_neutral: bool,
+    events: &'a [Event],
+    blinks: usize,
+    talking: usize,
+    summaries: &'a [StretchSummary],
+    keyframes: Vec<KeyframeOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<&'a [emolens::timeline::FrameRecord]>,
+}
+
+/// Decodes the video again and writes the keyframes' JPEGs; returns the file names.
+fn write_keyframes(
+    path: &Path,
+    max_side: Option<usize>,
+    keyframes: &[Keyframe],
+    dir: &Path,
+    size: usize,
+    quality: u8,
+) -> Result<Vec<String>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names = Vec::new();
+    let mut wanted = keyframes.iter().peekable();
+    let decoder = VideoDecoder::open(path, max_side).map_err(|e| e.to_string())?;
+    for frame in decoder {
+        let frame = frame.map_err(|e: VideoError| e.to_string())?;
+        while let Some(k) = wanted.peek() {
+            if k.frame > frame.index {
+                break;
+            }
+            if k.frame == frame.index {
+                let name = format!("keyframe_{:06}_{:08.3}s.jpg", k.frame, k.time);
+                let jpeg = encode_jpeg(&frame.image, size, quality)?;
+                std::fs::write(dir.join(&name), jpeg)
+                    .map_err(|e| format!("{}: {e}", dir.join(&name).display()))?;
+                names.push(name);
+            }
+            wanted.next();
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+    Ok(names)
+}
+
+pub fn run(args: VideoArgs) -> ExitCode {
+    let models = args.models.clone().unwrap_or_else(default_models_dir);
+    let options = DetectorOptions {
+        input_size: args.input_size,
+        score_threshold: args.score_threshold,
+    };
+    let result = args
+        .backend
+        .device()
+        .and_then(|device| {
+            let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
+            FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
+        })
+        .and_then(|analyzer| {
+            let started = Instant::now();
+            let mut last_report = Instant::now();
+            let mut progress = |done: usize, total: Option<usize>| {
+                // Long files: a line every few seconds, so nobody wonders whether it hangs.
+                if last_report.elapsed().as_secs_f64() > 2.0 {
+                    last_report = Instant::now();
+                    let total = total.map(|n| format!("/{n}")).unwrap_or_default();
+                    eprintln!(
+                        "emolens: {done}{total} frames analysed ({:.1} frames/s)",
+                        done as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+            };
+            analyse_video(
+                &analyzer,
+                &args.path,
+                args.max_side,
+                args.batch,
+                &mut progress,
+            )
+            .map_err(|e| e.to_string())
+        });
+    let analysis = match result {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("emolens: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let Analysis {
+        timeline,
+        spotting,
+        frames_per_second,
+    } = &analysis;
+    let keyframes = select_keyframes(
+        timeline,
+        spotting,
+        &KeyframeOptions {
+            base_fps: args.keyframe_fps,
+            max_keyframes: args.max_keyframes,
+        },
+    );
+    let summaries = summarise(timeline, spotting, &keyframes);
+    let files = match &args.keyframes {
+        Some(dir) => match write_keyframes(
+            &args.path,
+            args.max_side,
+            &keyframes,
+            dir,
+            args.keyframe_size,
+            args.keyframe_quality,
+        ) {
+            Ok(names) => Some(names),
+            Err(e) => {
+                eprintln!("emolens: keyframes: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
+        None => None,
+    };
+    let report = Report {
+        path: args.path.display().to_string(),
+        fps: timeline.fps,
+        width: timeline.width,
+        height: timeline.height,
+        frames: timeline.records.len(),
+        face_frames: timeline.records.iter().filter(|r| r.face_present).count(),
+        duration: timeline.duration(),
+        analysis_fps: *frames_per_second,
+        main_track: timeline.main_track,
+        tracks: &timeline.tracks,
+        baseline_frames: spotting.baseline_frames,
+        baseline_neutral: spotting.baseline_neutral,
+        events: &spotting.events,
+        blinks: spotting.blinks.len(),
+        talking: spotting.talking.len(),
+        summaries: &summaries,
+        keyframes: keyframes
+            .iter()
+            .enumerate()
+            .map(|(i, k)| KeyframeOut {
+                keyframe: k,
+                file: files.as_ref().and_then(|f| f.get(i).cloned()),
+            })
+            .collect(),
+        records: args.records.then_some(timeline.records.as_slice()),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        println!(
+            "{}: {} frames at {:.2} fps ({:.2} s), face in {} frames; analysed at {:.1} frames/s",
+            report.path,
+            report.frames,
+            report.fps,
+            report.duration,
+            report.face_frames,
+            report.analysis_fps
+        );
+        println!(
+            "{} event(s), {} blink(s), {} talking stretch(es)",
+            report.events.len(),
+            report.blinks,
+            report.talking
+        );
+        for e in report.events {
+            println!("  {}", emolens::timeline::keyframes::describe_event(e));
+        }
+        println!("summaries:");
+        for s in report.summaries {
+            println!("  {}", s.text);
+        }
+        println!("keyframes:");
+        for k in &report.keyframes {
+            println!(
+                "  {:.2} s (frame {}, {:?}){}",
+                k.keyframe.time,
+                k.keyframe.frame,
+                k.keyframe.reason,
+                k.file
+                    .as_ref()
+                    .map(|f| format!(" → {f}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}

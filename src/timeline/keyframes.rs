@@ -1,0 +1,369 @@
+//! Keyframes and per-stretch summaries.
+//!
+//! Keyframes: a sparse base rate, the apex of every event, and one frame of every stretch in
+//! which a non-neutral expression dominates, so that long neutral stretches never crowd out
+//! brief rare states. When a budget caps the count, base-rate frames go first, taken from the
+//! most represented expression. Summaries state only measured facts between keyframes.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timeline;
+use super::features::{FEATURE_NAMES, FEATURE_PHRASES};
+use super::spot::{Event, EventKind, Spotting};
+use crate::face::EXPRESSIONS;
+use crate::frames::RgbImage;
+
+/// Highest base rate, keyframes per second.
+pub const MAX_BASE_FPS: f64 = 5.0;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct KeyframeOptions {
+    /// Base rate, keyframes per second (capped at [`MAX_BASE_FPS`]).
+    pub base_fps: f64,
+    /// At most this many keyframes (event apexes are always kept).
+    pub max_keyframes: Option<usize>,
+}
+
+impl Default for KeyframeOptions {
+    fn default() -> Self {
+        Self {
+            base_fps: 1.0,
+            max_keyframes: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyframeReason {
+    Base,
+    /// The peak of a stretch dominated by a non-neutral expression.
+    State,
+    /// The apex of a spotted event.
+    Apex,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyframe {
+    /// Position in the timeline's records.
+    pub record: usize,
+    /// Frame index in the video.
+    pub frame: usize,
+    pub time: f64,
+    pub reason: KeyframeReason,
+    /// Dominant expression of the main face there, if visible.
+    pub expression: Option<String>,
+}
+
+fn dominant_label(p: &[f64; 7]) -> usize {
+    (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
+}
+
+pub fn select_keyframes(
+    timeline: &Timeline,
+    spotting: &Spotting,
+    options: &KeyframeOptions,
+) -> Vec<Keyframe> {
+    let records = &timeline.records;
+    if records.is_empty() {
+        return Vec::new();
+    }
+    let label = |i: usize| records[i].expressions.map(|p| dominant_label(&p));
+    let nearest = |t: f64| {
+        records
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1.time - t).abs().total_cmp(&(b.1.time - t).abs()))
+            .map(|(i, _)| i)
+            .unwrap_or(0)
+    };
+    let mut picks: Vec<(usize, KeyframeReason)> = Vec::new();
+    let rate = options.base_fps.clamp(0.0, MAX_BASE_FPS);
+    if rate > 0.0 {
+        let end = records.last().map(|r| r.time).unwrap_or(0.0);
+        let mut k = 0;
+        loop {
+            let t = records[0].time + k as f64 / rate;
+            if t > end + 1e-9 {
+                break;
+            }
+            picks.push((nearest(t), KeyframeReason::Base));
+            k += 1;
+        }
+    }
+    for e in &spotting.events {
+        if let Some(i) = records.iter().position(|r| r.index == e.apex_frame) {
+            picks.push((i, KeyframeReason::Apex));
+        }
+    }
+    // Runs of one dominant non-neutral expression (2+ frames) that no keyframe shows yet: their
+    // most confident (earliest on ties) frame, so brief rare states are never left out.
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < records.len() {
+        let Some(l) = label(i).filter(|&l| l != 0) else {
+            i += 1;
+            continue;
+        };
+        let start = i;
+        while i < records.len() && label(i) == Some(l) {
+            i += 1;
+        }
+        if i - start >= 2 {
+            runs.push((start, i, l));
+        }
+    }
+    for (start, end, l) in runs {
+        if picks.iter().any(|p| (start..end).contains(&p.0)) {
+            continue;
+        }
+        let p = |k: usize| records[k].expressions.map_or(0.0, |p| p[l]);
+        let best = (start..end)
+            .min_by(|&a, &b| p(b).total_cmp(&p(a)))
+            .unwrap_or(start);
+        picks.push((best, KeyframeReason::State));
+    }
+    // One keyframe per record, keeping the strongest reason.
+    picks.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    picks.dedup_by_key(|p| p.0);
+
+    if let Some(max) = options.max_keyframes {
+        while picks.len() > max {
+            // Drop a base keyframe of the most represented expression (neutral usually).
+            let mut counts = [0usize; 8];
+            for &(r, _) in &picks {
+                counts[label(r).unwrap_or(7)] += 1;
+            }
+            let victim = picks
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.1 == KeyframeReason::Base)
+                .max_by_key(|(k, p)| (counts[label(p.0).unwrap_or(7)], *k))
+                .map(|(k, _)| k)
+                .or_else(|| picks.iter().position(|p| p.1 == KeyframeReason::State));
+            match victim {
+                Some(k) => {
+                    picks.remove(k);
+                }
+                None => break,
+            }
+        }
+    }
+    picks
+        .into_iter()
+        .map(|(r, reason)| Keyframe {
+            record: r,
+            frame: records[r].index,
+            time: records[r].time,
+            reason,
+            expression: label(r).map(|l| EXPRESSIONS[l].to_string()),
+        })
+        .collect()
+}
+
+/// Facts about one stretch between consecutive keyframes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StretchSummary {
+    pub start_time: f64,
+    pub end_time: f64,
+    pub start_frame: usize,
+    pub end_frame: usize,
+    pub text: String,
+}
+
+fn feature_phrase(name: &str, change: f64) -> String {
+    if let Some(k) = FEATURE_NAMES.iter().position(|n| *n == name) {
+        if name.starts_with("eye_open") {
+            let side = if name.ends_with("left") {
+                "left"
+            } else {
+                "right"
+            };
+            return format!(
+                "{side} eye {}",
+                if change < 0.0 { "closing" } else { "widening" }
+            );
+        }
+        return FEATURE_PHRASES[k].to_string();
+    }
+    match name.strip_prefix("expression:") {
+        Some(class) => format!("rise of {class}"),
+        None => name.to_string(),
+    }
+}
+
+/// "brief left lip-corner pull and right lip-corner pull (apex 1.32 s, 0.28 s, micro)"
+pub fn describe_event(e: &Event) -> String {
+    let moves: Vec<String> = e
+        .moves
+        .iter()
+        .filter(|m| !m.name.starts_with("expression:"))
+        .take(3)
+        .map(|m| feature_phrase(&m.name, m.peak_change))
+        .collect();
+    let what = if moves.is_empty() {
+        e.moves
+            .first()
+            .map(|m| feature_phrase(&m.name, m.peak_change))
+            .unwrap_or_else(|| "movement".into())
+    } else {
+        moves.join(", ")
+    };
+    let adjective = match e.kind {
+        EventKind::Micro => "brief",
+        EventKind::Macro => "sustained",
+    };
+    let kind = match e.kind {
+        EventKind::Micro => "micro",
+        EventKind::Macro => "macro",
+    };
+    let cut = if e.cut_off {
+        ", still active when the face or clip ends"
+    } else {
+        ""
+    };
+    let mut s = format!(
+        "{:.2}–{:.2} s: {adjective} {what} (apex {:.2} s, {:.2} s, {kind}{cut})",
+        e.onset_time, e.offset_time, e.apex_time, e.duration
+    );
+    if !e.expression_sequence.is_empty() {
+        s.push_str("; ");
+        s.push_str(&e.expression_sequence.join(" → "));
+    }
+    if let Some((label, p)) = &e.apex_expression {
+        s.push_str(&format!(" ({label} {p:.2} at apex)"));
+    }
+    s
+}
+
+pub fn summarise(
+    timeline: &Timeline,
+    spotting: &Spotting,
+    keyframes: &[Keyframe],
+) -> Vec<StretchSummary> {
+    let records = &timeline.records;
+    if records.is_empty() {
+        return Vec::new();
+    }
+    let frame_s = 1.0 / timeline.fps;
+    let mut bounds: Vec<usize> = keyframes.iter().map(|k| k.record).collect();
+    if bounds.first() != Some(&0) {
+        bounds.insert(0, 0);
+    }
+    bounds.push(records.len());
+    bounds.dedup();
+    let mut out = Vec::new();
+    for w in bounds.windows(2) {
+        let (a, b) = (w[0], w[1] - 1);
+        let (t0, t1) = (records[a].time, records[b].time + frame_s);
+        let mut sentences: Vec<String> = Vec::new();
+        let visible: Vec<usize> = (a..=b).filter(|&i| records[i].main_face()).collect();
+        let head = format!("{t0:.2}–{t1:.2} s:");
+        if visible.is_empty() {
+            let any = (a..=b).any(|i| records[i].face_present);
+            sentences.push(if any {
+                format!("{head} main face not visible (another face is)")
+            } else {
+                format!("{head} no face visible")
+            });
+        } else {
+            let mut labels: Vec<&str> = Vec::new();
+            for &i in &visible {
+                if let Some(p) = records[i].expressions {
+                    let l = EXPRESSIONS[dominant_label(&p)];
+                    if labels.last() != Some(&l) {
+                        labels.push(l);
+                    }
+                }
+            }
+            let mean = |k: usize| {
+                visible
+                    .iter()
+                    .filter_map(|&i| records[i].expressions.map(|p| p[k]))
+                    .sum::<f64>()
+                    / visible.len() as f64
+            };
+            let l0 = EXPRESSIONS
+                .iter()
+                .position(|l| Some(l) == labels.first())
+                .unwrap_or(0);
+            let mut s = if labels.len() == 1 {
+                format!("{head} {} (mean {:.2})", labels[0], mean(l0))
+            } else {
+                format!("{head} {}", labels.join(" → "))
+            };
+            if visible.len() < b - a + 1 {
+                s.push_str(&format!(
+                    "; face visible {:.2}–{:.2} s only",
+                    records[visible[0]].time,
+                    records[*visible.last().unwrap()].time + frame_s
+                ));
+            }
+            let events: Vec<&Event> = spotting
+                .events
+                .iter()
+                .filter(|e| e.onset_time < t1 && e.offset_time + frame_s > t0)
+                .collect();
+            if events.is_empty() {
+                s.push_str("; no facial movement above the person's baseline");
+                sentences.push(s);
+            } else {
+                sentences.push(s);
+                // Each event in full once, in the stretch where it starts; elsewhere a pointer.
+                for e in events {
+                    if e.onset_time >= t0 {
+                        sentences.push(describe_event(e));
+                    } else if e.apex_time >= t0 && e.apex_time < t1 {
+                        sentences.push(format!(
+                            "apex at {:.2} s of the movement that began at {:.2} s",
+                            e.apex_time, e.onset_time
+                        ));
+                    } else {
+                        sentences.push(format!(
+                            "movement that began at {:.2} s continues",
+                            e.onset_time
+                        ));
+                    }
+                }
+            }
+            let blinks = spotting
+                .blinks
+                .iter()
+                .filter(|b| b.start_time < t1 && b.end_time > t0)
+                .count();
+            if blinks > 0 {
+                sentences.push(format!("{blinks} blink(s)"));
+            }
+        }
+        out.push(StretchSummary {
+            start_time: t0,
+            end_time: t1,
+            start_frame: records[a].index,
+            end_frame: records[b].index,
+            text: sentences.join(". ") + ".",
+        });
+    }
+    out
+}
+
+/// A keyframe image as JPEG: downscaled so its longer side is at most `max_side` (0 keeps the
+/// size), at `quality` 1–100.
+pub fn encode_jpeg(image: &RgbImage, max_side: usize, quality: u8) -> Result<Vec<u8>, String> {
+    let buffer =
+        image::RgbImage::from_raw(image.width as u32, image.height as u32, image.data.clone())
+            .ok_or("pixel buffer does not match its size")?;
+    let long = image.width.max(image.height);
+    let buffer = if max_side > 0 && long > max_side {
+        let s = max_side as f64 / long as f64;
+        let w = ((image.width as f64 * s).round() as u32).max(1);
+        let h = ((image.height as f64 * s).round() as u32).max(1);
+        image::imageops::resize(&buffer, w, h, image::imageops::FilterType::Triangle)
+    } else {
+        buffer
+    };
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
+        .encode_image(&buffer)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}

@@ -1,0 +1,223 @@
+//! Temporal analysis: per-frame face results → a per-frame record of the main face (tracked id,
+//! box, landmarks, expressions, pose-free action features) → spotted facial movement episodes →
+//! keyframes and factual summaries. Target-independent: the native CLI feeds it frames decoded
+//! by ffmpeg, the browser frames from a `<video>` element.
+
+pub mod bench;
+pub mod features;
+pub mod keyframes;
+pub mod spot;
+pub mod stats;
+pub mod track;
+
+use serde::{Deserialize, Serialize};
+
+use crate::face::{Face, FrameFaces, PixelBox};
+pub use features::{ActionFeatures, FEATURE_NAMES, NUM_FEATURES};
+pub use keyframes::{Keyframe, KeyframeOptions, StretchSummary, select_keyframes, summarise};
+pub use spot::{Event, EventKind, SpotOptions, Spotting, spot};
+pub use track::{Tracker, TrackerOptions};
+
+/// One frame of the timeline. Main-face fields are `None` where the main face is not visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    pub index: usize,
+    /// Media time, seconds.
+    pub time: f64,
+    /// Any face detected in this frame.
+    pub face_present: bool,
+    pub face_count: usize,
+    /// Track id of the main face, when it is in this frame.
+    pub track_id: Option<u32>,
+    #[serde(rename = "box")]
+    pub bbox: Option<PixelBox>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub landmarks: Option<Vec<[f64; 2]>>,
+    /// Probabilities in [`crate::face::EXPRESSIONS`] order.
+    pub expressions: Option<[f64; 7]>,
+    /// In [`FEATURE_NAMES`] order.
+    pub features: Option<[f64; NUM_FEATURES]>,
+}
+
+impl FrameRecord {
+    pub fn main_face(&self) -> bool {
+        self.features.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackSummary {
+    pub id: u32,
+    pub first_time: f64,
+    pub last_time: f64,
+    pub frames: usize,
+    /// Mean box area as a fraction of the frame.
+    pub mean_area: f64,
+}
+
+/// The whole clip, frame by frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeline {
+    pub fps: f64,
+    pub width: usize,
+    pub height: usize,
+    pub main_track: Option<u32>,
+    pub tracks: Vec<TrackSummary>,
+    pub records: Vec<FrameRecord>,
+}
+
+impl Timeline {
+    pub fn duration(&self) -> f64 {
+        self.records
+            .last()
+            .map(|r| r.time + 1.0 / self.fps)
+            .unwrap_or(0.0)
+    }
+}
+
+/// Tracks shorter than this many frames are dropped as spurious detections.
+pub const MIN_TRACK_FRAMES: usize = 3;
+
+struct PendingFrame {
+    index: usize,
+    time: f64,
+    faces: Vec<(u32, Face)>,
+}
+
+/// Builds a [`Timeline`] from frames pushed in display order.
+pub struct TimelineBuilder {
+    fps: f64,
+    width: usize,
+    height: usize,
+    tracker: Tracker,
+    frames: Vec<PendingFrame>,
+}
+
+impl TimelineBuilder {
+    pub fn new(fps: f64, options: TrackerOptions) -> Self {
+        Self {
+            fps: if fps > 0.0 { fps } else { 30.0 },
+            width: 0,
+            height: 0,
+            tracker: Tracker::new(options),
+            frames: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, index: usize, time: f64, frame: &FrameFaces) {
+        self.width = frame.width;
+        self.height = frame.height;
+        let boxes: Vec<PixelBox> = frame.faces.iter().map(|f| f.bbox).collect();
+        let ids = self.tracker.update(time, &boxes);
+        self.frames.push(PendingFrame {
+            index,
+            time,
+            faces: ids.into_iter().zip(frame.faces.iter().cloned()).collect(),
+        });
+    }
+
+    pub fn finish(mut self) -> Timeline {
+        // A "face" seen in fewer than MIN_TRACK_FRAMES frames is a detector false positive:
+        // real faces do not flash up for a single frame at video rates.
+        let mut counts = std::collections::HashMap::new();
+        for frame in &self.frames {
+            for (id, _) in &frame.faces {
+                *counts.entry(*id).or_insert(0usize) += 1;
+            }
+        }
+        let short = |id: &u32| counts.get(id).is_some_and(|&n| n < MIN_TRACK_FRAMES);
+        if self.frames.len() >= MIN_TRACK_FRAMES {
+            for frame in &mut self.frames {
+                frame.faces.retain(|(id, _)| !short(id));
+            }
+        }
+        let area = (self.width * self.height).max(1) as f64;
+        let mut tracks: Vec<TrackSummary> = Vec::new();
+        for frame in &self.frames {
+            for (id, face) in &frame.faces {
+                let a = face.bbox.width * face.bbox.height / area;
+                match tracks.iter_mut().find(|t| t.id == *id) {
+                    Some(t) => {
+                        t.last_time = frame.time;
+                        t.mean_area += a;
+                        t.frames += 1;
+                    }
+                    None => tracks.push(TrackSummary {
+                        id: *id,
+                        first_time: frame.time,
+                        last_time: frame.time,
+                        frames: 1,
+                        mean_area: a,
+                    }),
+                }
+            }
+        }
+        tracks
+            .iter_mut()
+            .for_each(|t| t.mean_area /= t.frames as f64);
+        // Main face: big and there most of the time (size × stability).
+        let total = self.frames.len().max(1) as f64;
+        let main_track = tracks
+            .iter()
+            .max_by(|a, b| {
+                let score = |t: &TrackSummary| t.mean_area.sqrt() * t.frames as f64 / total;
+                score(a).total_cmp(&score(b))
+            })
+            .map(|t| t.id);
+
+        fn face_of(f: &PendingFrame, id: Option<u32>) -> Option<&Face> {
+            f.faces
+                .iter()
+                .find(|(t, _)| Some(*t) == id)
+                .map(|(_, face)| face)
+        }
+        let main_face = |f| face_of(f, main_track);
+        // Align to this person's own neutral geometry when we have it.
+        let neutral: Vec<&[[f64; 2]]> = self
+            .frames
+            .iter()
+            .filter_map(main_face)
+            .filter(|f| f.expressions.neutral >= 0.5)
+            .map(|f| f.landmarks.as_slice())
+            .collect();
+        let reference = if neutral.len() >= 5 {
+            features::reference_shape(neutral.into_iter())
+        } else {
+            features::reference_shape(
+                self.frames
+                    .iter()
+                    .filter_map(main_face)
+                    .map(|f| f.landmarks.as_slice()),
+            )
+        };
+
+        let records = self
+            .frames
+            .iter()
+            .map(|f| {
+                let face = main_face(f);
+                FrameRecord {
+                    index: f.index,
+                    time: f.time,
+                    face_present: !f.faces.is_empty(),
+                    face_count: f.faces.len(),
+                    track_id: face.and(main_track),
+                    bbox: face.map(|f| f.bbox),
+                    landmarks: face.map(|f| f.landmarks.clone()),
+                    expressions: face.map(|f| f.expressions.to_array()),
+                    features: face.and_then(|f| {
+                        features::action_features(&f.landmarks, reference.as_ref()).map(|a| a.0)
+                    }),
+                }
+            })
+            .collect();
+        Timeline {
+            fps: self.fps,
+            width: self.width,
+            height: self.height,
+            main_track,
+            tracks,
+            records,
+        }
+    }
+}

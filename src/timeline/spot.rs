@@ -1,0 +1,506 @@
+//! Spotting facial movement episodes (onset, apex, offset) against the person's own baseline.
+//!
+//! Channels: the 13 action features and the 6 non-neutral expression probabilities. Each channel
+//! is lightly smoothed and turned into an activation: its deviation from the baseline (median
+//! over the frames where the person looks neutral, or over the whole clip when they never do)
+//! in units of its own robust spread there (MAD, with a floor for landmark jitter). A channel is
+//! active where its activation passes a high threshold, extended by hysteresis down to a low
+//! one; overlapping active stretches of all channels form one episode. Episodes that only move
+//! the eyes briefly are blinks; episodes that only move the mouth back and forth are talking.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timeline;
+use super::features::{
+    FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_eye_feature, is_mouth_feature,
+};
+use super::stats::{mad_sigma, median, smooth};
+use crate::face::EXPRESSIONS;
+
+const NUM_CHANNELS: usize = NUM_FEATURES + 6;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SpotOptions {
+    /// Activation (robust z) a channel must reach somewhere in an episode.
+    pub high: f64,
+    /// Activation down to which an episode extends around its peak.
+    pub low: f64,
+    /// Shortest episode kept, seconds (single-frame glitches are not movements).
+    pub min_duration_s: f64,
+    /// Episodes closer than this (seconds, face visible in between) are one episode.
+    pub merge_gap_s: f64,
+    /// Episodes shorter than this are micro, the rest macro.
+    pub micro_max_s: f64,
+    /// Eye-only closures shorter than this are blinks.
+    pub blink_max_s: f64,
+    /// Probability rise of an expression class that counts as one activation unit.
+    pub expression_unit: f64,
+    /// Smoothing radius in frames (centred moving average).
+    pub smooth_radius: usize,
+}
+
+impl Default for SpotOptions {
+    fn default() -> Self {
+        Self {
+            high: 4.0,
+            low: 2.0,
+            min_duration_s: 0.06,
+            merge_gap_s: 0.2,
+            micro_max_s: 0.5,
+            blink_max_s: 0.4,
+            expression_unit: 0.1,
+            smooth_radius: 1,
+        }
+    }
+}
+
+/// Floor of each feature's spread: landmark jitter on a still face, in inter-ocular units
+/// (eye openings are ratios).
+const FEATURE_FLOOR: [f64; NUM_FEATURES] = [
+    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Micro,
+    Macro,
+}
+
+/// How one channel moved in an episode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelMove {
+    /// Feature name, or `expression:<class>`.
+    pub name: String,
+    /// Peak activation (robust z against the baseline).
+    pub peak_activation: f64,
+    /// Change from baseline at the peak: inter-ocular units (eye opening: ratio; expression:
+    /// probability).
+    pub peak_change: f64,
+    pub peak_time: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub onset_time: f64,
+    pub apex_time: f64,
+    pub offset_time: f64,
+    pub onset_frame: usize,
+    pub apex_frame: usize,
+    pub offset_frame: usize,
+    /// Offset − onset + one frame, seconds.
+    pub duration: f64,
+    pub kind: EventKind,
+    /// Channels that moved, strongest first.
+    pub moves: Vec<ChannelMove>,
+    /// Dominant expression at the apex and its probability.
+    pub apex_expression: Option<(String, f64)>,
+    /// Dominant expression sequence from just before onset to just after offset.
+    pub expression_sequence: Vec<String>,
+    /// Still active at the end of the clip or when the face was lost.
+    pub cut_off: bool,
+}
+
+/// A span of frames (blinks, talking).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub start_time: f64,
+    pub end_time: f64,
+    pub start_frame: usize,
+    pub end_frame: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spotting {
+    pub events: Vec<Event>,
+    pub blinks: Vec<Span>,
+    pub talking: Vec<Span>,
+    /// Frames the baseline was taken from, and whether they were neutral-looking ones.
+    pub baseline_frames: usize,
+    pub baseline_neutral: bool,
+}
+
+/// Spots events on a timeline's main face.
+pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
+    let times: Vec<f64> = timeline.records.iter().map(|r| r.time).collect();
+    let frames: Vec<usize> = timeline.records.iter().map(|r| r.index).collect();
+    let feats: Vec<Option<[f64; NUM_FEATURES]>> =
+        timeline.records.iter().map(|r| r.features).collect();
+    let exprs: Vec<Option<[f64; 7]>> = timeline
+        .records
+        .iter()
+        .map(|r| r.expressions.filter(|_| r.features.is_some()))
+        .collect();
+    spot_series(&times, &frames, &feats, &exprs, timeline.fps, options)
+}
+
+fn channel_name(c: usize) -> String {
+    if c < NUM_FEATURES {
+        FEATURE_NAMES[c].to_string()
+    } else {
+        format!("expression:{}", EXPRESSIONS[c - NUM_FEATURES + 1])
+    }
+}
+
+fn dominant(p: &[f64; 7]) -> usize {
+    (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
+}
+
+/// The spotter on raw series (one entry per frame; `None` where the face is not visible).
+/// Expressions may be `None` everywhere (landmark-only spotting).
+pub fn spot_series(
+    times: &[f64],
+    frame_indices: &[usize],
+    features: &[Option<[f64; NUM_FEATURES]>],
+    expressions: &[Option<[f64; 7]>],
+    fps: f64,
+    options: &SpotOptions,
+) -> Spotting {
+    let n = times.len();
+    let present: Vec<bool> = features.iter().map(|f| f.is_some()).collect();
+    let frame_s = 1.0 / fps.max(1e-9);
+
+    // Baseline frames: where the person looks neutral, if there are enough of them.
+    let present_count = present.iter().filter(|&&p| p).count();
+    let neutral: Vec<usize> = (0..n)
+        .filter(|&i| present[i] && expressions[i].is_some_and(|p| p[0] >= 0.5))
+        .collect();
+    let baseline_neutral = neutral.len() >= 5.max(present_count / 10);
+    let baseline: Vec<usize> = if baseline_neutral {
+        neutral
+    } else {
+        (0..n).filter(|&i| present[i]).collect()
+    };
+
+    // Activations per channel.
+    let mut activation = vec![vec![0.0f64; n]; NUM_CHANNELS];
+    let mut change = vec![vec![0.0f64; n]; NUM_CHANNELS];
+    // Unsmoothed activation: smoothing widens a step by its radius on each side, so episode
+    // bounds are refined on this one.
+    let mut sharp = vec![vec![0.0f64; n]; NUM_CHANNELS];
+    for c in 0..NUM_CHANNELS {
+        let series: Vec<f64> = (0..n)
+            .map(|i| {
+                if c < NUM_FEATURES {
+                    features[i].map_or(f64::NAN, |f| f[c])
+                } else if present[i] {
+                    expressions[i].map_or(f64::NAN, |p| p[c - NUM_FEATURES + 1])
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let s = smooth(&series, options.smooth_radius);
+        let mut base: Vec<f64> = baseline
+            .iter()
+            .map(|&i| s[i])
+            .filter(|v| !v.is_nan())
+            .collect();
+        if base.is_empty() {
+            continue;
+        }
+        let centre = median(&mut base);
+        let (unit, one_sided) = if c < NUM_FEATURES {
+            (
+                mad_sigma(&base, centre).max(FEATURE_FLOOR[c]),
+                !is_bidirectional(c),
+            )
+        } else {
+            (options.expression_unit, true)
+        };
+        for i in 0..n {
+            if s[i].is_nan() {
+                continue;
+            }
+            let z = (s[i] - centre) / unit;
+            change[c][i] = s[i] - centre;
+            activation[c][i] = if one_sided { z.max(0.0) } else { z.abs() };
+            let zr = (series[i] - centre) / unit;
+            sharp[c][i] = if one_sided { zr.max(0.0) } else { zr.abs() };
+        }
+    }
+
+    // Active stretches per channel, with hysteresis, never across a faceless frame.
+    let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
+    for (c, a) in activation.iter().enumerate() {
+        let mut i = 0;
+        while i < n {
+            if !(present[i] && a[i] >= options.low) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < n && present[i] && a[i] >= options.low {
+                i += 1;
+            }
+            let end = i - 1;
+            if a[start..=end].iter().any(|&v| v >= options.high) {
+                stretches.push((start, end, c));
+            }
+        }
+    }
+    stretches.sort();
+
+    // Union across channels, merging short visible gaps.
+    let merge_gap = (options.merge_gap_s / frame_s).round() as usize;
+    let mut episodes: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+    for (s, e, c) in stretches {
+        if let Some(last) = episodes.last_mut() {
+            let visible_gap = s <= last.1 + 1 || (last.1 + 1..s).all(|i| present[i]);
+            if s <= last.1 + 1 + merge_gap && visible_gap {
+                last.1 = last.1.max(e);
+                if !last.2.contains(&c) {
+                    last.2.push(c);
+                }
+                continue;
+            }
+        }
+        episodes.push((s, e, vec![c]));
+    }
+
+    let mut out = Spotting {
+        events: Vec::new(),
+        blinks: Vec::new(),
+        talking: Vec::new(),
+        baseline_frames: baseline.len(),
+        baseline_neutral,
+    };
+    for (mut s, mut e, channels) in episodes {
+        let sharp_active = |i: usize| channels.iter().any(|&c| sharp[c][i] >= options.low);
+        while s < e && !sharp_active(s) {
+            s += 1;
+        }
+        while e > s && !sharp_active(e) {
+            e -= 1;
+        }
+        let duration = times[e] - times[s] + frame_s;
+        if duration < options.min_duration_s {
+            continue;
+        }
+        let span = Span {
+            start_time: times[s],
+            end_time: times[e] + frame_s,
+            start_frame: frame_indices[s],
+            end_frame: frame_indices[e],
+        };
+        // Blink: only the eyes, closing, briefly.
+        let eyes_only = channels.iter().all(|&c| is_eye_feature(c));
+        if eyes_only && duration < options.blink_max_s {
+            let closing = channels.iter().any(|&c| {
+                let peak = (s..=e).max_by(|&a, &b| activation[c][a].total_cmp(&activation[c][b]));
+                peak.is_some_and(|p| change[c][p] < 0.0)
+            });
+            if closing {
+                out.blinks.push(span);
+                continue;
+            }
+        }
+        // Talking: only the mouth, opening and closing more than once.
+        if channels
+            .iter()
+            .all(|&c| c < NUM_FEATURES && is_mouth_feature(c))
+        {
+            let a = &activation[MOUTH_OPEN];
+            let mut openings = 0;
+            let mut open = false;
+            for &v in &a[s..=e] {
+                if !open && v >= options.high {
+                    openings += 1;
+                    open = true;
+                } else if open && v < options.low {
+                    open = false;
+                }
+            }
+            if openings >= 2 {
+                out.talking.push(span);
+                continue;
+            }
+        }
+
+        // Apex: where the moving channels together are strongest (capped so one runaway
+        // channel does not decide alone).
+        let apex = (s..=e)
+            .max_by(|&a, &b| {
+                let total = |i: usize| {
+                    channels
+                        .iter()
+                        .map(|&c| activation[c][i].min(10.0))
+                        .sum::<f64>()
+                };
+                total(a).total_cmp(&total(b))
+            })
+            .unwrap_or(s);
+        let mut moves: Vec<ChannelMove> = channels
+            .iter()
+            .map(|&c| {
+                let peak = (s..=e)
+                    .max_by(|&a, &b| activation[c][a].total_cmp(&activation[c][b]))
+                    .unwrap_or(s);
+                ChannelMove {
+                    name: channel_name(c),
+                    peak_activation: activation[c][peak],
+                    peak_change: change[c][peak],
+                    peak_time: times[peak],
+                }
+            })
+            .collect();
+        moves.sort_by(|a, b| b.peak_activation.total_cmp(&a.peak_activation));
+
+        let apex_expression = expressions[apex].map(|p| {
+            let d = dominant(&p);
+            (EXPRESSIONS[d].to_string(), p[d])
+        });
+        let mut sequence: Vec<String> = Vec::new();
+        for i in s.saturating_sub(1)..=(e + 1).min(n - 1) {
+            if let Some(p) = expressions[i].filter(|_| present[i]) {
+                let label = EXPRESSIONS[dominant(&p)].to_string();
+                if sequence.last() != Some(&label) {
+                    sequence.push(label);
+                }
+            }
+        }
+        out.events.push(Event {
+            onset_time: times[s],
+            apex_time: times[apex],
+            offset_time: times[e],
+            onset_frame: frame_indices[s],
+            apex_frame: frame_indices[apex],
+            offset_frame: frame_indices[e],
+            duration,
+            kind: if duration < options.micro_max_s {
+                EventKind::Micro
+            } else {
+                EventKind::Macro
+            },
+            moves,
+            apex_expression,
+            expression_sequence: sequence,
+            cut_off: e + 1 >= n || !present[e + 1],
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::features::{EYE_OPEN_LEFT, EYE_OPEN_RIGHT};
+
+    const FPS: f64 = 30.0;
+
+    /// A still neutral face with a little deterministic jitter.
+    fn still(n: usize) -> (Vec<f64>, Vec<usize>, Vec<Option<[f64; NUM_FEATURES]>>) {
+        let times = (0..n).map(|i| i as f64 / FPS).collect();
+        let idx = (0..n).collect();
+        let feats = (0..n)
+            .map(|i| {
+                let mut f = [0.5; NUM_FEATURES];
+                for (k, v) in f.iter_mut().enumerate() {
+                    *v += 0.003 * (((i * 7 + k * 13) % 11) as f64 / 10.0 - 0.5);
+                }
+                Some(f)
+            })
+            .collect();
+        (times, idx, feats)
+    }
+
+    fn no_expr(n: usize) -> Vec<Option<[f64; 7]>> {
+        vec![None; n]
+    }
+
+    fn add(
+        feats: &mut [Option<[f64; NUM_FEATURES]>],
+        c: usize,
+        range: std::ops::Range<usize>,
+        v: f64,
+    ) {
+        for f in feats[range].iter_mut().flatten() {
+            f[c] += v;
+        }
+    }
+
+    #[test]
+    fn a_brief_movement_is_micro_and_a_long_one_macro() {
+        let (t, idx, mut f) = still(300);
+        add(&mut f, 5, 60..69, 0.15); // 9 frames = 0.3 s lip-corner pull
+        add(&mut f, 2, 150..180, 0.15); // 30 frames = 1 s brow lower
+        let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+        assert_eq!(s.events.len(), 2, "{:?}", s.events);
+        let (micro, mac) = (&s.events[0], &s.events[1]);
+        assert_eq!(micro.kind, EventKind::Micro);
+        assert_eq!(micro.moves[0].name, "lip_corner_pull_left");
+        assert!((micro.onset_frame as i64 - 60).abs() <= 1);
+        assert!((micro.offset_frame as i64 - 68).abs() <= 1);
+        assert_eq!(mac.kind, EventKind::Macro);
+        assert_eq!(mac.moves[0].name, "brow_lower");
+        assert!((mac.duration - 1.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn blinks_are_not_events_but_long_eye_closures_are() {
+        let (t, idx, mut f) = still(300);
+        // Blinks: both eyes shut for 4 frames (0.13 s).
+        for start in [30, 120, 200] {
+            add(&mut f, EYE_OPEN_LEFT, start..start + 4, -0.25);
+            add(&mut f, EYE_OPEN_RIGHT, start..start + 4, -0.25);
+        }
+        // Eyes shut for 0.8 s: not a blink.
+        add(&mut f, EYE_OPEN_LEFT, 240..264, -0.25);
+        add(&mut f, EYE_OPEN_RIGHT, 240..264, -0.25);
+        let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+        assert_eq!(s.blinks.len(), 3, "{:?}", s.blinks);
+        assert_eq!(s.events.len(), 1, "{:?}", s.events);
+        assert!(s.events[0].onset_frame >= 238);
+    }
+
+    #[test]
+    fn talking_is_not_an_expression() {
+        let (t, idx, mut f) = still(300);
+        // The mouth opens and closes five times over 1.5 s.
+        for k in 0..5 {
+            let start = 100 + k * 9;
+            add(&mut f, MOUTH_OPEN, start..start + 5, 0.12);
+        }
+        let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+        assert!(s.events.is_empty(), "{:?}", s.events);
+        assert_eq!(s.talking.len(), 1);
+    }
+
+    #[test]
+    fn faceless_frames_split_and_never_hold_events() {
+        let (t, idx, mut f) = still(200);
+        add(&mut f, 5, 50..100, 0.15);
+        for v in &mut f[70..80] {
+            *v = None;
+        }
+        let s = spot_series(&t, &idx, &f, &no_expr(200), FPS, &SpotOptions::default());
+        assert_eq!(s.events.len(), 2);
+        assert!(s.events[0].cut_off);
+        for e in &s.events {
+            assert!(!(70..80).contains(&e.onset_frame) && !(70..80).contains(&e.offset_frame));
+        }
+    }
+
+    #[test]
+    fn a_rise_of_an_expression_class_alone_is_an_event() {
+        let (t, idx, f) = still(200);
+        let exprs: Vec<Option<[f64; 7]>> = (0..200)
+            .map(|i| {
+                Some(if (100..130).contains(&i) {
+                    [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8]
+                } else {
+                    [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01]
+                })
+            })
+            .collect();
+        let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+        assert_eq!(s.events.len(), 1);
+        let e = &s.events[0];
+        assert_eq!(e.moves[0].name, "expression:surprised");
+        assert_eq!(
+            e.expression_sequence,
+            vec!["neutral", "surprised", "neutral"]
+        );
+        assert_eq!(e.apex_expression.as_ref().unwrap().0, "surprised");
+    }
+}

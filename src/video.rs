@@ -1,0 +1,434 @@
+//! Video in (native only): every frame of anything ffmpeg reads, decoded by the `ffmpeg` binary
+//! and streamed to us as raw RGB, one frame at a time, each with its media time.
+//!
+//! We shell out rather than link libav so the crate builds everywhere without C dependencies;
+//! the browser decodes with its own `<video>` element instead.
+
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+
+use crate::face::{FaceAnalyzer, FaceError};
+use crate::frames::RgbImage;
+use crate::timeline::{SpotOptions, Spotting, Timeline, TimelineBuilder, TrackerOptions, spot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error("no such file: {0}")]
+    NotFound(PathBuf),
+    #[error("`{0}` is not installed or not on PATH (emolens decodes video with ffmpeg)")]
+    ToolMissing(&'static str),
+    #[error("{path} is not a video ffmpeg can read: {detail}")]
+    NotVideo { path: PathBuf, detail: String },
+    #[error("decoding {path} failed after {frames} frame(s): {detail}")]
+    Decode {
+        path: PathBuf,
+        frames: usize,
+        detail: String,
+    },
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What ffprobe says about the first video stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoInfo {
+    pub codec: String,
+    /// Display size (after the rotation ffmpeg applies by default).
+    pub width: usize,
+    pub height: usize,
+    /// Average frame rate (frames per second).
+    pub fps: f64,
+    /// Presentation times of the frames in seconds, from the first frame, in display order; empty
+    /// when the container has none (then frame times are index / fps).
+    #[serde(skip)]
+    pub timestamps: Vec<f64>,
+    /// Frame count the container announces (may be absent or approximate).
+    pub frame_count: Option<usize>,
+    pub duration: Option<f64>,
+}
+
+/// One decoded frame.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub index: usize,
+    /// Media time in seconds from the first frame.
+    pub time: f64,
+    pub image: RgbImage,
+}
+
+#[derive(Deserialize)]
+struct ProbeOut {
+    #[serde(default)]
+    streams: Vec<ProbeStream>,
+    #[serde(default)]
+    packets: Vec<ProbePacket>,
+}
+
+#[derive(Deserialize)]
+struct ProbeStream {
+    codec_name: Option<String>,
+    width: Option<usize>,
+    height: Option<usize>,
+    avg_frame_rate: Option<String>,
+    r_frame_rate: Option<String>,
+    nb_frames: Option<String>,
+    duration: Option<String>,
+    #[serde(default)]
+    side_data_list: Vec<serde_json::Value>,
+    #[serde(default)]
+    tags: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ProbePacket {
+    pts_time: Option<String>,
+    flags: Option<String>,
+}
+
+fn parse_rate(rate: &str) -> Option<f64> {
+    let (n, d) = rate.split_once('/').unwrap_or((rate, "1"));
+    let (n, d) = (n.parse::<f64>().ok()?, d.parse::<f64>().ok()?);
+    (n > 0.0 && d > 0.0).then_some(n / d)
+}
+
+fn spawn_error(tool: &'static str, e: std::io::Error) -> VideoError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        VideoError::ToolMissing(tool)
+    } else {
+        VideoError::Io(e)
+    }
+}
+
+fn check_file(path: &Path) -> Result<(), VideoError> {
+    if !path.is_file() {
+        return Err(VideoError::NotFound(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Size, rate, codec and per-frame timestamps of the first video stream.
+pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
+    check_file(path)?;
+    // Packet times come from the container without decoding; sorted, they are the display
+    // times of the frames that passthrough decoding emits.
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate:stream_side_data=rotation:packet=pts_time,flags")
+        .args(["-of", "json"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error("ffprobe", e))?;
+    let not_video = |detail: String| VideoError::NotVideo {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(not_video(
+            err.trim()
+                .lines()
+                .last()
+                .unwrap_or("ffprobe failed")
+                .to_string(),
+        ));
+    }
+    let parsed: ProbeOut = serde_json::from_slice(&out.stdout)
+        .map_err(|e| not_video(format!("unreadable ffprobe output: {e}")))?;
+    let stream = parsed
+        .streams
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_video("no video stream".into()))?;
+    let (Some(mut width), Some(mut height)) = (stream.width, stream.height) else {
+        return Err(not_video("video stream has no frame size".into()));
+    };
+    // A still image (png, jpeg) is a one-frame "video" to ffmpeg; we do not treat it as one.
+    let codec = stream.codec_name.unwrap_or_default();
+    if matches!(
+        codec.as_str(),
+        "png" | "mjpeg" | "bmp" | "gif" | "webp" | "tiff"
+    ) && parsed.packets.len() <= 1
+    {
+        return Err(not_video(format!("a still image ({codec}), not a video")));
+    }
+    let rotation = stream
+        .side_data_list
+        .iter()
+        .filter_map(|s| s.get("rotation").and_then(|r| r.as_f64()))
+        .chain(
+            stream
+                .tags
+                .get("rotate")
+                .and_then(|r| r.as_str()?.parse::<f64>().ok()),
+        )
+        .next()
+        .unwrap_or(0.0);
+    if (rotation.abs() - 90.0).abs() < 1.0 || (rotation.abs() - 270.0).abs() < 1.0 {
+        std::mem::swap(&mut width, &mut height);
+    }
+    let fps = stream
+        .avg_frame_rate
+        .as_deref()
+        .and_then(parse_rate)
+        .or_else(|| stream.r_frame_rate.as_deref().and_then(parse_rate))
+        .unwrap_or(30.0);
+    // Packets flagged D (discard) are cut by an edit list: decoded but never shown, so ffmpeg
+    // does not output them either.
+    let mut timestamps: Vec<f64> = parsed
+        .packets
+        .iter()
+        .filter(|p| !p.flags.as_deref().is_some_and(|f| f.contains('D')))
+        .filter_map(|p| p.pts_time.as_deref()?.parse::<f64>().ok())
+        .collect();
+    timestamps.sort_by(f64::total_cmp);
+    if let Some(&first) = timestamps.first() {
+        timestamps.iter_mut().for_each(|t| *t -= first);
+    }
+    // The mean rate of the frames actually shown (the container's average counts discarded
+    // ones too).
+    let fps = match timestamps.last() {
+        Some(&last) if timestamps.len() >= 2 && last > 0.0 => (timestamps.len() - 1) as f64 / last,
+        _ => fps,
+    };
+    Ok(VideoInfo {
+        codec,
+        width,
+        height,
+        fps,
+        // Shown frames; the container's count also includes discarded ones.
+        frame_count: Some(timestamps.len())
+            .filter(|&n| n > 0)
+            .or_else(|| stream.nb_frames.and_then(|n| n.parse().ok())),
+        duration: stream.duration.and_then(|d| d.parse().ok()),
+        timestamps,
+    })
+}
+
+/// The output size for a frame of `width`×`height` whose longer side is at most `max_side`.
+pub fn scaled_size(width: usize, height: usize, max_side: Option<usize>) -> (usize, usize) {
+    match max_side {
+        Some(max) if max > 0 && width.max(height) > max => {
+            let s = max as f64 / width.max(height) as f64;
+            // Even sizes keep every scaler happy; at least 2 pixels.
+            let even = |v: usize| ((((v as f64) * s / 2.0).round() as usize) * 2).max(2);
+            (even(width), even(height))
+        }
+        _ => (width, height),
+    }
+}
+
+/// Streams the frames of a video, decoded by an `ffmpeg` child process.
+pub struct VideoDecoder {
+    path: PathBuf,
+    info: VideoInfo,
+    width: usize,
+    height: usize,
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    stderr: Option<JoinHandle<String>>,
+    next_index: usize,
+    done: bool,
+}
+
+impl VideoDecoder {
+    /// Probes and starts decoding; `max_side` downscales (keeping the aspect) for speed.
+    pub fn open(path: &Path, max_side: Option<usize>) -> Result<Self, VideoError> {
+        let info = probe(path)?;
+        let (width, height) = scaled_size(info.width, info.height, max_side);
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-v", "error", "-nostdin", "-i"])
+            .arg(path)
+            .args(["-map", "0:v:0", "-an", "-sn"])
+            // One output frame per decoded frame: no duplicates or drops to a constant rate.
+            .args(["-fps_mode", "passthrough"]);
+        if (width, height) != (info.width, info.height) {
+            cmd.args(["-vf", &format!("scale={width}:{height}:flags=area")]);
+        }
+        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| spawn_error("ffmpeg", e))?;
+        let stdout = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
+        // Drain stderr on a thread so a chatty ffmpeg can never block on a full pipe.
+        let mut err_pipe = child.stderr.take().expect("piped");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err_pipe.read_to_string(&mut s);
+            s
+        });
+        Ok(Self {
+            path: path.to_path_buf(),
+            info,
+            width,
+            height,
+            child,
+            stdout,
+            stderr: Some(stderr),
+            next_index: 0,
+            done: false,
+        })
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// Size of the frames this decoder yields.
+    pub fn frame_size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    fn time_of(&self, index: usize) -> f64 {
+        // Container timestamps when they cover every frame (variable frame rate stays exact),
+        // otherwise the nominal rate.
+        self.info
+            .timestamps
+            .get(index)
+            .copied()
+            .unwrap_or(index as f64 / self.info.fps)
+    }
+
+    fn finish(&mut self) -> Result<(), VideoError> {
+        self.done = true;
+        let status = self.child.wait()?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if !status.success() || self.next_index == 0 {
+            let detail = stderr.trim().lines().last().unwrap_or("no frames decoded");
+            return Err(VideoError::Decode {
+                path: self.path.clone(),
+                frames: self.next_index,
+                detail: detail.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The next frame, `Ok(None)` at the end.
+    pub fn next_frame(&mut self) -> Result<Option<VideoFrame>, VideoError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut data = vec![0u8; self.width * self.height * 3];
+        let mut filled = 0;
+        while filled < data.len() {
+            match self.stdout.read(&mut data[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if filled == 0 {
+            self.finish()?;
+            return Ok(None);
+        }
+        if filled < data.len() {
+            let frames = self.next_index;
+            let _ = self.finish();
+            return Err(VideoError::Decode {
+                path: self.path.clone(),
+                frames,
+                detail: "stream ended inside a frame".into(),
+            });
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let image = RgbImage::new(self.width, self.height, data).expect("size checked");
+        Ok(Some(VideoFrame {
+            index,
+            time: self.time_of(index),
+            image,
+        }))
+    }
+}
+
+impl Iterator for VideoDecoder {
+    type Item = Result<VideoFrame, VideoError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_frame().transpose()
+    }
+}
+
+impl Drop for VideoDecoder {
+    fn drop(&mut self) {
+        if !self.done {
+            // Stopped early: do not leave ffmpeg running or a zombie behind.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Decodes a whole video into memory (short clips, tests).
+pub fn decode_all(path: &Path, max_side: Option<usize>) -> Result<Vec<VideoFrame>, VideoError> {
+    VideoDecoder::open(path, max_side)?.collect()
+}
+
+/// Everything the dense analysis of one video produces.
+pub struct Analysis {
+    pub timeline: Timeline,
+    pub spotting: Spotting,
+    /// Decoding + analysis speed.
+    pub frames_per_second: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error(transparent)]
+    Face(#[from] FaceError),
+}
+
+/// Decodes every frame and analyses them `batch` at a time (one forward pass per batch), then
+/// builds the timeline and spots events. `progress(done, total)` is called after each batch.
+pub fn analyse_video(
+    analyzer: &FaceAnalyzer,
+    path: &Path,
+    max_side: Option<usize>,
+    batch: usize,
+    progress: &mut dyn FnMut(usize, Option<usize>),
+) -> Result<Analysis, AnalysisError> {
+    let mut decoder = VideoDecoder::open(path, max_side)?;
+    let info = decoder.info().clone();
+    let mut builder = TimelineBuilder::new(info.fps, TrackerOptions::default());
+    let started = std::time::Instant::now();
+    let mut done = 0usize;
+    loop {
+        let mut chunk: Vec<VideoFrame> = Vec::with_capacity(batch.max(1));
+        while chunk.len() < batch.max(1) {
+            match decoder.next_frame()? {
+                Some(f) => chunk.push(f),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let images: Vec<&RgbImage> = chunk.iter().map(|f| &f.image).collect();
+        let results = pollster::block_on(analyzer.analyze(&images))?;
+        for (frame, faces) in chunk.iter().zip(&results) {
+            builder.push(frame.index, frame.time, faces);
+        }
+        done += chunk.len();
+        progress(done, info.frame_count);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let timeline = builder.finish();
+    let spotting = spot(&timeline, &SpotOptions::default());
+    Ok(Analysis {
+        timeline,
+        spotting,
+        frames_per_second: done as f64 / elapsed.max(1e-9),
+    })
+}

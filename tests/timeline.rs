@@ -1,0 +1,246 @@
+//! Temporal analysis on real clips: ffmpeg decoding, the per-frame timeline, spotting, keyframes
+//! and summaries, natively on burn's CPU backend.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
+use emolens::timeline::keyframes::{KeyframeReason, encode_jpeg};
+use emolens::timeline::{EventKind, KeyframeOptions, Timeline, select_keyframes, summarise};
+use emolens::video::{Analysis, VideoError, analyse_video, decode_all, probe};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn clip(name: &str) -> PathBuf {
+    Path::new(ROOT).join("../shared/data/video").join(name)
+}
+
+fn analyse(name: &str) -> Analysis {
+    let weights =
+        FaceWeights::load_dir(&Path::new(ROOT).join("node_modules/@vladmandic/face-api/model"))
+            .expect("face-api models installed by `npm ci`");
+    let analyzer =
+        FaceAnalyzer::new(&weights, &Device::flex(), DetectorOptions::default()).unwrap();
+    analyse_video(&analyzer, &clip(name), None, 8, &mut |_, _| {}).unwrap()
+}
+
+fn dominant(p: &[f64; 7]) -> usize {
+    (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap()
+}
+
+/// Events never start, peak or end on a frame without the main face.
+fn assert_events_on_faces(t: &Timeline, a: &Analysis) {
+    for e in &a.spotting.events {
+        for frame in [e.onset_frame, e.apex_frame, e.offset_frame] {
+            let r = t.records.iter().find(|r| r.index == frame).unwrap();
+            assert!(r.main_face(), "event at a faceless frame {frame}");
+        }
+    }
+}
+
+// ---- decoding ------------------------------------------------------------------------------
+
+#[test]
+fn decodes_every_frame_with_its_time() {
+    let frames = decode_all(&clip("single_face.mp4"), None).unwrap();
+    assert_eq!(frames.len(), 72);
+    assert_eq!((frames[0].image.width, frames[0].image.height), (640, 360));
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(f.index, i);
+        assert!(
+            (f.time - i as f64 / 30.0).abs() < 1e-3,
+            "frame {i} at {}",
+            f.time
+        );
+    }
+    // Downscaling keeps the aspect and the count.
+    let small = decode_all(&clip("single_face.mp4"), Some(320)).unwrap();
+    assert_eq!(small.len(), 72);
+    assert_eq!((small[0].image.width, small[0].image.height), (320, 180));
+}
+
+#[test]
+fn decodes_hevc_with_variable_frame_rate() {
+    let info = probe(&clip("face_noface.mov")).unwrap();
+    assert_eq!(info.codec, "hevc");
+    let frames = decode_all(&clip("face_noface.mov"), None).unwrap();
+    assert_eq!(frames.len(), 169);
+    assert_eq!((frames[0].image.width, frames[0].image.height), (960, 540));
+    assert!(frames.windows(2).all(|w| w[1].time > w[0].time));
+    // The clip runs 6.4 s: times are the container's, not index / a nominal rate.
+    assert!((frames.last().unwrap().time - 6.36).abs() < 0.05);
+}
+
+#[test]
+fn clear_errors_for_missing_and_non_video_files() {
+    let missing = decode_all(Path::new("/nonexistent/clip.mp4"), None).unwrap_err();
+    assert!(matches!(missing, VideoError::NotFound(_)), "{missing}");
+
+    let dir = std::env::temp_dir().join(format!("emolens-timeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("corrupt.mp4");
+    std::fs::write(
+        &garbage,
+        b"this is not a video at all, just some text bytes",
+    )
+    .unwrap();
+    let err = decode_all(&garbage, None).unwrap_err();
+    assert!(matches!(err, VideoError::NotVideo { .. }), "{err}");
+    assert!(err.to_string().contains("corrupt.mp4"), "{err}");
+
+    // A truncated real video: the header survives, the frames do not.
+    let bytes = std::fs::read(clip("single_face.mp4")).unwrap();
+    let truncated = dir.join("truncated.mp4");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    match decode_all(&truncated, None) {
+        Err(e) => assert!(matches!(
+            e,
+            VideoError::NotVideo { .. } | VideoError::Decode { .. }
+        )),
+        Ok(frames) => assert!(frames.len() < 72),
+    }
+
+    // A still image is not a video.
+    let png = dir.join("still.png");
+    image::RgbImage::new(8, 8).save(&png).unwrap();
+    let err = decode_all(&png, None).unwrap_err();
+    assert!(matches!(err, VideoError::NotVideo { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- analysis ------------------------------------------------------------------------------
+
+#[test]
+fn single_face_neutral_then_one_macro_smile() {
+    let a = analyse("single_face.mp4");
+    let t = &a.timeline;
+    assert_eq!(t.records.len(), 72);
+    assert!(
+        t.records.iter().all(|r| r.main_face()),
+        "the face is always visible"
+    );
+    assert_eq!(t.tracks.len(), 1, "one person, one id: {:?}", t.tracks);
+
+    // Neutral at the start, happy from about 0.6 s.
+    let label = |r: &emolens::timeline::FrameRecord| dominant(&r.expressions.unwrap());
+    let start: Vec<_> = t.records.iter().filter(|r| r.time < 0.45).collect();
+    assert!(start.iter().all(|r| label(r) == 0), "neutral at the start");
+    let smile: Vec<_> = t
+        .records
+        .iter()
+        .filter(|r| (0.7..2.25).contains(&r.time))
+        .collect();
+    let happy = smile.iter().filter(|r| label(r) == 1).count();
+    assert!(
+        happy * 10 >= smile.len() * 9,
+        "{happy}/{} happy",
+        smile.len()
+    );
+
+    // Exactly one event: the smile, macro, starting at about 0.5–0.7 s.
+    let events = &a.spotting.events;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(e.kind, EventKind::Macro);
+    assert!(
+        (0.45..=0.75).contains(&e.onset_time),
+        "onset {}",
+        e.onset_time
+    );
+    assert!(e.apex_time > e.onset_time && e.offset_time >= e.apex_time);
+    assert!(
+        e.moves
+            .iter()
+            .take(3)
+            .any(|m| m.name.starts_with("lip_corner_pull")),
+        "{:?}",
+        e.moves
+    );
+    assert_eq!(e.apex_expression.as_ref().unwrap().0, "happy");
+    assert_eq!(e.expression_sequence[..2], ["neutral", "happy"]);
+    assert_events_on_faces(t, &a);
+
+    // Keyframes: the base rate plus the apex; summaries cover the clip without gaps.
+    let keyframes = select_keyframes(t, &a.spotting, &KeyframeOptions::default());
+    assert!(
+        keyframes
+            .iter()
+            .any(|k| k.reason == KeyframeReason::Apex && k.frame == e.apex_frame)
+    );
+    assert!(
+        keyframes
+            .iter()
+            .filter(|k| k.reason == KeyframeReason::Base)
+            .count()
+            >= 3
+    );
+    let summaries = summarise(t, &a.spotting, &keyframes);
+    assert_eq!(summaries[0].start_time, 0.0);
+    assert!(
+        summaries
+            .windows(2)
+            .all(|w| (w[0].end_time - w[1].start_time).abs() < 1e-6)
+    );
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.text.contains("lip-corner pull") && s.text.contains("macro"))
+    );
+
+    // A budget keeps the apex and drops neutral base frames first.
+    let few = select_keyframes(
+        t,
+        &a.spotting,
+        &KeyframeOptions {
+            base_fps: 5.0,
+            max_keyframes: Some(3),
+        },
+    );
+    assert_eq!(few.len(), 3);
+    assert!(few.iter().any(|k| k.reason == KeyframeReason::Apex));
+
+    // Keyframe JPEGs decode back at the requested size.
+    let frame = decode_all(&clip("single_face.mp4"), None)
+        .unwrap()
+        .remove(e.apex_frame);
+    let jpeg = encode_jpeg(&frame.image, 320, 80).unwrap();
+    let back = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!((back.width(), back.height()), (320, 180));
+}
+
+#[test]
+fn no_face_clip_has_faceless_frames_and_no_events() {
+    let a = analyse("no_face.mp4");
+    let t = &a.timeline;
+    // 98 packets, of which the edit list discards 3 (ffmpeg shows 95).
+    assert_eq!(t.records.len(), 95);
+    assert_eq!(t.records[0].time, 0.0);
+    assert!((t.records[94].time - 94.0 / 24.0).abs() < 1e-3);
+    assert!((t.fps - 24.0).abs() < 0.01);
+    let faceless = t.records.iter().filter(|r| !r.face_present).count();
+    assert!(faceless >= 92, "{faceless}/95 faceless");
+    assert!(a.spotting.events.is_empty(), "{:?}", a.spotting.events);
+    let keyframes = select_keyframes(t, &a.spotting, &KeyframeOptions::default());
+    let summaries = summarise(t, &a.spotting, &keyframes);
+    assert!(
+        summaries.iter().all(|s| s.text.contains("no face")),
+        "{summaries:?}"
+    );
+}
+
+#[test]
+fn face_leaving_the_frame_is_marked_and_events_stay_on_the_face() {
+    let a = analyse("face_noface.mov");
+    let t = &a.timeline;
+    assert_eq!(t.records.len(), 169);
+    // The face is there at the start and gone at the end.
+    assert!(t.records[..30].iter().all(|r| r.main_face()));
+    let tail = &t.records[t.records.len() - 60..];
+    assert!(tail.iter().all(|r| !r.main_face()));
+    assert!(tail.iter().filter(|r| !r.face_present).count() >= 55);
+    assert_events_on_faces(t, &a);
+    assert!(!a.spotting.events.is_empty());
+    let keyframes = select_keyframes(t, &a.spotting, &KeyframeOptions::default());
+    let summaries = summarise(t, &a.spotting, &keyframes);
+    assert!(summaries.last().unwrap().text.contains("no face visible"));
+}
