@@ -73,22 +73,59 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
     if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
         return known;
     }
-    let result = Device::wgpu_options()
-        .init_with_setup_async()
-        .await
-        .map(|(device, setup)| {
-            let info = setup.adapter.get_info();
-            let adapter_info = format!("{} ({:?}, {})", info.name, setup.backend, info.driver)
-                .trim()
-                .to_string();
-            Rc::new(WebGpu {
-                device,
-                adapter_info,
+    // Ask the browser first: it says plainly whether there is an adapter and which one, where
+    // wgpu on the web reports neither name nor driver.
+    let result = match browser_adapter_info().await {
+        Err(reason) => Err(reason),
+        Ok(adapter_info) => Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map(|(device, _)| {
+                Rc::new(WebGpu {
+                    device,
+                    adapter_info,
+                })
             })
-        })
-        .map_err(|e| format!("no WebGPU adapter: {e}"));
+            .map_err(|e| format!("WebGPU is offered but burn could not use it: {e}")),
+    };
     WEBGPU.with(|cell| *cell.borrow_mut() = Some(result.clone()));
     result
+}
+
+/// `navigator.gpu.requestAdapter()`'s `info` as "vendor architecture (description)".
+async fn browser_adapter_info() -> Result<String, String> {
+    let get = |target: &JsValue, key: &str| {
+        js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    };
+    let no_adapter =
+        "this browser offers no WebGPU adapter (navigator.gpu is missing or returned none)";
+    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
+    let request = get(&gpu, "requestAdapter")
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| no_adapter.to_string())?;
+    let promise: Promise = request
+        .call0(&gpu)
+        .map_err(|_| no_adapter.to_string())?
+        .into();
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("{no_adapter}: {}", js_message(&e)))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err(no_adapter.into());
+    }
+    let info = get(&adapter, "info");
+    let field = |key| get(&info, key).as_string().unwrap_or_default();
+    let (vendor, architecture, description) =
+        (field("vendor"), field("architecture"), field("description"));
+    let mut text = format!("{vendor} {architecture}").trim().to_string();
+    if !description.is_empty() {
+        text = format!("{text} ({description})").trim().to_string();
+    }
+    Ok(if text.is_empty() {
+        "WebGPU adapter".into()
+    } else {
+        text
+    })
 }
 
 /// Face analysis in the page: created once, then called per frame.
@@ -234,8 +271,11 @@ impl Analyzer {
         let reusable = matches!(&*slot, Some((canvas, _)) if canvas.width() == width && canvas.height() == height);
         if !reusable {
             let canvas = OffscreenCanvas::new(width, height)?;
+            // Frames are read back every time: tell the browser to keep the canvas on the CPU.
+            let settings = js_sys::Object::new();
+            js_sys::Reflect::set(&settings, &"willReadFrequently".into(), &JsValue::TRUE)?;
             let context = canvas
-                .get_context("2d")?
+                .get_context_with_context_options("2d", &settings)?
                 .ok_or_else(|| error("no 2D canvas context".into()))?
                 .dyn_into::<OffscreenCanvasRenderingContext2d>()?;
             *slot = Some((canvas, context));
