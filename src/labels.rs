@@ -97,6 +97,26 @@ impl LabelSet {
         Self::custom(names, None).expect("built-in label sets are valid")
     }
 
+    /// A set named on a command line: `dfew`, `ferv39k`, `mafw`, `faceapi`, or a comma-separated
+    /// list of at least two labels.
+    pub fn from_spec(spec: &str) -> Result<Self, String> {
+        match spec.trim().to_lowercase().as_str() {
+            "dfew" => Ok(Self::dfew()),
+            "ferv39k" => Ok(Self::ferv39k()),
+            "mafw" => Ok(Self::mafw()),
+            "faceapi" | "face-api" => Ok(Self::face_api()),
+            _ => {
+                let names: Vec<&str> = spec.split(',').map(str::trim).collect();
+                if names.len() < 2 {
+                    return Err(format!(
+                        "labels '{spec}' are neither dfew, ferv39k, mafw, faceapi nor a list of at least two labels"
+                    ));
+                }
+                Self::custom(&names, None)
+            }
+        }
+    }
+
     /// DFEW and FERV39k: the seven basic emotions.
     pub fn dfew() -> Self {
         Self::builtin(&[

@@ -432,3 +432,41 @@ pub fn analyse_video(
         frames_per_second: done as f64 / elapsed.max(1e-9),
     })
 }
+
+/// Decodes the video again and encodes the chosen frames (`frames`, ascending) as JPEGs whose
+/// longer side is at most `size` (0: frame size). Returns (frame index, width, height, bytes).
+pub fn encode_frames(
+    path: &Path,
+    max_side: Option<usize>,
+    frames: &[usize],
+    size: usize,
+    quality: u8,
+) -> Result<Vec<(usize, u32, u32, Vec<u8>)>, String> {
+    let mut out = Vec::new();
+    let mut wanted = frames.iter().copied().peekable();
+    let decoder = VideoDecoder::open(path, max_side).map_err(|e| e.to_string())?;
+    for frame in decoder {
+        let frame = frame.map_err(|e| e.to_string())?;
+        while let Some(k) = wanted.peek().copied() {
+            if k > frame.index {
+                break;
+            }
+            if k == frame.index {
+                let jpeg = crate::timeline::keyframes::encode_jpeg(&frame.image, size, quality)?;
+                let (w, h) = jpeg_size(&jpeg)?;
+                out.push((k, w, h, jpeg));
+            }
+            wanted.next();
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn jpeg_size(jpeg: &[u8]) -> Result<(u32, u32), String> {
+    let reader =
+        image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg);
+    reader.into_dimensions().map_err(|e| e.to_string())
+}

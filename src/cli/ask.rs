@@ -70,20 +70,7 @@ pub struct AskArgs {
 }
 
 fn label_set(spec: &str) -> Result<LabelSet, String> {
-    match spec.trim().to_lowercase().as_str() {
-        "dfew" | "ferv39k" => Ok(LabelSet::dfew()),
-        "mafw" => Ok(LabelSet::mafw()),
-        "faceapi" | "face-api" => Ok(LabelSet::face_api()),
-        _ => {
-            let names: Vec<&str> = spec.split(',').map(str::trim).collect();
-            if names.len() < 2 {
-                return Err(format!(
-                    "--labels: '{spec}' is neither dfew, mafw, faceapi nor a list of at least two labels"
-                ));
-            }
-            LabelSet::custom(&names, None).map_err(|e| format!("--labels: {e}"))
-        }
-    }
+    LabelSet::from_spec(spec).map_err(|e| format!("--labels: {e}"))
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {

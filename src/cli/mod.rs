@@ -4,6 +4,7 @@ mod ask;
 mod bench;
 mod calibration;
 mod image;
+mod prompt;
 mod video;
 mod vlm_check;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Spotting benchmark: smile bursts spliced into a clip's neutral stretch, scored with the
     /// MEGC interval metric (IoU >= 0.5), plus false events on burst-free controls.
     SpotBench(bench::BenchArgs),
+    /// Build the VLM request for a video: keyframes, measured summaries and events, the label
+    /// set; prints the OpenAI-compatible messages with token estimates.
+    Prompt(prompt::PromptArgs),
 }
 
 /// Which burn device runs the networks.
@@ -75,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Ask(args) => ask::run(args),
         Command::Video(args) => video::run(args),
         Command::SpotBench(args) => bench::run(args),
+        Command::Prompt(args) => prompt::run(args),
     }
 }
 

@@ -10,10 +10,9 @@ use serde::Serialize;
 use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
 use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
 use emolens::timeline::{
-    Event, Keyframe, KeyframeOptions, StretchSummary, TrackSummary, keyframes::encode_jpeg,
-    select_keyframes, summarise,
+    Event, Keyframe, KeyframeOptions, StretchSummary, TrackSummary, select_keyframes, summarise,
 };
-use emolens::video::{Analysis, VideoDecoder, VideoError, analyse_video};
+use emolens::video::{Analysis, analyse_video, encode_frames};
 
 #[derive(Args)]
 pub struct VideoArgs {
@@ -37,15 +36,22 @@ pub struct VideoArgs {
     /// JPEG quality 1–100.
     #[arg(long, default_value_t = 85)]
     keyframe_quality: u8,
+    /// Include every frame's record (box, landmarks, expressions, features) in the JSON.
+    #[arg(long)]
+    records: bool,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+/// How frames are decoded and analysed (shared by `video` and `prompt`).
+#[derive(Args)]
+pub struct AnalysisArgs {
     /// Frames per forward pass.
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// Downscale frames so the longer side is at most this (faster on large videos).
     #[arg(long)]
-    max_side: Option<usize>,
-    /// Include every frame's record (box, landmarks, expressions, features) in the JSON.
-    #[arg(long)]
-    records: bool,
+    pub max_side: Option<usize>,
     /// Detector input size (see `emolens image`).
     #[arg(long)]
     input_size: Option<usize>,
@@ -55,6 +61,33 @@ pub struct VideoArgs {
     models: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+}
+
+/// Decodes and analyses every frame of `path`, reporting progress on stderr.
+pub fn analyse(path: &Path, args: &AnalysisArgs) -> Result<Analysis, String> {
+    let models = args.models.clone().unwrap_or_else(default_models_dir);
+    let options = DetectorOptions {
+        input_size: args.input_size,
+        score_threshold: args.score_threshold,
+    };
+    let device = args.backend.device()?;
+    let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
+    let analyzer = FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut progress = |done: usize, total: Option<usize>| {
+        // Long files: a line every few seconds, so nobody wonders whether it hangs.
+        if last_report.elapsed().as_secs_f64() > 2.0 {
+            last_report = Instant::now();
+            let total = total.map(|n| format!("/{n}")).unwrap_or_default();
+            eprintln!(
+                "emolens: {done}{total} frames analysed ({:.1} frames/s)",
+                done as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    analyse_video(&analyzer, path, args.max_side, args.batch, &mut progress)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Serialize)]
@@ -88,7 +121,7 @@ struct Report<'a> {
     records: Option<&'a [emolens::timeline::FrameRecord]>,
 }
 
-/// Decodes the video again and writes the keyframes' JPEGs; returns the file names.
+/// Writes the keyframes' JPEGs into `dir`; returns the file names.
 fn write_keyframes(
     path: &Path,
     max_side: Option<usize>,
@@ -98,67 +131,22 @@ fn write_keyframes(
     quality: u8,
 ) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let frames: Vec<usize> = keyframes.iter().map(|k| k.frame).collect();
     let mut names = Vec::new();
-    let mut wanted = keyframes.iter().peekable();
-    let decoder = VideoDecoder::open(path, max_side).map_err(|e| e.to_string())?;
-    for frame in decoder {
-        let frame = frame.map_err(|e: VideoError| e.to_string())?;
-        while let Some(k) = wanted.peek() {
-            if k.frame > frame.index {
-                break;
-            }
-            if k.frame == frame.index {
-                let name = format!("keyframe_{:06}_{:08.3}s.jpg", k.frame, k.time);
-                let jpeg = encode_jpeg(&frame.image, size, quality)?;
-                std::fs::write(dir.join(&name), jpeg)
-                    .map_err(|e| format!("{}: {e}", dir.join(&name).display()))?;
-                names.push(name);
-            }
-            wanted.next();
-        }
-        if wanted.peek().is_none() {
-            break;
-        }
+    for (k, (_, _, _, jpeg)) in keyframes
+        .iter()
+        .zip(encode_frames(path, max_side, &frames, size, quality)?)
+    {
+        let name = format!("keyframe_{:06}_{:08.3}s.jpg", k.frame, k.time);
+        std::fs::write(dir.join(&name), jpeg)
+            .map_err(|e| format!("{}: {e}", dir.join(&name).display()))?;
+        names.push(name);
     }
     Ok(names)
 }
 
 pub fn run(args: VideoArgs) -> ExitCode {
-    let models = args.models.clone().unwrap_or_else(default_models_dir);
-    let options = DetectorOptions {
-        input_size: args.input_size,
-        score_threshold: args.score_threshold,
-    };
-    let result = args
-        .backend
-        .device()
-        .and_then(|device| {
-            let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
-            FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
-        })
-        .and_then(|analyzer| {
-            let started = Instant::now();
-            let mut last_report = Instant::now();
-            let mut progress = |done: usize, total: Option<usize>| {
-                // Long files: a line every few seconds, so nobody wonders whether it hangs.
-                if last_report.elapsed().as_secs_f64() > 2.0 {
-                    last_report = Instant::now();
-                    let total = total.map(|n| format!("/{n}")).unwrap_or_default();
-                    eprintln!(
-                        "emolens: {done}{total} frames analysed ({:.1} frames/s)",
-                        done as f64 / started.elapsed().as_secs_f64()
-                    );
-                }
-            };
-            analyse_video(
-                &analyzer,
-                &args.path,
-                args.max_side,
-                args.batch,
-                &mut progress,
-            )
-            .map_err(|e| e.to_string())
-        });
+    let result = analyse(&args.path, &args.analysis);
     let analysis = match result {
         Ok(a) => a,
         Err(e) => {
@@ -183,7 +171,7 @@ pub fn run(args: VideoArgs) -> ExitCode {
     let files = match &args.keyframes {
         Some(dir) => match write_keyframes(
             &args.path,
-            args.max_side,
+            args.analysis.max_side,
             &keyframes,
             dir,
             args.keyframe_size,
