@@ -62,6 +62,8 @@ struct FrameResult<'a> {
 struct WebGpu {
     device: Device,
     adapter_info: String,
+    /// The device's `maxStorageBufferBindingSize`: no single tensor can be larger.
+    max_storage_buffer: u64,
 }
 
 thread_local! {
@@ -81,14 +83,26 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
             let adapter_info = format!("{} ({:?}, {})", info.name, setup.backend, info.driver)
                 .trim()
                 .to_string();
+            let max_storage_buffer = setup.device.limits().max_storage_buffer_binding_size as u64;
             Rc::new(WebGpu {
                 device,
                 adapter_info,
+                max_storage_buffer,
             })
         })
         .map_err(|e| format!("no WebGPU adapter: {e}"));
     WEBGPU.with(|cell| *cell.borrow_mut() = Some(result.clone()));
     result
+}
+
+/// The page's shared WebGPU device (for the VLM binding).
+pub(crate) async fn webgpu_device() -> Result<Device, String> {
+    webgpu().await.map(|gpu| gpu.device.clone())
+}
+
+/// The WebGPU device's largest storage buffer, when there is a device.
+pub(crate) async fn max_storage_buffer_bytes() -> Option<u64> {
+    webgpu().await.ok().map(|gpu| gpu.max_storage_buffer)
 }
 
 /// Face analysis in the page: created once, then called per frame.
