@@ -123,14 +123,16 @@ pub fn expand_images(
     Ok(s)
 }
 
-/// Tokens the expanded layout of one image takes (for budgeting prompts).
+/// Tokens the expanded layout of one image takes in SmolVLM's vocabulary (for budgeting
+/// prompts): there the last row's `\n` and the one before the global image merge into one
+/// `\n\n` token.
 pub fn image_token_count(rows: usize, cols: usize, image_seq_len: usize) -> usize {
     let global = image_seq_len + 3;
     if rows == 0 || cols == 0 {
         global
     } else {
-        // Per tile: fake + row/col + images; one newline per row; one more newline.
-        rows * cols * (image_seq_len + 2) + rows + 1 + global
+        // Per tile: fake + row/col + images; rows − 1 single newlines and one double.
+        rows * cols * (image_seq_len + 2) + rows + global
     }
 }
 
