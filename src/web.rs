@@ -83,7 +83,7 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
             let adapter_info = format!("{} ({:?}, {})", info.name, setup.backend, info.driver)
                 .trim()
                 .to_string();
-            let max_storage_buffer = setup.device.limits().max_storage_buffer_binding_size as u64;
+            let max_storage_buffer = setup.device.limits().max_storage_buffer_binding_size;
             Rc::new(WebGpu {
                 device,
                 adapter_info,

@@ -83,7 +83,7 @@ impl ProcessorConfig {
                 "preprocessor_config.json: longest_edge must be > 0".into(),
             ));
         }
-        if c.image_std.iter().any(|&s| s == 0.0) {
+        if c.image_std.contains(&0.0) {
             return Err(VlmError::Config(
                 "preprocessor_config.json: image_std must be non-zero".into(),
             ));
