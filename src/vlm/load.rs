@@ -262,3 +262,28 @@ impl LocalModel {
         })
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_panic_becomes_an_error_naming_the_size() {
+        let r: Result<(), VlmError> = guard_allocation(1_030_000_000, || {
+            panic!("Out of memory: buffer allocation failed")
+        });
+        let e = r.unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(
+            e,
+            VlmError::Allocation {
+                bytes: 1_030_000_000,
+                ..
+            }
+        ));
+        assert!(
+            text.contains("1.03 GB") && text.contains("Out of memory"),
+            "{text}"
+        );
+    }
+}

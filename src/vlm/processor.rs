@@ -11,8 +11,10 @@
 //!
 //! Resampling: transformers uses PIL's LANCZOS on `uint8` (horizontal pass then vertical, with a
 //! rounded 8-bit intermediate). We use the `image` crate's Lanczos3, which also widens the kernel
-//! when downscaling but runs vertical-first in f32. Pixels typically differ by a level or two out
-//! of 255 (≤ 0.016 after normalisation); the tile layout and every size are identical.
+//! when downscaling but runs vertical-first in f32 and rounds once. The difference should be
+//! rounding-sized (a level or two out of 255, ≤ 0.016 after normalisation) — not yet measured
+//! against PIL here; the tile layout and every size are identical. (transformers' *fast*
+//! processor, torchvision-based, has no Lanczos at all and differs more.)
 
 use image::imageops::{self, FilterType};
 use serde::Deserialize;
