@@ -141,6 +141,17 @@ impl ClipContext {
     }
 }
 
+impl Role {
+    /// The role as OpenAI names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 /// One part of a message's content.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {

@@ -62,6 +62,8 @@ struct FrameResult<'a> {
 struct WebGpu {
     device: Device,
     adapter_info: String,
+    /// The device's `maxStorageBufferBindingSize`: no single tensor can be larger.
+    max_storage_buffer: u64,
 }
 
 thread_local! {
@@ -80,10 +82,12 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
         Ok(adapter_info) => Device::wgpu_options()
             .init_with_setup_async()
             .await
-            .map(|(device, _)| {
+            .map(|(device, setup)| {
+                let max_storage_buffer = setup.device.limits().max_storage_buffer_binding_size;
                 Rc::new(WebGpu {
                     device,
                     adapter_info,
+                    max_storage_buffer,
                 })
             })
             .map_err(|e| format!("WebGPU is offered but burn could not use it: {e}")),
@@ -126,6 +130,16 @@ async fn browser_adapter_info() -> Result<String, String> {
     } else {
         text
     })
+}
+
+/// The page's shared WebGPU device (for the VLM binding).
+pub(crate) async fn webgpu_device() -> Result<Device, String> {
+    webgpu().await.map(|gpu| gpu.device.clone())
+}
+
+/// The WebGPU device's largest storage buffer, when there is a device.
+pub(crate) async fn max_storage_buffer_bytes() -> Option<u64> {
+    webgpu().await.ok().map(|gpu| gpu.max_storage_buffer)
 }
 
 /// Face analysis in the page: created once, then called per frame.

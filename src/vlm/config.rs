@@ -303,6 +303,66 @@ impl Idefics3Config {
     }
 }
 
+impl ModelDims {
+    /// Number of parameters the model holds, counted tensor by tensor as [`super::Idefics3::load`]
+    /// reads them (an untied `lm_head` included).
+    pub fn parameter_count(&self) -> u64 {
+        let (vh, vi) = (self.vision_hidden as u64, self.vision_intermediate as u64);
+        let patch = (vh * self.channels as u64 * (self.patch * self.patch) as u64) + vh;
+        let position = self.num_patches() as u64 * vh;
+        // q, k, v, out (with bias), two LayerNorms, fc1 and fc2 (with bias).
+        let vision_layer = 4 * (vh * vh + vh) + 4 * vh + (vi * vh + vi) + (vh * vi + vh);
+        let vision = patch + position + self.vision_layers as u64 * vision_layer + 2 * vh;
+
+        let s2 = (self.scale_factor * self.scale_factor) as u64;
+        let (th, ti) = (self.text_hidden as u64, self.text_intermediate as u64);
+        let connector = th * vh * s2;
+
+        let q = (self.heads * self.head_dim) as u64;
+        let kv = (self.kv_heads * self.head_dim) as u64;
+        let text_layer = 2 * q * th + 2 * kv * th + 3 * ti * th + 2 * th;
+        let embed = self.vocab as u64 * th;
+        let head = if self.tied { 0 } else { embed };
+        let text = embed + self.text_layers as u64 * text_layer + th + head;
+        vision + connector + text
+    }
+}
+
+impl Idefics3Config {
+    /// See [`ModelDims::parameter_count`].
+    pub fn parameter_count(&self) -> Result<u64, VlmError> {
+        Ok(self.dims()?.parameter_count())
+    }
+}
+
+/// Public `config.json` dimensions of released SmolVLM checkpoints (fields this crate reads),
+/// copied by hand from the Hugging Face model cards / configs, for memory estimates without a
+/// download. Both pair a SigLIP-base/16 encoder at 512 px (scale factor 4 → 64 tokens per tile)
+/// with a SmolLM2 decoder and an untied LM head over the 49,280-token SmolVLM vocabulary.
+pub mod known {
+    /// HuggingFaceTB/SmolVLM-256M-Instruct: SmolLM2-135M decoder (576 hidden, 30 layers,
+    /// 9 heads / 3 kv heads).
+    pub const SMOLVLM_256M_INSTRUCT: &str = r#"{
+        "image_token_id": 49190, "scale_factor": 4, "tie_word_embeddings": false,
+        "text_config": {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+            "num_attention_heads": 9, "num_key_value_heads": 3, "rms_norm_eps": 1e-5,
+            "rope_theta": 100000.0, "vocab_size": 49280, "hidden_act": "silu"},
+        "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+            "num_attention_heads": 12, "patch_size": 16, "image_size": 512}
+    }"#;
+
+    /// HuggingFaceTB/SmolVLM-500M-Instruct: SmolLM2-360M decoder (960 hidden, 32 layers,
+    /// 15 heads / 5 kv heads).
+    pub const SMOLVLM_500M_INSTRUCT: &str = r#"{
+        "image_token_id": 49190, "scale_factor": 4, "tie_word_embeddings": false,
+        "text_config": {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers": 32,
+            "num_attention_heads": 15, "num_key_value_heads": 5, "rms_norm_eps": 1e-5,
+            "rope_theta": 100000.0, "vocab_size": 49280, "hidden_act": "silu"},
+        "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+            "num_attention_heads": 12, "patch_size": 16, "image_size": 512}
+    }"#;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

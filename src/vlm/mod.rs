@@ -1,12 +1,23 @@
 //! Vision-language model: Idefics3 / SmolVLM in burn.
 //!
 //! [`config`] reads transformers' `config.json`, [`weights`] reads `model.safetensors`,
-//! [`idefics3`] holds the architecture, generation and label scoring. The model code is
+//! [`idefics3`] holds the architecture, generation and label scoring.
+//! [`processor`], [`chat`] and [`tokenizer`] turn chat messages and images into model inputs as
+//! transformers' `Idefics3Processor` does, [`load`] builds everything from file bytes and
+//! [`score`] turns label names into probabilities. The model code is
 //! target-independent; every host read is async so it also runs on WebGPU in a browser.
 
+pub mod chat;
 pub mod config;
 pub mod idefics3;
+pub mod load;
+pub mod processor;
+pub mod score;
+pub mod tokenizer;
 pub mod weights;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod check;
@@ -37,4 +48,10 @@ pub enum VlmError {
     Input(String),
     #[error("reading a tensor from the device failed: {0}")]
     Readback(String),
+    #[error("missing file {0}")]
+    MissingFile(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("the model needs {} for its weights on the device, and allocating it failed: {message}", load::human_bytes(*bytes))]
+    Allocation { bytes: u64, message: String },
 }
