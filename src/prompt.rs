@@ -403,8 +403,13 @@ pub enum LabelOrdering {
 pub fn label_orders(n: usize, k: usize, ordering: LabelOrdering) -> Vec<Vec<usize>> {
     let natural: Vec<usize> = (0..n).collect();
     match ordering {
+        // Rotations spread over the set, so that a few requests still vary the leading label
+        // widely; a full cycle (k = n) lets each label lead once.
         LabelOrdering::Cyclic => (0..k)
-            .map(|shift| (0..n).map(|i| (i + shift) % n.max(1)).collect())
+            .map(|j| {
+                let shift = (j * n / k.max(1)).max(j) % n.max(1);
+                (0..n).map(|i| (i + shift) % n).collect()
+            })
             .collect(),
         LabelOrdering::Seeded(seed) => {
             let mut state = seed;

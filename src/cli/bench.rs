@@ -6,13 +6,12 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
-use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
+use super::EXIT_BAD_INPUT;
+use super::video::{AnalysisArgs, analyse};
 use emolens::timeline::SpotOptions;
 use emolens::timeline::bench::{
     BenchOptions, BenchScore, BurstShape, evaluate, find_ranges, generate,
 };
-use emolens::video::analyse_video;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -34,12 +33,8 @@ pub struct BenchArgs {
     step: bool,
     #[arg(long)]
     json: bool,
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
-    #[arg(long)]
-    models: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    backend: Backend,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
 }
 
 #[derive(Serialize)]
@@ -52,19 +47,7 @@ struct Report {
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
-    let models = args.models.clone().unwrap_or_else(default_models_dir);
-    let source = args
-        .backend
-        .device()
-        .and_then(|device| {
-            let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
-            FaceAnalyzer::new(&weights, &device, DetectorOptions::default())
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|analyzer| {
-            analyse_video(&analyzer, &args.video, None, args.batch, &mut |_, _| {})
-                .map_err(|e| e.to_string())
-        });
+    let source = analyse(&args.video, &args.analysis);
     let source = match source {
         Ok(a) => a.timeline,
         Err(e) => {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
-use emolens::face::{DetectorOptions, EXPRESSIONS, FaceAnalyzer, FaceWeights, FrameFaces};
+use super::{DetectorArgs, EXIT_BAD_INPUT};
+use emolens::face::{EXPRESSIONS, FrameFaces};
 use emolens::frames::read_image;
 
 #[derive(Args)]
@@ -18,18 +18,8 @@ pub struct ImageArgs {
     /// Print JSON (one array, an object per file) instead of text.
     #[arg(long)]
     json: bool,
-    /// Run the detector once at this size (128..608, multiple of 32), as face-api.js does.
-    /// Default: two views at 416, which also finds faces that fill the frame.
-    #[arg(long)]
-    input_size: Option<usize>,
-    /// Minimum detection score.
-    #[arg(long, default_value_t = 0.5)]
-    score_threshold: f64,
-    /// Folder with the face-api.js model files.
-    #[arg(long)]
-    models: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    backend: Backend,
+    #[command(flatten)]
+    detector: DetectorArgs,
 }
 
 #[derive(Serialize)]
@@ -40,15 +30,7 @@ struct FileResult<'a> {
 }
 
 pub fn run(args: ImageArgs) -> ExitCode {
-    let models = args.models.clone().unwrap_or_else(default_models_dir);
-    let options = DetectorOptions {
-        input_size: args.input_size,
-        score_threshold: args.score_threshold,
-    };
-    let analyzer = match args.backend.device().and_then(|device| {
-        let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
-        FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
-    }) {
+    let analyzer = match args.detector.analyzer() {
         Ok(analyzer) => analyzer,
         Err(e) => {
             eprintln!("emolens: {e}");

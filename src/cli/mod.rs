@@ -10,7 +10,10 @@ mod vlm_check;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +67,36 @@ impl Backend {
                 .init()
                 .map_err(|e| format!("no wgpu device: {e}")),
         }
+    }
+}
+
+/// The face networks: where their files are, which device runs them, how the detector looks.
+#[derive(Args)]
+pub struct DetectorArgs {
+    /// Run the detector once at this size (128..608, multiple of 32), as face-api.js does.
+    /// Default: two views at 416, which also finds faces that fill the frame.
+    #[arg(long)]
+    input_size: Option<usize>,
+    /// Minimum detection score.
+    #[arg(long, default_value_t = 0.5)]
+    score_threshold: f64,
+    /// Folder with the face-api.js model files.
+    #[arg(long)]
+    models: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+}
+
+impl DetectorArgs {
+    pub fn analyzer(&self) -> Result<FaceAnalyzer, String> {
+        let models = self.models.clone().unwrap_or_else(default_models_dir);
+        let options = DetectorOptions {
+            input_size: self.input_size,
+            score_threshold: self.score_threshold,
+        };
+        let device = self.backend.device()?;
+        let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
+        FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())
     }
 }
 

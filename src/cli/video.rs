@@ -7,8 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Backend, EXIT_BAD_INPUT, default_models_dir};
-use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
+use super::{DetectorArgs, EXIT_BAD_INPUT};
 use emolens::timeline::{
     Event, Keyframe, KeyframeOptions, StretchSummary, TrackSummary, select_keyframes, summarise,
 };
@@ -52,27 +51,13 @@ pub struct AnalysisArgs {
     /// Downscale frames so the longer side is at most this (faster on large videos).
     #[arg(long)]
     pub max_side: Option<usize>,
-    /// Detector input size (see `emolens image`).
-    #[arg(long)]
-    input_size: Option<usize>,
-    #[arg(long, default_value_t = 0.5)]
-    score_threshold: f64,
-    #[arg(long)]
-    models: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    backend: Backend,
+    #[command(flatten)]
+    detector: DetectorArgs,
 }
 
 /// Decodes and analyses every frame of `path`, reporting progress on stderr.
 pub fn analyse(path: &Path, args: &AnalysisArgs) -> Result<Analysis, String> {
-    let models = args.models.clone().unwrap_or_else(default_models_dir);
-    let options = DetectorOptions {
-        input_size: args.input_size,
-        score_threshold: args.score_threshold,
-    };
-    let device = args.backend.device()?;
-    let weights = FaceWeights::load_dir(&models).map_err(|e| e.to_string())?;
-    let analyzer = FaceAnalyzer::new(&weights, &device, options).map_err(|e| e.to_string())?;
+    let analyzer = args.detector.analyzer()?;
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut progress = |done: usize, total: Option<usize>| {

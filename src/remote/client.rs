@@ -106,30 +106,15 @@ impl Client<'_> {
     }
 }
 
-/// Label orders for `k` requests: the identity first, then rotations spread over the set
-/// (`seed: None`), or seeded shuffles.
+/// Label orders for `k` requests (see [`crate::prompt::label_orders`]): rotations spread over
+/// the set, or seeded shuffles.
 pub fn permutations(n: usize, k: usize, seed: Option<u64>) -> Vec<Vec<usize>> {
-    let mut rng = seed.map(|s| s | 1);
-    (0..k.max(1))
-        .map(|j| {
-            let mut p: Vec<usize> = (0..n).collect();
-            if j == 0 || n < 2 {
-                return p;
-            }
-            match &mut rng {
-                None => p.rotate_left((j * n / k.max(1)).max(j) % n),
-                Some(state) => {
-                    for i in (1..n).rev() {
-                        *state ^= *state << 13;
-                        *state ^= *state >> 7;
-                        *state ^= *state << 17;
-                        p.swap(i, (*state % (i as u64 + 1)) as usize);
-                    }
-                }
-            }
-            p
-        })
-        .collect()
+    use crate::prompt::{LabelOrdering, label_orders};
+    label_orders(
+        n,
+        k.max(1),
+        seed.map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded),
+    )
 }
 
 /// Runs the jobs with at most `max_in_flight` at a time; results keep the jobs' order.
