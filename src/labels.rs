@@ -148,15 +148,7 @@ impl LabelSet {
 
     /// face-api.js expression net output order and spelling.
     pub fn face_api() -> Self {
-        Self::builtin(&[
-            "neutral",
-            "happy",
-            "sad",
-            "angry",
-            "fearful",
-            "disgusted",
-            "surprised",
-        ])
+        Self::builtin(&crate::face::EXPRESSIONS)
     }
 
     /// The set of classes named in `labels` (e.g. a ground-truth column), one class per
