@@ -244,3 +244,36 @@ fn face_leaving_the_frame_is_marked_and_events_stay_on_the_face() {
     let summaries = summarise(t, &a.spotting, &keyframes);
     assert!(summaries.last().unwrap().text.contains("no face visible"));
 }
+
+#[test]
+fn spotting_benchmark_and_keyframe_sampling_on_spliced_bursts() {
+    use emolens::timeline::SpotOptions;
+    use emolens::timeline::bench::{
+        BenchOptions, evaluate, find_ranges, generate, keyframe_coverage,
+    };
+    let source = analyse("single_face.mp4").timeline;
+    let (neutral, smile) = find_ranges(&source).expect("neutral start and a smile");
+    let options = BenchOptions::default();
+    let clips = generate(neutral, smile, &options);
+    let score = evaluate(&source, &clips, &SpotOptions::default());
+    assert!(score.clips >= 20 && score.f1 >= 0.8, "{score:?}");
+    assert!(score.control_false_per_minute <= 1.0, "{score:?}");
+
+    // At the same budget, emotion-balanced keyframes show far more of the brief bursts than
+    // frames spread evenly over the clip.
+    let coverage = keyframe_coverage(&source, &clips, &SpotOptions::default(), 1.0);
+    let [uniform, balanced, with_apexes] = &coverage[..] else {
+        panic!("three strategies expected: {coverage:?}")
+    };
+    assert_eq!(uniform.keyframes, with_apexes.keyframes, "{coverage:?}");
+    assert_eq!(uniform.keyframes, balanced.keyframes, "{coverage:?}");
+    assert!(
+        balanced.burst_recall > uniform.burst_recall + 0.2,
+        "{coverage:?}"
+    );
+    assert!(
+        with_apexes.burst_recall >= balanced.burst_recall && with_apexes.burst_recall >= 0.9,
+        "{coverage:?}"
+    );
+    assert!(with_apexes.non_neutral_share > 2.0 * uniform.non_neutral_share);
+}

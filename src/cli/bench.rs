@@ -10,7 +10,8 @@ use super::EXIT_BAD_INPUT;
 use super::video::{AnalysisArgs, analyse};
 use emolens::timeline::SpotOptions;
 use emolens::timeline::bench::{
-    BenchOptions, BenchScore, BurstShape, evaluate, find_ranges, generate,
+    BenchOptions, BenchScore, BurstShape, KeyframeCoverage, evaluate, find_ranges, generate,
+    keyframe_coverage,
 };
 
 #[derive(Args)]
@@ -33,6 +34,9 @@ pub struct BenchArgs {
     step: bool,
     #[arg(long)]
     json: bool,
+    /// Keyframe budget per second for the keyframe-sampling comparison.
+    #[arg(long, default_value_t = 1.0)]
+    keyframe_fps: f64,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -44,6 +48,8 @@ struct Report {
     smile_frames: (usize, usize),
     options: BenchOptions,
     score: BenchScore,
+    /// Uniform against emotion-balanced keyframe sampling at the same budget.
+    keyframes: Vec<KeyframeCoverage>,
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
@@ -76,12 +82,14 @@ pub fn run(args: BenchArgs) -> ExitCode {
     };
     let clips = generate(neutral.clone(), smile.clone(), &options);
     let score = evaluate(&source, &clips, &SpotOptions::default());
+    let keyframes = keyframe_coverage(&source, &clips, &SpotOptions::default(), args.keyframe_fps);
     let report = Report {
         source: args.video.display().to_string(),
         neutral_frames: (neutral.start, neutral.end - 1),
         smile_frames: (smile.start, smile.end - 1),
         options,
         score,
+        keyframes,
     };
     if args.json {
         println!(
@@ -106,6 +114,21 @@ pub fn run(args: BenchArgs) -> ExitCode {
             "precision {:.3}, recall {:.3}, F1 {:.3}; false events on controls {:.2}/min",
             s.precision, s.recall, s.f1, s.control_false_per_minute
         );
+        println!(
+            "keyframes at {} per second of clip, bursts with a keyframe inside:",
+            args.keyframe_fps
+        );
+        for k in &report.keyframes {
+            println!(
+                "  {:<24} {}/{} bursts ({:.1}%), {} keyframes, {:.1}% of them not neutral",
+                k.strategy,
+                k.bursts_shown,
+                k.bursts,
+                100.0 * k.burst_recall,
+                k.keyframes,
+                100.0 * k.non_neutral_share
+            );
+        }
     }
     ExitCode::SUCCESS
 }

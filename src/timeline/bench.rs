@@ -10,7 +10,10 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::spot::{EventKind, SpotOptions, spot};
+use super::keyframes::{
+    Keyframe, KeyframeOptions, base_rate_records, select_keyframes, select_uniform_keyframes,
+};
+use super::spot::{EventKind, SpotOptions, Spotting, spot};
 use super::{FrameRecord, Timeline};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,6 +278,81 @@ pub fn evaluate(source: &Timeline, clips: &[BenchClip], options: &SpotOptions) -
             0.0
         },
     }
+}
+
+/// How well one keyframe strategy shows the brief rare states of the burst clips.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyframeCoverage {
+    pub strategy: String,
+    /// Keyframes over all burst clips.
+    pub keyframes: usize,
+    pub bursts: usize,
+    /// Bursts with at least one keyframe inside.
+    pub bursts_shown: usize,
+    pub burst_recall: f64,
+    /// Share of keyframes whose dominant expression is not neutral.
+    pub non_neutral_share: f64,
+}
+
+/// Keyframe sampling on the burst clips, at one budget per clip: `base_fps` keyframes per
+/// second. Compares frames evenly spread over the clip (the usual VLM baseline), the
+/// emotion-balanced selection without spotted events, and the full selection (balanced plus
+/// event apexes). The base rate is what all three spend; the balanced ones trade base frames
+/// of the commonest expression for rare ones.
+pub fn keyframe_coverage(
+    source: &Timeline,
+    clips: &[BenchClip],
+    options: &SpotOptions,
+    base_fps: f64,
+) -> Vec<KeyframeCoverage> {
+    let strategies = ["uniform", "balanced (no events)", "balanced + event apexes"];
+    let mut totals = vec![(0usize, 0usize, 0usize, 0usize); strategies.len()];
+    for clip in clips.iter().filter(|c| !c.truth.is_empty()) {
+        let timeline = splice(source, clip);
+        let spotting = spot(&timeline, options);
+        // Every strategy gets as many keyframes as the base rate alone would give.
+        let budget = base_rate_records(&timeline, base_fps).len();
+        let capped = KeyframeOptions {
+            base_fps,
+            max_keyframes: Some(budget),
+        };
+        let no_events = Spotting {
+            events: Vec::new(),
+            ..spotting.clone()
+        };
+        let picks: [Vec<Keyframe>; 3] = [
+            select_uniform_keyframes(&timeline, budget),
+            select_keyframes(&timeline, &no_events, &capped),
+            select_keyframes(&timeline, &spotting, &capped),
+        ];
+        for (total, keyframes) in totals.iter_mut().zip(&picks) {
+            total.0 += keyframes.len();
+            total.1 += clip.truth.len();
+            total.2 += clip
+                .truth
+                .iter()
+                .filter(|&&(a, b)| keyframes.iter().any(|k| (a..=b).contains(&k.frame)))
+                .count();
+            total.3 += keyframes
+                .iter()
+                .filter(|k| k.expression.as_deref().is_some_and(|e| e != "neutral"))
+                .count();
+        }
+    }
+    strategies
+        .iter()
+        .zip(totals)
+        .map(
+            |(name, (keyframes, bursts, shown, rare))| KeyframeCoverage {
+                strategy: name.to_string(),
+                keyframes,
+                bursts,
+                bursts_shown: shown,
+                burst_recall: shown as f64 / bursts.max(1) as f64,
+                non_neutral_share: rare as f64 / keyframes.max(1) as f64,
+            },
+        )
+        .collect()
 }
 
 /// Neutral and smile source ranges of a clip like `single_face.mp4`: the frames before the first

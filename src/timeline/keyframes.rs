@@ -59,6 +59,65 @@ fn dominant_label(p: &[f64; 7]) -> usize {
     (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
 }
 
+/// Records nearest to `rate` evenly spaced times per second from the first record on.
+pub fn base_rate_records(timeline: &Timeline, rate: f64) -> Vec<usize> {
+    let records = &timeline.records;
+    let rate = rate.clamp(0.0, MAX_BASE_FPS);
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Vec::new();
+    };
+    if rate <= 0.0 {
+        return Vec::new();
+    }
+    let nearest = |t: f64| {
+        records
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1.time - t).abs().total_cmp(&(b.1.time - t).abs()))
+            .map(|(i, _)| i)
+            .unwrap_or(0)
+    };
+    let mut picks = Vec::new();
+    let mut k = 0;
+    loop {
+        let t = first.time + k as f64 / rate;
+        if t > last.time + 1e-9 {
+            break;
+        }
+        picks.push(nearest(t));
+        k += 1;
+    }
+    picks.dedup();
+    picks
+}
+
+/// The usual VLM baseline, for comparison with [`select_keyframes`]: `count` frames evenly
+/// spread over the clip, blind to what happens in it.
+pub fn select_uniform_keyframes(timeline: &Timeline, count: usize) -> Vec<Keyframe> {
+    let records = &timeline.records;
+    if records.is_empty() || count == 0 {
+        return Vec::new();
+    }
+    let n = records.len();
+    let count = count.min(n);
+    // The middle record of each of `count` equal parts.
+    let mut picks: Vec<usize> = (0..count).map(|k| (2 * k * n + n) / (2 * count)).collect();
+    picks.dedup();
+    picks
+        .into_iter()
+        .map(|r| Keyframe {
+            record: r,
+            frame: records[r].index,
+            time: records[r].time,
+            reason: KeyframeReason::Base,
+            expression: records[r]
+                .expressions
+                .map(|p| EXPRESSIONS[dominant_label(&p)].to_string()),
+        })
+        .collect()
+}
+
+/// Base keyframes, event apexes and emotion-balanced state frames (see the module comment).
 pub fn select_keyframes(
     timeline: &Timeline,
     spotting: &Spotting,
@@ -69,28 +128,10 @@ pub fn select_keyframes(
         return Vec::new();
     }
     let label = |i: usize| records[i].expressions.map(|p| dominant_label(&p));
-    let nearest = |t: f64| {
-        records
-            .iter()
-            .enumerate()
-            .min_by(|a, b| (a.1.time - t).abs().total_cmp(&(b.1.time - t).abs()))
-            .map(|(i, _)| i)
-            .unwrap_or(0)
-    };
-    let mut picks: Vec<(usize, KeyframeReason)> = Vec::new();
-    let rate = options.base_fps.clamp(0.0, MAX_BASE_FPS);
-    if rate > 0.0 {
-        let end = records.last().map(|r| r.time).unwrap_or(0.0);
-        let mut k = 0;
-        loop {
-            let t = records[0].time + k as f64 / rate;
-            if t > end + 1e-9 {
-                break;
-            }
-            picks.push((nearest(t), KeyframeReason::Base));
-            k += 1;
-        }
-    }
+    let mut picks: Vec<(usize, KeyframeReason)> = base_rate_records(timeline, options.base_fps)
+        .into_iter()
+        .map(|r| (r, KeyframeReason::Base))
+        .collect();
     for e in &spotting.events {
         if let Some(i) = records.iter().position(|r| r.index == e.apex_frame) {
             picks.push((i, KeyframeReason::Apex));

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::face::{Face, FrameFaces, PixelBox};
 pub use features::{ActionFeatures, FEATURE_NAMES, NUM_FEATURES};
-pub use keyframes::{Keyframe, KeyframeOptions, StretchSummary, select_keyframes, summarise};
+pub use keyframes::{
+    Keyframe, KeyframeOptions, StretchSummary, select_keyframes, select_uniform_keyframes,
+    summarise,
+};
 pub use spot::{Event, EventKind, SpotOptions, Spotting, spot};
 pub use track::{Tracker, TrackerOptions};
 
