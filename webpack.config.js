@@ -1,4 +1,4 @@
-// Webpack build of the emolens demo (www/index.html) and the browser-test page (www/test.html).
+// Webpack build of the emolens demo (www/index.html).
 //
 //   npx webpack --mode production      # -> www/dist/
 //
@@ -22,7 +22,6 @@ module.exports = (env, argv) => ({
   context: root,
   entry: {
     index: './www/index.js',
-    test: './www/test.js',
   },
   output: {
     path: path.join(root, 'www/dist'),
@@ -44,7 +43,6 @@ module.exports = (env, argv) => ({
     new CopyPlugin({
       patterns: [
         { from: 'www/index.html', to: 'index.html' },
-        { from: 'www/test.html', to: 'test.html' },
         { from: 'www/style.css', to: 'style.css' },
         ...models.flatMap((m) => [
           { from: path.join(modelDir, `${m}-weights_manifest.json`), to: 'models/' },

@@ -9,7 +9,8 @@
 //   record('name', problems, 'info');  ...  await browser.close(); finish();
 //
 // Served: /pkg/ (wasm-bindgen output), /shared/ (../shared/data), /assets/, /www-dist/ (webpack
-// output, with the face models under /www-dist/models/), any extra `mounts`, and `routes` first.
+// output), /tests/ (tests/browser), /models/ (the face-api models from node_modules), any extra
+// `mounts`, and `routes` first.
 import { chromium } from 'playwright-core';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -132,6 +133,8 @@ export async function startBrowser(options = {}) {
       '/shared/': SHARED,
       '/assets/': path.join(ROOT, 'assets'),
       '/www-dist/': path.join(ROOT, 'www', 'dist'),
+      '/tests/': path.join(ROOT, 'tests', 'browser'),
+      '/models/': path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'model'),
       ...mounts,
     },
   });
@@ -151,8 +154,11 @@ export async function startBrowser(options = {}) {
   console.log(`chromium ${context.browser()?.version() ?? ''}, serving on ${base}`);
 
   const logs = [];
-  /** A fresh page with the wasm package loaded as window.emolens; `initScript` runs first. */
-  async function openPage(label, initScript, url = '/blank.html') {
+  /**
+   * A fresh page with the wasm package loaded as window.emolens; `initScript` runs first, and
+   * `script` (a URL such as '/tests/face-page.js') is then added as a module.
+   */
+  async function openPage(label, initScript, url = '/blank.html', script = null) {
     const page = await context.newPage();
     page.on('console', (m) => {
       const line = `[${label} console.${m.type()}] ${m.text()}`;
@@ -169,6 +175,7 @@ export async function startBrowser(options = {}) {
       await module.default({ module_or_path: '/pkg/emolens_bg.wasm' });
       window.emolens = module;
     });
+    if (script) await page.addScriptTag({ type: 'module', url: script });
     return page;
   }
   const call = (page, what, fn, arg) => withTimeout(page.evaluate(fn, arg), timeoutS, what);

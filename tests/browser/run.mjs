@@ -3,11 +3,11 @@
 // WebGPU through SwiftShader) on the WebGPU and CPU backends and compares every photo with the
 // native results.
 //
-//   node tests/browser/run.mjs [--native target/parity/native.json] [--dist www/dist]
+//   node tests/browser/run.mjs [--native target/parity/native.json]
 //        [--backends webgpu,cpu] [--bench 10] [--timeout 600] [--verbose]
 //
-// Needs: scripts/build-wasm.sh, then `npx webpack --mode production` (www/dist with test.html),
-// and the native test run (cargo test --release), which writes target/parity/*.png and
+// Needs: scripts/build-wasm.sh (pkg/; the page half is tests/browser/face-page.js, the harness
+// is harness.mjs), and the native test run (cargo test --release), which writes target/parity/*.png and
 // target/parity/native.json: [{ path, width, height, faces: [...] }, ...] in the JSON schema of
 // Analyzer.analyzeFrame.
 //
@@ -18,35 +18,17 @@
 // webgpu forced where there is none, bad inputSize); 'auto' falls back to cpu without WebGPU.
 // Prints per-file maxima, frames/s per backend (10 timed calls after a warm-up) and, last,
 // "N passed, M failed". Exit code 1 on any failure.
-import { chromium } from 'playwright-core';
-import http from 'node:http';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-
-const require = createRequire(import.meta.url);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { createHandler } = require(path.join(ROOT, 'scripts', 'serve.js'));
+import { ROOT, startBrowser, record, finish, errorProblems } from './harness.mjs';
 
 const EXPRESSIONS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const TOL = { iou: 0.99, landmarkPx: 0.5, expression: 1e-3 };
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
 // ------------------------------------------------------------------ options
 function parseArgs(argv) {
   const o = {
     native: process.env.EMOLENS_NATIVE_JSON || path.join(ROOT, 'target', 'parity', 'native.json'),
-    dist: path.join(ROOT, 'www', 'dist'),
     backends: ['webgpu', 'cpu'],
     bench: 10,
     timeoutS: 600,
@@ -61,7 +43,6 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (a === '--native') o.native = path.resolve(val());
-    else if (a === '--dist') o.dist = path.resolve(val());
     else if (a === '--backends') o.backends = val().split(',').filter(Boolean);
     else if (a === '--bench') o.bench = Number(val());
     else if (a === '--timeout') o.timeoutS = Number(val());
@@ -74,26 +55,6 @@ function parseArgs(argv) {
   }
   for (const b of o.backends) if (b !== 'webgpu' && b !== 'cpu') throw new Error(`--backends: unknown backend ${b}`);
   return o;
-}
-
-// ------------------------------------------------------------------ results
-const cases = [];
-function record(name, problems, info = '') {
-  const ok = problems.length === 0;
-  cases.push({ name, ok, problems });
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${info ? `  ${info}` : ''}`);
-  for (const p of problems) console.log(`       - ${p}`);
-  return ok;
-}
-function finish(code) {
-  const passed = cases.filter((c) => c.ok).length;
-  const failed = cases.length - passed;
-  if (failed) {
-    console.log('\nfailures:');
-    for (const c of cases.filter((x) => !x.ok)) console.log(`  ${c.name}: ${c.problems[0]}`);
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed || code ? 1 : 0);
 }
 
 // ------------------------------------------------------------------ geometry and schema
@@ -199,26 +160,6 @@ const fmtBox = (b) => `[${[b.x, b.y, b.width, b.height].map((v) => v.toFixed(2))
 const fmtStats = (s) =>
   `faces ${s.faces}  IoU>=${s.minIou.toFixed(5)}  landmarks<=${s.maxLm.toFixed(4)}px  expr<=${s.maxExpr.toExponential(1)}  score<=${s.maxScore.toExponential(1)}  aligned IoU>=${s.minAligned.toFixed(4)}`;
 
-// ------------------------------------------------------------------ helpers
-function withTimeout(promise, seconds, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: timed out after ${seconds} s`)), seconds * 1000);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function errorProblems(res, what) {
-  // res is { ok: false, error: { isError, name, message } } from the page.
-  const e = res.error;
-  const p = [];
-  if (!e.isError) p.push(`${what} rejected with a ${e.name}, not an Error: ${e.message}`);
-  if (!e.message || e.message.trim().length < 10) p.push(`${what}: the error message is not a sentence: ${JSON.stringify(e.message)}`);
-  return p;
-}
-
 // ------------------------------------------------------------------ main
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
@@ -244,61 +185,34 @@ async function main() {
   });
   if (!record(`native results: ${native.length} photos in ${path.relative(ROOT, opts.native)}`, nativeProblems.slice(0, 10))) return finish(1);
 
-  if (!fs.existsSync(path.join(opts.dist, 'test.html'))) {
-    record('test page', [`${opts.dist}/test.html missing: run scripts/build-wasm.sh and npx webpack --mode production`]);
-    return finish(1);
-  }
-  if (!fs.existsSync(opts.chromium)) {
-    record('chromium', [`${opts.chromium} not found: run scripts/setup.sh (Debian package chromium)`]);
-    return finish(1);
-  }
-
-  // Server: www/dist, plus /__parity/<i>/<name> for the native test's photos.
-  const dist = createHandler({ root: opts.dist });
-  const server = http.createServer((req, res) => {
+  // /__parity/<i>/<name> serves the native test's photos.
+  const routes = (req, res) => {
     const m = /^\/__parity\/(\d+)\//.exec(req.url);
-    if (!m) return dist(req, res);
+    if (!m) return false;
     const f = files[Number(m[1])];
     if (!f || !fs.existsSync(f)) {
       res.writeHead(404);
-      return res.end('not found');
+      res.end('not found');
+    } else {
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Cache-Control': 'no-store' });
+      fs.createReadStream(f).pipe(res);
     }
-    res.writeHead(200, { 'Content-Type': 'image/png', 'Cache-Control': 'no-store' });
-    fs.createReadStream(f).pipe(res);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${server.address().port}`;
+    return true;
+  };
+  let browser;
+  try {
+    browser = await startBrowser({ routes, verbose: opts.verbose, timeoutS: opts.timeoutS, chromium: opts.chromium });
+  } catch (e) {
+    record('browser', [e.message]);
+    return finish(1);
+  }
+  const { base, call } = browser;
   const urlOf = (i) => `${base}/__parity/${i}/${encodeURIComponent(path.basename(files[i]))}`;
-
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emolens-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: opts.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
-  const version = context.browser()?.version() ?? '';
-  console.log(`chromium ${version}, serving ${path.relative(ROOT, opts.dist)} on ${base}`);
-
-  const logs = [];
   async function openPage(label, initScript) {
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      const line = `[${label} console.${m.type()}] ${m.text()}`;
-      logs.push(line);
-      if (opts.verbose || m.type() === 'error') console.log(line);
-    });
-    page.on('pageerror', (e) => {
-      const line = `[${label} pageerror] ${e.message}`;
-      logs.push(line);
-      console.log(line);
-    });
-    page.on('crash', () => console.log(`[${label}] page crashed`));
-    if (initScript) await page.addInitScript(initScript);
-    await page.goto(`${base}/test.html`);
+    const page = await browser.openPage(label, initScript, '/blank.html', '/tests/face-page.js');
     await page.waitForFunction(() => !!window.emolensTest, null, { timeout: 60_000 });
     return page;
   }
-  const call = (page, what, fn, arg) => withTimeout(page.evaluate(fn, arg), opts.timeoutS, what);
 
   const bench = {};
   const maxima = {};
@@ -416,9 +330,7 @@ async function main() {
     }
   }
 
-  await context.close();
-  server.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await browser.close();
 
   console.log('\n== summary');
   for (const b of opts.backends) {

@@ -1,46 +1,7 @@
-// Test page for tests/browser/run.mjs: exposes the wasm API through window.emolensTest so that
-// Playwright can drive it with page.evaluate. Each page holds at most one Analyzer.
-import init, { Analyzer } from '../pkg/emolens.js';
-
-const WASM_URL = new URL('../pkg/emolens_bg.wasm', import.meta.url);
+// In-page half of tests/browser/run.mjs: loaded into a harness page (window.emolens is the
+// initialised wasm package; window.capture and window.toPlain come from harness.mjs) and driven
+// through window.emolensTest. Each page holds at most one Analyzer.
 let analyzer = null;
-let initialised = null;
-
-// Describes a rejection value: the API promises an Error with a sentence as its message.
-function describe(e) {
-  if (e instanceof Error) return { isError: true, name: e.name, message: e.message };
-  let message;
-  try {
-    message = typeof e === 'string' ? e : JSON.stringify(e);
-  } catch {
-    message = String(e);
-  }
-  return { isError: false, name: typeof e, message: String(message) };
-}
-
-// Runs fn; resolves to { ok: true, value } or { ok: false, error: describe(e) } so that the Node
-// side sees exactly what the API rejected with.
-async function capture(fn) {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (e) {
-    return { ok: false, error: describe(e) };
-  }
-}
-
-// Converts an analyzeFrame result to plain JSON, flagging values that would not survive
-// JSON (Maps from serde-wasm-bindgen, typed arrays), so schema problems show up clearly.
-function toPlain(v, where = 'result') {
-  if (v instanceof Map) throw new Error(`${where} is a JS Map, expected a plain object`);
-  if (ArrayBuffer.isView(v)) return Array.from(v);
-  if (Array.isArray(v)) return v.map((x, i) => toPlain(x, `${where}[${i}]`));
-  if (v && typeof v === 'object') {
-    const out = {};
-    for (const [k, x] of Object.entries(v)) out[k] = toPlain(x, `${where}.${k}`);
-    return out;
-  }
-  return v;
-}
 
 const cache = new Map();
 async function fetchBlob(url) {
@@ -79,41 +40,32 @@ async function loadSource(url, kind) {
 window.emolensTest = {
   hasWebGPU: () => !!navigator.gpu,
 
-  init: () =>
-    capture(async () => {
-      if (!initialised) initialised = init({ module_or_path: WASM_URL });
-      await initialised;
-      return true;
-    }),
-
   create: (opts) =>
-    capture(async () => {
-      if (!initialised) initialised = init({ module_or_path: WASM_URL });
-      await initialised;
+    window.capture(async () => {
       if (analyzer) {
         analyzer.free();
         analyzer = null;
       }
       const t0 = performance.now();
-      const a = await Analyzer.create(opts);
+      const a = await window.emolens.Analyzer.create(opts);
       analyzer = a;
       return { backend: a.backend, adapterInfo: a.adapterInfo ?? null, fallbackReason: a.fallbackReason ?? null, ms: performance.now() - t0 };
     }),
 
   analyze: (url, kind = 'bitmap') =>
-    capture(async () => {
+    window.capture(async () => {
       if (!analyzer) throw new Error('no analyzer: call create first');
       const src = await loadSource(url, kind);
       const t0 = performance.now();
       const r = await analyzer.analyzeFrame(src);
       const ms = performance.now() - t0;
       if (src.close) src.close();
-      return { ms, result: toPlain(r) };
+      return { ms, result: window.toPlain(r) };
     }),
 
   // Times n analyzeFrame calls on one photo after `warmup` untimed ones.
   bench: (url, n = 10, warmup = 1) =>
-    capture(async () => {
+    window.capture(async () => {
       if (!analyzer) throw new Error('no analyzer: call create first');
       const src = await loadSource(url, 'bitmap');
       for (let i = 0; i < warmup; i++) await analyzer.analyzeFrame(src);
@@ -129,4 +81,3 @@ window.emolensTest = {
       return { n, totalMs: total, fps: (n * 1000) / total, times };
     }),
 };
-document.getElementById('status').dataset.ready = '1';
