@@ -265,6 +265,7 @@ fn payload_too_large() {
     let e = fault(faults::too_large).unwrap_err();
     assert!(matches!(e, RemoteError::PayloadTooLarge(_)));
     assert!(e.to_string().contains("fewer or smaller images"));
+    assert!(!e.to_string().contains("<html>"), "{e}");
 }
 
 #[test]
@@ -507,7 +508,10 @@ fn cli_reports_dropped_parameters_and_errors() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["dropped_parameters"], json!(["response_format"]));
     assert_eq!(out["runs"][0]["attempts"], 2);
-    assert_eq!(out["runs"][0]["dropped_parameters"], json!(["response_format"]));
+    assert_eq!(
+        out["runs"][0]["dropped_parameters"],
+        json!(["response_format"])
+    );
     assert_eq!(out["label"], "happy");
 
     let server = Server::start(|_, _| Reply::json(401, r#"{"error":"unauthorized"}"#));

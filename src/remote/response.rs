@@ -128,6 +128,26 @@ pub fn parse_error_body(body: &str) -> Option<String> {
             .or_else(|| v.get("detail").and_then(pick))
             .or_else(|| Some(body.to_string()));
     }
+    // Proxies (nginx, Cloudflare) answer with an HTML page: keep its words, not its markup.
+    if body.starts_with('<') {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    text.push(' ');
+                }
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !words.is_empty() {
+            return Some(words.chars().take(500).collect());
+        }
+    }
     Some(body.chars().take(500).collect())
 }
 
@@ -418,6 +438,13 @@ mod tests {
         );
         assert_eq!(parse_error_body("   "), None);
         assert_eq!(parse_error_body("Bad Gateway").unwrap(), "Bad Gateway");
+        assert_eq!(
+            parse_error_body(
+                "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+            )
+            .unwrap(),
+            "413 Request Entity Too Large 413 Request Entity Too Large nginx/1.22.1"
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ const endpointFor = (fake, scenario) => `${fake.base}/${scenario}/c${++caseId}/v
 const postsTo = (seen, endpoint) => seen.filter((r) => r.method === 'POST' && `${r.path}`.startsWith(new URL(endpoint).pathname));
 const header = (r, name) => r.headers.find(([k]) => k.toLowerCase() === name)?.[1];
 
-/** Runs askRemote in the page; `setup` names extras the page builds (signal, onToken). */
+/** Runs askRemote in the page with an AbortController and an onToken that records the pieces. */
 async function ask(browser, page, args) {
   const t0 = Date.now();
   const res = await browser.call(
@@ -85,7 +85,14 @@ async function ask(browser, page, args) {
           ]
         : messages;
       const started = performance.now();
-      const r = await window.capture(async () => window.toPlain(await window.emolens.askRemote(msgs, opts)));
+      let r;
+      try {
+        r = { ok: true, value: window.toPlain(await window.emolens.askRemote(msgs, opts)) };
+      } catch (e) {
+        // What the harness's capture() reports, plus the fault's kind and HTTP status.
+        const error = e instanceof Error ? { isError: true, name: e.name, message: e.message, kind: e.kind, status: e.status } : { isError: false, name: typeof e, message: String(e) };
+        r = { ok: false, error };
+      }
       return { ...r, tokens, ms: performance.now() - started };
     },
     args,
@@ -99,26 +106,11 @@ function expectError(res, what, { kind, status, name, includes = [] }) {
   const p = errorProblems(res, what);
   const e = res.error;
   if (name && e.name !== name) p.push(`${what}: error name ${e.name}, expected ${name}`);
+  if (kind && e.kind !== kind) p.push(`${what}: error kind ${e.kind}, expected ${kind}`);
+  if (status && e.status !== status) p.push(`${what}: error status ${e.status}, expected ${status}`);
   for (const s of includes) if (!e.message.includes(s)) p.push(`${what}: message lacks "${s}": ${e.message}`);
   if (e.message.includes(KEY)) p.push(`${what}: the message shows the API key`);
   return p;
-}
-
-// The page-side error only carries name/message; kind and status are read separately.
-async function errorFields(browser, page, args) {
-  return browser.call(
-    page,
-    'error fields',
-    async ({ messages, options }) => {
-      try {
-        await window.emolens.askRemote(messages, options);
-        return null;
-      } catch (e) {
-        return { kind: e.kind, status: e.status, name: e.name };
-      }
-    },
-    args,
-  );
 }
 
 function checkAnswer(r, { logprobs }) {
@@ -199,9 +191,7 @@ async function main() {
   {
     const options = base('unauthorized', { apiKey: KEY });
     const r = await ask(browser, page, { messages, options });
-    const p = expectError(r, '401', { includes: ['401', 'Incorrect API key provided', 'options.apiKey'] });
-    const f = await errorFields(browser, page, { messages, options: base('unauthorized', { apiKey: KEY }) });
-    if (f?.kind !== 'unauthorized' || f?.status !== 401) p.push(`kind/status ${JSON.stringify(f)}`);
+    const p = expectError(r, '401', { kind: 'unauthorized', status: 401, includes: ['401', 'Incorrect API key provided', 'options.apiKey'] });
     const seen = await fake.seen();
     const [post] = postsTo(seen, options.endpoint);
     if (header(post ?? { headers: [] }, 'authorization') !== `Bearer ${KEY}`) p.push('the key did not arrive in the Authorization header');
@@ -215,9 +205,7 @@ async function main() {
   // sends it (no CORS headers at all, so the browser shows only a TypeError).
   {
     const r = await ask(browser, page, { messages, options: base('ollama-origin') });
-    const p = expectError(r, '403', { includes: ['403', 'OLLAMA_ORIGINS'] });
-    const f = await errorFields(browser, page, { messages, options: base('ollama-origin') });
-    if (f?.kind !== 'origin_not_allowed' || f?.status !== 403) p.push(`kind/status ${JSON.stringify(f)}`);
+    const p = expectError(r, '403', { kind: 'origin_not_allowed', status: 403, includes: ['403', 'OLLAMA_ORIGINS'] });
     record('Ollama 403 (empty body) → how to set OLLAMA_ORIGINS', p, r.ok ? '' : r.error.message.slice(0, 90));
   }
   for (const [scenario, what] of [
@@ -225,9 +213,7 @@ async function main() {
     ['nocors', 'a server without CORS headers'],
   ]) {
     const r = await ask(browser, page, { messages, options: base(scenario) });
-    const p = expectError(r, what, { includes: ['answered, but', pageOrigin, 'OLLAMA_ORIGINS', '--allowed-origins', 'llama.cpp'] });
-    const f = await errorFields(browser, page, { messages, options: base(scenario) });
-    if (f?.kind !== 'network') p.push(`kind ${f?.kind}`);
+    const p = expectError(r, what, { kind: 'network', includes: ['answered, but', pageOrigin, 'OLLAMA_ORIGINS', '--allowed-origins', 'llama.cpp'] });
     record(`${what} → CORS explanation`, p, r.ok ? '' : r.error.message.slice(0, 100));
   }
   {
@@ -238,7 +224,7 @@ async function main() {
     await new Promise((res) => probe.close(res));
     const endpoint = `http://127.0.0.1:${port}/v1`;
     const r = await ask(browser, page, { messages, options: { endpoint, model: 'm' } });
-    const p = expectError(r, 'unreachable', { includes: ['could not reach', `${endpoint}/chat/completions`, 'OLLAMA_ORIGINS'] });
+    const p = expectError(r, 'unreachable', { kind: 'network', includes: ['could not reach', `${endpoint}/chat/completions`, 'OLLAMA_ORIGINS'] });
     record('unreachable server → says so', p, r.ok ? '' : r.error.message.slice(0, 90));
   }
 
@@ -262,7 +248,7 @@ async function main() {
   {
     const options = base('unavailable');
     const r = await ask(browser, page, { messages, options });
-    const p = expectError(r, '503', { includes: ['503', 'server busy'] });
+    const p = expectError(r, '503', { kind: 'unavailable', status: 503, includes: ['503', 'server busy'] });
     const n = postsTo(await fake.seen(), options.endpoint).length;
     if (n !== 4) p.push(`${n} POSTs, expected 1 try + 3 retries`);
     record('503 → retried 3 times, then a clear error', p, `${n} POSTs`);
@@ -271,13 +257,11 @@ async function main() {
   // The other faults, one sentence each.
   for (const [scenario, what, kind, status, includes] of [
     ['server-error', '500', 'server_error', 500, ['500', 'failed to decode image']],
-    ['too-large', '413', 'payload_too_large', 413, ['413', 'fewer or smaller images']],
+    ['too-large', '413', 'payload_too_large', 413, ['413 Request Entity Too Large nginx', 'fewer or smaller images']],
     ['model-missing', '404 model', 'model_not_found', 404, ['404', 'llava:7b', 'ollama pull']],
   ]) {
     const r = await ask(browser, page, { messages, options: base(scenario) });
-    const p = expectError(r, what, { includes });
-    const f = await errorFields(browser, page, { messages, options: base(scenario) });
-    if (f?.kind !== kind || f?.status !== status) p.push(`kind/status ${JSON.stringify(f)}`);
+    const p = expectError(r, what, { kind, status, includes });
     record(`${what} → ${kind}`, p, r.ok ? '' : r.error.message.slice(0, 90));
   }
 
@@ -285,9 +269,7 @@ async function main() {
   {
     const options = base('no-images');
     const r = await ask(browser, page, { messages, options });
-    const p = expectError(r, 'image not supported', { includes: ['does not accept images', 'textOnly'] });
-    const f = await errorFields(browser, page, { messages, options: base('no-images') });
-    if (f?.kind !== 'image_unsupported') p.push(`kind ${f?.kind}`);
+    const p = expectError(r, 'image not supported', { kind: 'image_unsupported', includes: ['does not accept images', 'textOnly'] });
     const textOnly = { ...options, textOnly: true };
     const again = await ask(browser, page, { messages, options: textOnly });
     if (!again.ok) p.push(`text-only retry rejected: ${again.error.message}`);
@@ -316,7 +298,7 @@ async function main() {
   {
     const options = base('stall', { stream: true });
     const r = await ask(browser, page, { messages, options, abortAfterTokens: 3 });
-    const p = expectError(r, 'abort', { name: 'AbortError', includes: ['aborted'] });
+    const p = expectError(r, 'abort', { name: 'AbortError', kind: 'aborted', includes: ['aborted'] });
     if (r.tokens.length < 3) p.push(`only ${r.tokens.length} tokens before the abort`);
     if (r.ms > 5000) p.push(`took ${r.ms.toFixed(0)} ms`);
     // The server sees the connection go away.
@@ -337,7 +319,7 @@ async function main() {
   }
   {
     const r = await ask(browser, page, { messages, options: base('stall', { stream: true, timeoutMs: 800 }) });
-    const p = expectError(r, 'timeout', { name: 'TimeoutError', includes: ['800 ms', 'timeoutMs'] });
+    const p = expectError(r, 'timeout', { name: 'TimeoutError', kind: 'timeout', includes: ['800 ms', 'timeoutMs'] });
     if (r.ms > 4000) p.push(`took ${r.ms.toFixed(0)} ms`);
     record('stalled server → TimeoutError after timeoutMs', p, `${r.ms.toFixed(0)} ms`);
   }

@@ -503,7 +503,7 @@ pub mod faults {
     pub fn too_large() -> Reply {
         let mut r = Reply::json(
             413,
-            "<html><body><h1>413 Request Entity Too Large</h1></body></html>",
+            "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n",
         );
         r.headers = vec![("Content-Type", "text/html".into())];
         r
