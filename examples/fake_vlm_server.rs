@@ -95,6 +95,8 @@ fn answer(scenario: &str, n: usize, req: &Captured) -> Reply {
         }
         "reject-format" => ok(Dialect::Vllm),
         "model-missing" => faults::model_not_found_ollama(),
+        "wrong-path" => faults::wrong_path(),
+        "bad-request" => faults::bad_request(),
         "stall" => {
             // A third of the answer, then nothing until the client gives up.
             let body = streamed(Dialect::Vllm, fake_vlm::ANSWER, true);

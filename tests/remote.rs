@@ -191,13 +191,7 @@ fn several_rejected_parameters_are_dropped_in_turn() {
 
 #[test]
 fn a_400_that_names_nothing_we_can_drop_fails() {
-    let e = fault(|| {
-        Reply::json(
-            400,
-            r#"{"error":{"message":"messages: field required","type":"invalid_request_error"}}"#,
-        )
-    })
-    .unwrap_err();
+    let e = fault(faults::bad_request).unwrap_err();
     assert_eq!(
         e,
         RemoteError::BadRequest("messages: field required".into())
@@ -256,7 +250,7 @@ fn model_not_found() {
             "{e:?}"
         );
     }
-    let e = fault(|| Reply::json(404, "404 page not found")).unwrap_err();
+    let e = fault(faults::wrong_path).unwrap_err();
     assert!(matches!(e, RemoteError::NotFound(_)));
 }
 

@@ -30,7 +30,7 @@ use super::ask::{AskOptions, Exchange, collect, permutations, request_for};
 use super::request::{Message, messages_from_json, ordered_names, text_only};
 use super::response::{RemoteError, RetryPolicy};
 use super::web::WebClient;
-use super::{ApiKey, Endpoint};
+use super::{ApiKey, ChatRequest, Endpoint};
 use crate::labels::LabelSet;
 
 fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
@@ -101,6 +101,12 @@ fn browser_message(e: &RemoteError, timeout: Duration) -> String {
         RemoteError::Unauthorized(m) => {
             format!("the server rejected the API key (401): {m}. Check options.apiKey")
         }
+        RemoteError::OriginNotAllowed => format!(
+            "forbidden (403) with an empty body: this is how Ollama refuses a request from an \
+             origin it does not allow. Start Ollama with OLLAMA_ORIGINS={} (or '*' for any \
+             origin)",
+            super::web::page_origin()
+        ),
         RemoteError::ModelNotFound { model, message } => format!(
             "model '{model}' not found (404): {message}. Check options.model (for Ollama, \
              `ollama pull {model}` on the server)"
@@ -136,6 +142,9 @@ fn remote_error(e: &RemoteError, timeout: Duration) -> JsValue {
     }
     err.into()
 }
+
+/// Label names in the order one request lists them.
+type LabelOrder = Vec<String>;
 
 /// Everything `askRemote` and `previewRemote` read from `options`.
 struct Settings {
@@ -324,7 +333,7 @@ fn request_order(entry: &JsValue, labels: &LabelSet, what: &str) -> Result<Vec<S
 fn conversations(
     messages: &JsValue,
     s: &Settings,
-) -> Result<Vec<(Vec<String>, Vec<Message>)>, JsValue> {
+) -> Result<Vec<(LabelOrder, Vec<Message>)>, JsValue> {
     let labels = &s.labels;
     let k = s.ask.permutations;
     let list = if let Some(f) = messages.dyn_ref::<Function>() {
@@ -404,7 +413,7 @@ fn conversations(
 fn requests(
     messages: &JsValue,
     options: &JsValue,
-) -> Result<(Settings, Vec<(Vec<String>, super::ChatRequest)>), JsValue> {
+) -> Result<(Settings, Vec<(LabelOrder, ChatRequest)>), JsValue> {
     let s = settings(options, messages)?;
     let reqs = conversations(messages, &s)?
         .into_iter()
@@ -453,7 +462,7 @@ pub fn preview_remote(messages: JsValue, options: JsValue) -> Result<JsValue, Js
     }))
 }
 
-type Outcome = Result<(Vec<String>, Exchange), RemoteError>;
+type Outcome = Result<(LabelOrder, Exchange), RemoteError>;
 
 /// Asks the server: one request per label order (at most `maxConcurrent` at a time), each
 /// retried and degraded like the native client; resolves to `emolens ask --json`'s structure.

@@ -44,7 +44,7 @@ fn global_fn(name: &str) -> Result<(JsValue, Function), RemoteError> {
 }
 
 /// The page's (or worker's) origin, for error messages.
-fn page_origin() -> String {
+pub fn page_origin() -> String {
     property(&js_sys::global(), "origin")
         .and_then(|o| o.as_string())
         .unwrap_or_else(|| "this page's origin".into())

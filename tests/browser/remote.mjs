@@ -205,7 +205,7 @@ async function main() {
   // sends it (no CORS headers at all, so the browser shows only a TypeError).
   {
     const r = await ask(browser, page, { messages, options: base('ollama-origin') });
-    const p = expectError(r, '403', { kind: 'origin_not_allowed', status: 403, includes: ['403', 'OLLAMA_ORIGINS'] });
+    const p = expectError(r, '403', { kind: 'origin_not_allowed', status: 403, includes: ['403', `OLLAMA_ORIGINS=${pageOrigin}`] });
     record('Ollama 403 (empty body) → how to set OLLAMA_ORIGINS', p, r.ok ? '' : r.error.message.slice(0, 90));
   }
   for (const [scenario, what] of [
@@ -259,6 +259,8 @@ async function main() {
     ['server-error', '500', 'server_error', 500, ['500', 'failed to decode image']],
     ['too-large', '413', 'payload_too_large', 413, ['413 Request Entity Too Large nginx', 'fewer or smaller images']],
     ['model-missing', '404 model', 'model_not_found', 404, ['404', 'llava:7b', 'ollama pull']],
+    ['wrong-path', '404 path', 'not_found', 404, ['404 page not found', 'should end in /v1']],
+    ['bad-request', '400', 'bad_request', 400, ['400', 'messages: field required']],
   ]) {
     const r = await ask(browser, page, { messages, options: base(scenario) });
     const p = expectError(r, what, { kind, status, includes });

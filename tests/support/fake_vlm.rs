@@ -466,6 +466,21 @@ pub fn dialect_server(d: Dialect) -> Server {
 pub mod faults {
     use super::Reply;
 
+    /// A 400 that names no parameter the client could drop.
+    pub fn bad_request() -> Reply {
+        Reply::json(
+            400,
+            r#"{"error":{"message":"messages: field required","type":"invalid_request_error"}}"#,
+        )
+    }
+
+    /// Ollama (Go's mux) for a path it does not serve, e.g. an endpoint without /v1.
+    pub fn wrong_path() -> Reply {
+        let mut r = Reply::json(404, "404 page not found");
+        r.headers = vec![("Content-Type", "text/plain".into())];
+        r
+    }
+
     /// OpenAI's (and vLLM's with --api-key) answer to a wrong key.
     pub fn unauthorized() -> Reply {
         Reply::json(
