@@ -135,14 +135,14 @@ pub fn ask(
     messages: &dyn Fn(&[String]) -> Vec<Message>,
 ) -> Result<AskResult, RemoteError> {
     let requests = build_requests(labels, opts, messages);
-    let jobs: Vec<Box<dyn FnOnce() -> Result<(Vec<String>, Exchange), RemoteError> + Send + '_>> =
-        requests
-            .into_iter()
-            .map(|(order, r)| {
-                Box::new(move || client.complete(r).map(|x| (order, x)))
-                    as Box<dyn FnOnce() -> _ + Send>
-            })
-            .collect();
+    type Job<'a> = Box<dyn FnOnce() -> Result<(Vec<String>, Exchange), RemoteError> + Send + 'a>;
+    let jobs: Vec<Job<'_>> = requests
+        .into_iter()
+        .map(|(order, r)| {
+            Box::new(move || client.complete(r).map(|x| (order, x)))
+                as Box<dyn FnOnce() -> _ + Send>
+        })
+        .collect();
     let exchanges = run_bounded(jobs, opts.max_in_flight)
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
