@@ -469,7 +469,8 @@ type Outcome = Result<(LabelOrder, Exchange), RemoteError>;
 /// `options`: `{ endpoint, model, labels = 'dfew', apiKey?, stream = false, onToken?(text,
 /// requestIndex), signal?, logprobs = 5, schema = true, temperature = 0, maxTokens = 512,
 /// permutations = 1, seed?, maxConcurrent = 4, timeoutMs = 300000, retries = 3,
-/// retryDelayMs = 2000, textOnly = false }`.
+/// retryDelayMs = 2000, textOnly = false }`. An exception thrown by `onToken` rejects the call
+/// once the request has ended.
 #[wasm_bindgen(js_name = askRemote)]
 pub fn ask_remote(messages: JsValue, options: JsValue) -> Promise {
     future_to_promise(async move {

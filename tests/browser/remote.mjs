@@ -57,6 +57,21 @@ function conversation(order, withImage = true) {
   ];
 }
 
+// The dialect × feature table printed at the end: which byte shapes each feature was tested with.
+const COLUMNS = { vllm: 'vLLM', llamacpp: 'llama.cpp', ollama: 'Ollama', other: 'other shapes' };
+const table = new Map();
+function cell(feature, dialect, ok) {
+  if (!table.has(feature)) table.set(feature, {});
+  const row = table.get(feature);
+  row[dialect] = row[dialect] === 'FAIL' || !ok ? 'FAIL' : 'ok';
+}
+function printTable() {
+  const cols = Object.keys(COLUMNS);
+  console.log(`\n| feature (browser) | ${cols.map((c) => COLUMNS[c]).join(' | ')} |`);
+  console.log(`|---|${cols.map(() => '---').join('|')}|`);
+  for (const [feature, row] of table) console.log(`| ${feature} | ${cols.map((c) => row[c] ?? '').join(' | ')} |`);
+}
+
 let caseId = 0;
 /** A fresh endpoint for `scenario`: its own request count and its own log entries. */
 const endpointFor = (fake, scenario) => `${fake.base}/${scenario}/c${++caseId}/v1`;
@@ -69,13 +84,14 @@ async function ask(browser, page, args) {
   const res = await browser.call(
     page,
     `askRemote ${args.options.endpoint}`,
-    async ({ messages, options, abortAfterTokens, abortBefore, functionMessages }) => {
+    async ({ messages, options, abortAfterTokens, abortBefore, functionMessages, throwInOnToken }) => {
       const tokens = [];
       const controller = new AbortController();
       if (abortBefore) controller.abort();
       const opts = { ...options, signal: controller.signal };
       opts.onToken = (text, index) => {
         tokens.push([text, index]);
+        if (throwInOnToken) throw new Error('the page failed to show a token');
         if (abortAfterTokens && tokens.length === abortAfterTokens) setTimeout(() => controller.abort(), 20);
       };
       const msgs = functionMessages
@@ -154,7 +170,8 @@ async function main() {
       answers[`${d}/${stream}`] = r.value.raw;
       if (stream) {
         const text = r.tokens.map(([t]) => t).join('');
-        if (r.tokens.length < 10) p.push(`onToken called ${r.tokens.length} times`);
+        // How many reads the browser makes of the stream varies; more than one shows it streamed.
+        if (r.tokens.length < 2) p.push(`onToken called ${r.tokens.length} times`);
         if (text !== r.value.raw) p.push('the onToken pieces do not add up to the answer');
       } else if (r.tokens.length) p.push('onToken called without streaming');
       const seen = await fake.seen();
@@ -170,7 +187,11 @@ async function main() {
       }
       if (!preflight || !/content-type/i.test(header(preflight, 'access-control-request-headers') ?? '')) p.push('no CORS preflight for Content-Type');
       const usageFrom = stream ? 'usage from the final usage-only chunk' : 'usage from the body';
-      record(name, p, `${r.ms.toFixed(0)} ms, ${stream ? `${r.tokens.length} tokens streamed, ` : ''}${usageFrom}`);
+      const ok = record(name, p, `${r.ms.toFixed(0)} ms, ${stream ? `${r.tokens.length} tokens streamed, ` : ''}${usageFrom}`);
+      cell(stream ? 'streamed answer → label, scores, rationale' : 'non-streamed answer → label, scores, rationale', d, ok);
+      if (stream) cell('final usage-only chunk', d, ok);
+      cell(d === 'ollama' ? 'no logprobs → probabilities null' : 'logprobs → label probabilities', d, ok);
+      cell('CORS preflight (Content-Type)', d, ok);
     }
   }
   {
@@ -184,7 +205,8 @@ async function main() {
     const r = await ask(browser, page, { messages, options: base(scenario, { stream: true }) });
     const p = r.ok ? checkAnswer(r, { logprobs: d !== 'ollama' }) : [`rejected: ${r.error.message}`];
     if (r.ok && r.value.usage?.total_tokens !== 1470) p.push('the final usage-only chunk was lost');
-    record(`SSE ${scenario.startsWith('bytes') ? 'one byte per read' : '13-byte reads, 1 ms apart'} (${d})`, p, `${r.ms.toFixed(0)} ms, ${r.tokens.length} tokens`);
+    const what = scenario.startsWith('bytes') ? 'SSE one byte per read' : 'SSE 13-byte reads, 1 ms apart';
+    cell(what, d, record(`${what} (${d})`, p, `${r.ms.toFixed(0)} ms, ${r.tokens.length} tokens`));
   }
 
   // 401: the key goes in the Authorization header only and never shows up in the error.
@@ -198,7 +220,7 @@ async function main() {
     const preflight = seen.find((x) => x.method === 'OPTIONS' && x.path === post?.path);
     if (!/authorization/i.test(header(preflight ?? { headers: [] }, 'access-control-request-headers') ?? '')) p.push('no CORS preflight for Authorization');
     if (header(preflight ?? { headers: [] }, 'authorization')) p.push('the preflight carried the key');
-    record('401 names the problem, key only in the header', p, r.ok ? '' : r.error.message);
+    cell('401 (OpenAI shape), key only in the header, preflight for Authorization', 'other', record('401 names the problem, key only in the header', p, r.ok ? '' : r.error.message));
   }
 
   // Ollama's 403 for a refused origin: readable (server adds CORS headers) and as real Ollama
@@ -206,7 +228,7 @@ async function main() {
   {
     const r = await ask(browser, page, { messages, options: base('ollama-origin') });
     const p = expectError(r, '403', { kind: 'origin_not_allowed', status: 403, includes: ['403', `OLLAMA_ORIGINS=${pageOrigin}`] });
-    record('Ollama 403 (empty body) → how to set OLLAMA_ORIGINS', p, r.ok ? '' : r.error.message.slice(0, 90));
+    cell('403 empty body (readable) → OLLAMA_ORIGINS', 'ollama', record('Ollama 403 (empty body) → how to set OLLAMA_ORIGINS', p, r.ok ? '' : r.error.message.slice(0, 90)));
   }
   for (const [scenario, what] of [
     ['ollama-refuses-origin', 'Ollama refusing the origin (403, no CORS headers)'],
@@ -214,7 +236,7 @@ async function main() {
   ]) {
     const r = await ask(browser, page, { messages, options: base(scenario) });
     const p = expectError(r, what, { kind: 'network', includes: ['answered, but', pageOrigin, 'OLLAMA_ORIGINS', '--allowed-origins', 'llama.cpp'] });
-    record(`${what} → CORS explanation`, p, r.ok ? '' : r.error.message.slice(0, 100));
+    cell('origin refused without CORS headers → CORS explanation', scenario === 'nocors' ? 'vllm' : 'ollama', record(`${what} → CORS explanation`, p, r.ok ? '' : r.error.message.slice(0, 100)));
   }
   {
     // A port that was just free: nothing listens there.
@@ -225,7 +247,7 @@ async function main() {
     const endpoint = `http://127.0.0.1:${port}/v1`;
     const r = await ask(browser, page, { messages, options: { endpoint, model: 'm' } });
     const p = expectError(r, 'unreachable', { kind: 'network', includes: ['could not reach', `${endpoint}/chat/completions`, 'OLLAMA_ORIGINS'] });
-    record('unreachable server → says so', p, r.ok ? '' : r.error.message.slice(0, 90));
+    cell('unreachable server → says so', 'other', record('unreachable server → says so', p, r.ok ? '' : r.error.message.slice(0, 90)));
   }
 
   // 429 with Retry-After exposed (1 s; the default would be 5 s) and hidden (30 s, unreadable: the 300 ms default backoff).
@@ -235,7 +257,7 @@ async function main() {
     const p = r.ok ? checkAnswer({ value: { ...r.value, runs: [{ ...r.value.runs[0], attempts: 1 }] } }, { logprobs: true }) : [`rejected: ${r.error.message}`];
     if (r.ok && r.value.runs[0].attempts !== 2) p.push(`attempts ${r.value.runs[0].attempts}, expected 2`);
     if (r.ms < 950 || r.ms > 4000) p.push(`took ${r.ms.toFixed(0)} ms: Retry-After: 1 was not honoured`);
-    record('429 with exposed Retry-After: 1 → waits 1 s, then answer', p, `${r.ms.toFixed(0)} ms`);
+    cell('429 + exposed Retry-After, then answer', 'vllm', record('429 with exposed Retry-After: 1 → waits 1 s, then answer', p, `${r.ms.toFixed(0)} ms`));
   }
   {
     const options = base('ratelimit-hidden', { retryDelayMs: 300 });
@@ -243,7 +265,7 @@ async function main() {
     const p = r.ok ? [] : [`rejected: ${r.error.message}`];
     if (r.ok && (r.value.label !== 'happy' || r.value.runs[0].attempts !== 2)) p.push(`label ${r.value.label}, attempts ${r.value.runs[0].attempts}`);
     if (r.ms < 290 || r.ms > 5000) p.push(`took ${r.ms.toFixed(0)} ms: expected the 300 ms default backoff`);
-    record('429 with Retry-After not exposed → bounded default backoff, then answer', p, `${r.ms.toFixed(0)} ms`);
+    cell('429 + hidden Retry-After → default backoff, then answer', 'vllm', record('429 with Retry-After not exposed → bounded default backoff, then answer', p, `${r.ms.toFixed(0)} ms`));
   }
   {
     const options = base('unavailable');
@@ -251,20 +273,20 @@ async function main() {
     const p = expectError(r, '503', { kind: 'unavailable', status: 503, includes: ['503', 'server busy'] });
     const n = postsTo(await fake.seen(), options.endpoint).length;
     if (n !== 4) p.push(`${n} POSTs, expected 1 try + 3 retries`);
-    record('503 → retried 3 times, then a clear error', p, `${n} POSTs`);
+    cell('503 → 3 retries, then error', 'ollama', record('503 → retried 3 times, then a clear error', p, `${n} POSTs`));
   }
 
   // The other faults, one sentence each.
-  for (const [scenario, what, kind, status, includes] of [
-    ['server-error', '500', 'server_error', 500, ['500', 'failed to decode image']],
-    ['too-large', '413', 'payload_too_large', 413, ['413 Request Entity Too Large nginx', 'fewer or smaller images']],
-    ['model-missing', '404 model', 'model_not_found', 404, ['404', 'llava:7b', 'ollama pull']],
-    ['wrong-path', '404 path', 'not_found', 404, ['404 page not found', 'should end in /v1']],
-    ['bad-request', '400', 'bad_request', 400, ['400', 'messages: field required']],
+  for (const [scenario, what, kind, status, includes, shape] of [
+    ['server-error', '500', 'server_error', 500, ['500', 'failed to decode image'], 'llamacpp'],
+    ['too-large', '413 (nginx page)', 'payload_too_large', 413, ['413 Request Entity Too Large nginx', 'fewer or smaller images'], 'other'],
+    ['model-missing', '404 model', 'model_not_found', 404, ['404', 'llava:7b', 'ollama pull'], 'ollama'],
+    ['wrong-path', '404 path', 'not_found', 404, ['404 page not found', 'should end in /v1'], 'ollama'],
+    ['bad-request', '400 naming nothing droppable', 'bad_request', 400, ['400', 'messages: field required'], 'other'],
   ]) {
     const r = await ask(browser, page, { messages, options: base(scenario) });
     const p = expectError(r, what, { kind, status, includes });
-    record(`${what} → ${kind}`, p, r.ok ? '' : r.error.message.slice(0, 90));
+    cell(`${what} → error`, shape, record(`${what} → ${kind}`, p, r.ok ? '' : r.error.message.slice(0, 90)));
   }
 
   // Image input not supported → the error offers the text-only mode, which then sends no pixel.
@@ -280,7 +302,7 @@ async function main() {
     const last = JSON.stringify(posts.at(-1)?.body ?? {});
     if (posts.length !== 2 || last.includes('image_url') || last.includes('data:image')) p.push('the text-only request carried an image');
     if (!last.includes('lip-corner pull')) p.push('the text-only request lost the text');
-    record('image input not supported → text-only mode sends no pixel', p);
+    cell('image input not supported → textOnly sends no pixel', 'llamacpp', record('image input not supported → text-only mode sends no pixel', p));
   }
 
   // A rejected response_format is dropped and the request sent again.
@@ -293,7 +315,7 @@ async function main() {
     const posts = postsTo(await fake.seen(), options.endpoint);
     if (posts.length !== 2 || !posts[0].body.response_format || posts[1].body.response_format) p.push('not one request with and one without response_format');
     if (posts[1]?.body.top_logprobs !== 5) p.push('the retry lost logprobs');
-    record('rejected response_format → dropped, sent again', p);
+    cell('400 on response_format → dropped, sent again', 'vllm', record('rejected response_format → dropped, sent again', p));
   }
 
   // Abort mid-stream, abort before sending, overall timeout: each ends promptly with a named Error.
@@ -310,7 +332,12 @@ async function main() {
       if (!closed) await new Promise((res) => setTimeout(res, 100));
     }
     if (!closed) p.push('the server never saw the connection close');
-    record('abort mid-stream → AbortError, connection closed', p, `${r.tokens.length} tokens, ${r.ms.toFixed(0)} ms`);
+    cell('abort mid-stream → AbortError', 'vllm', record('abort mid-stream → AbortError, connection closed', p, `${r.tokens.length} tokens, ${r.ms.toFixed(0)} ms`));
+  }
+  {
+    const r = await ask(browser, page, { messages, options: base('ollama', { stream: true }), throwInOnToken: true });
+    const p = expectError(r, 'onToken throws', { includes: ['the page failed to show a token'] });
+    record("onToken throws → askRemote rejects with the page's error", p);
   }
   {
     const options = base('vllm');
@@ -323,7 +350,7 @@ async function main() {
     const r = await ask(browser, page, { messages, options: base('stall', { stream: true, timeoutMs: 800 }) });
     const p = expectError(r, 'timeout', { name: 'TimeoutError', kind: 'timeout', includes: ['800 ms', 'timeoutMs'] });
     if (r.ms > 4000) p.push(`took ${r.ms.toFixed(0)} ms`);
-    record('stalled server → TimeoutError after timeoutMs', p, `${r.ms.toFixed(0)} ms`);
+    cell('stalled stream → TimeoutError', 'vllm', record('stalled server → TimeoutError after timeoutMs', p, `${r.ms.toFixed(0)} ms`));
   }
 
   // Preview: exactly what would be sent, key redacted, nothing sent.
@@ -367,7 +394,7 @@ async function main() {
     }
     const peak = (await fake.stats()).peak[new URL(options.endpoint).pathname.split('/').slice(1, 3).join('/')];
     if (peak !== 2) p.push(`${peak} requests in flight at once, expected 2 (maxConcurrent)`);
-    record('3 label orders, at most 2 in flight, bias averaged out', p, `peak ${peak}, ${r.ms.toFixed(0)} ms`);
+    cell('label-order permutations, bounded concurrency', 'vllm', record('3 label orders, at most 2 in flight, bias averaged out', p, `peak ${peak}, ${r.ms.toFixed(0)} ms`));
   }
   {
     // The prompt builder's whole output: one request per label order it lists.
@@ -378,13 +405,13 @@ async function main() {
     const p = r.ok ? [] : [`rejected: ${r.error.message}`];
     if (r.ok && (JSON.stringify(r.value.orders) !== JSON.stringify(orders) || r.value.label !== 'happy')) p.push(`orders ${JSON.stringify(r.value.orders)}`);
     if (postsTo(await fake.seen(), options.endpoint).length !== 2) p.push('not one request per label order');
-    record("emolens prompt's output {labels, requests} → one request per order", p);
+    cell("emolens prompt's output as input", 'ollama', record("emolens prompt's output {labels, requests} → one request per order", p));
   }
   {
     const r = await ask(browser, page, { messages, options: base('garbage') });
     const p = r.ok ? [] : [`rejected: ${r.error.message}`];
     if (r.ok && (r.value.label !== null || r.value.scores !== null || r.value.unparsed !== 1 || r.value.runs[0].kind !== 'unparsed' || !r.value.raw.includes("can't determine"))) p.push(`result ${JSON.stringify(r.value).slice(0, 200)}`);
-    record('an answer naming no label → explicit unparsed result with the raw text', p);
+    cell('unparseable answer → explicit unparsed', 'ollama', record('an answer naming no label → explicit unparsed result with the raw text', p));
   }
 
   // Bad input: an Error with a sentence, never a panic.
@@ -419,6 +446,7 @@ async function main() {
     record('the key never in a URL, body, other header or log', p, `${seen.length} requests checked`);
   }
 
+  printTable();
   await browser.close();
   fake.stop();
 }
