@@ -5,7 +5,8 @@
 #
 # cargo test --release runs the native tests, which also write target/parity/*.png and
 # target/parity/native.json; tests/browser/run.mjs then compares the wasm build in headless
-# Chromium (WebGPU and CPU) with those native results.
+# Chromium (WebGPU and CPU) with those native results. tests/browser/remote.mjs runs the remote
+# VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -27,5 +28,6 @@ step "native tests (cargo test --release)" cargo test --release
 step "wasm build (scripts/build-wasm.sh)" env NO_WASM_OPT=1 scripts/build-wasm.sh
 step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
 step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
+step "browser remote VLM client (tests/browser/remote.mjs)" node tests/browser/remote.mjs
 echo
 echo "=== all steps passed in $(( $(date +%s) - T0 )) s"

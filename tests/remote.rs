@@ -2,376 +2,21 @@
 //! llama.cpp's server and Ollama's OpenAI-compatible endpoint, and with each fault they produce.
 //! Everything stays on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+#[path = "support/fake_vlm.rs"]
+mod fake_vlm;
+
 use std::time::{Duration, Instant};
 
 use emolens::labels::LabelSet;
-use emolens::remote::client::{AskOptions, Client, ask};
+use emolens::remote::ask::AskOptions;
+use emolens::remote::client::{Client, ask};
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::build_messages;
 use emolens::remote::{Answer, ApiKey, ChatRequest, Endpoint, Param, RemoteError, RetryPolicy};
+use fake_vlm::{
+    ALL, ANSWER, Dialect, Reply, Server, dialect_server, faults, non_streamed, streamed,
+};
 use serde_json::{Value, json};
-
-// ---------------------------------------------------------------- test server
-
-#[derive(Debug, Clone)]
-struct Captured {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Captured {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-    /// Send the body with chunked transfer encoding in pieces of this many bytes, flushing each
-    /// (how streaming servers send SSE).
-    chunk: Option<usize>,
-}
-
-impl Reply {
-    fn json(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            headers: vec![("Content-Type", "application/json".into())],
-            body: body.as_bytes().to_vec(),
-            chunk: None,
-        }
-    }
-    fn sse(body: &str, chunk: usize) -> Self {
-        Self {
-            status: 200,
-            headers: vec![
-                ("Content-Type", "text/event-stream; charset=utf-8".into()),
-                ("Cache-Control", "no-cache".into()),
-            ],
-            body: body.as_bytes().to_vec(),
-            chunk: Some(chunk),
-        }
-    }
-    fn with_header(mut self, k: &'static str, v: &str) -> Self {
-        self.headers.push((k, v.into()));
-        self
-    }
-}
-
-type Handler = dyn Fn(usize, &Captured) -> Reply + Send + Sync;
-
-struct Server {
-    base: String,
-    seen: Arc<Mutex<Vec<Captured>>>,
-}
-
-impl Server {
-    /// Answers the n-th request (0-based, in arrival order) with `handler(n, request)`.
-    fn start(handler: impl Fn(usize, &Captured) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let seen2 = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { break };
-                let (handler, seen) = (handler.clone(), seen2.clone());
-                std::thread::spawn(move || serve(stream, &*handler, &seen));
-            }
-        });
-        Self { base, seen }
-    }
-
-    fn requests(&self) -> Vec<Captured> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Captured>>) {
-    stream.set_nodelay(true).ok();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).unwrap();
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':').unwrap();
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.parse().unwrap())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).unwrap();
-    let captured = Captured {
-        path,
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    };
-    let n = {
-        let mut s = seen.lock().unwrap();
-        s.push(captured.clone());
-        s.len() - 1
-    };
-    let reply = handler(n, &captured);
-    let mut out = stream;
-    let reason = match reply.status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        413 => "Payload Too Large",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {} {reason}\r\nConnection: close\r\n",
-        reply.status
-    );
-    for (k, v) in &reply.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    match reply.chunk {
-        None => {
-            head.push_str(&format!("Content-Length: {}\r\n\r\n", reply.body.len()));
-            let _ = out.write_all(head.as_bytes());
-            let _ = out.write_all(&reply.body);
-        }
-        Some(size) => {
-            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
-            let _ = out.write_all(head.as_bytes());
-            for (i, piece) in reply.body.chunks(size).enumerate() {
-                let _ = out.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
-                let _ = out.write_all(piece);
-                let _ = out.write_all(b"\r\n");
-                let _ = out.flush();
-                // Pause now and then so the client really sees separate reads.
-                if i % 16 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            let _ = out.write_all(b"0\r\n\r\n");
-        }
-    }
-    let _ = out.flush();
-}
-
-// ---------------------------------------------------------------- dialects
-
-const ANSWER: &str = r#"{"label": "happy", "scores": {"happy": 0.7, "neutral": 0.2, "surprise": 0.1}, "rationale": "Raised cheeks and a broad smile."}"#;
-
-/// Splits the answer into model-like tokens (the label value is one token).
-fn tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for c in text.chars() {
-        cur.push(c);
-        if matches!(c, ' ' | '"' | ',' | ':' | '{' | '}') {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// OpenAI-style logprobs for `text`; the token "happy" gets alternatives.
-fn logprobs_json(text: &str, llama: bool) -> Value {
-    let content: Vec<Value> = tokens(text)
-        .into_iter()
-        .map(|t| {
-            let top = if t == "happy\"" || t == "happy" {
-                vec![("happy", -0.36), ("neutral", -1.61), ("surprise", -2.3)]
-            } else {
-                vec![]
-            };
-            let mut tok = json!({
-                "token": t,
-                "logprob": top.first().map(|x| x.1).unwrap_or(-0.01),
-                "bytes": t.as_bytes(),
-                "top_logprobs": top.iter().map(|(s, l)| {
-                    let mut a = json!({"token": s, "logprob": l, "bytes": s.as_bytes()});
-                    if llama { a["id"] = json!(9999); }
-                    a
-                }).collect::<Vec<_>>(),
-            });
-            if llama {
-                tok["id"] = json!(1234);
-            }
-            tok
-        })
-        .collect();
-    json!({ "content": content })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Dialect {
-    Vllm,
-    LlamaCpp,
-    Ollama,
-}
-
-const ALL: [Dialect; 3] = [Dialect::Vllm, Dialect::LlamaCpp, Dialect::Ollama];
-
-fn non_streamed(d: Dialect, text: &str, with_logprobs: bool) -> String {
-    let lp = if with_logprobs {
-        logprobs_json(text, d == Dialect::LlamaCpp)
-    } else {
-        Value::Null
-    };
-    let v = match d {
-        Dialect::Vllm => json!({
-            "id": "chatcmpl-5b1e0c6f7a9d4e0f8c3b2a1d0e9f8a7b",
-            "object": "chat.completion",
-            "created": 1764100000,
-            "model": "Qwen/Qwen2.5-VL-7B-Instruct",
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "reasoning_content": null, "content": text, "tool_calls": []},
-                "logprobs": lp,
-                "finish_reason": "stop",
-                "stop_reason": null
-            }],
-            "usage": {"prompt_tokens": 1432, "total_tokens": 1470, "completion_tokens": 38, "prompt_tokens_details": null},
-            "prompt_logprobs": null,
-            "kv_transfer_params": null
-        }),
-        Dialect::LlamaCpp => {
-            let mut choice = json!({"finish_reason": "stop", "index": 0, "message": {"role": "assistant", "content": text}});
-            if with_logprobs {
-                choice["logprobs"] = lp;
-            }
-            json!({
-                "choices": [choice],
-                "created": 1764100000,
-                "model": "gpt-3.5-turbo",
-                "system_fingerprint": "b5600-6a2bc8bf",
-                "object": "chat.completion",
-                "usage": {"completion_tokens": 38, "prompt_tokens": 1432, "total_tokens": 1470},
-                "id": "chatcmpl-Qm3d8ZyKx0pWn4cV7bT2sR1aE9uF6hJ",
-                "timings": {"prompt_n": 1432, "prompt_ms": 812.3, "prompt_per_token_ms": 0.567, "prompt_per_second": 1762.9,
-                            "predicted_n": 38, "predicted_ms": 410.2, "predicted_per_token_ms": 10.79, "predicted_per_second": 92.6}
-            })
-        }
-        Dialect::Ollama => json!({
-            "id": "chatcmpl-417",
-            "object": "chat.completion",
-            "created": 1764100000,
-            "model": "llava:7b",
-            "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1432, "completion_tokens": 38, "total_tokens": 1470}
-        }),
-    };
-    v.to_string()
-}
-
-fn streamed(d: Dialect, text: &str, with_usage: bool) -> String {
-    let toks = tokens(text);
-    let mut out = String::new();
-    let mut push = |v: Value| out.push_str(&format!("data: {v}\n\n"));
-    match d {
-        Dialect::Vllm => {
-            let head = |choices: Value| json!({"id": "chatcmpl-5b1e0c6f", "object": "chat.completion.chunk", "created": 1764100000, "model": "Qwen/Qwen2.5-VL-7B-Instruct", "choices": choices});
-            push(head(
-                json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
-            ));
-            for t in &toks {
-                let lp = logprobs_json(t, false);
-                push(head(
-                    json!([{"index": 0, "delta": {"content": t}, "logprobs": lp, "finish_reason": null}]),
-                ));
-            }
-            push(head(
-                json!([{"index": 0, "delta": {"content": ""}, "logprobs": null, "finish_reason": "stop", "stop_reason": null}]),
-            ));
-            if with_usage {
-                let mut u = head(json!([]));
-                u["usage"] =
-                    json!({"prompt_tokens": 1432, "total_tokens": 1470, "completion_tokens": 38});
-                push(u);
-            }
-        }
-        Dialect::LlamaCpp => {
-            let head = |choices: Value| json!({"choices": choices, "created": 1764100000, "id": "chatcmpl-Qm3d8Zy", "model": "gpt-3.5-turbo", "system_fingerprint": "b5600-6a2bc8bf", "object": "chat.completion.chunk"});
-            push(head(
-                json!([{"finish_reason": null, "index": 0, "delta": {"role": "assistant", "content": null}}]),
-            ));
-            for t in &toks {
-                push(head(
-                    json!([{"finish_reason": null, "index": 0, "delta": {"content": t}, "logprobs": logprobs_json(t, true)}]),
-                ));
-            }
-            let mut last = head(json!([{"finish_reason": "stop", "index": 0, "delta": {}}]));
-            last["timings"] = json!({"prompt_n": 1432, "prompt_ms": 812.3, "predicted_n": 38, "predicted_ms": 410.2, "predicted_per_second": 92.6});
-            push(last);
-            if with_usage {
-                let mut u = head(json!([]));
-                u["usage"] =
-                    json!({"completion_tokens": 38, "prompt_tokens": 1432, "total_tokens": 1470});
-                u["timings"] = json!({"prompt_n": 1432, "predicted_n": 38});
-                push(u);
-            }
-        }
-        Dialect::Ollama => {
-            let head = |choices: Value| json!({"id": "chatcmpl-417", "object": "chat.completion.chunk", "created": 1764100000, "model": "llava:7b", "system_fingerprint": "fp_ollama", "choices": choices});
-            for t in &toks {
-                push(head(
-                    json!([{"index": 0, "delta": {"role": "assistant", "content": t}, "finish_reason": null}]),
-                ));
-            }
-            push(head(
-                json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]),
-            ));
-            if with_usage {
-                let mut u = head(json!([]));
-                u["usage"] =
-                    json!({"prompt_tokens": 1432, "completion_tokens": 38, "total_tokens": 1470});
-                push(u);
-            }
-        }
-    }
-    out.push_str("data: [DONE]\n\n");
-    out
-}
-
-/// A well-behaved server of dialect `d`: streams when asked, logprobs where the dialect has them.
-fn dialect_server(d: Dialect) -> Server {
-    Server::start(move |_, req| {
-        let stream = req.body["stream"] == json!(true);
-        let usage = req.body["stream_options"]["include_usage"] == json!(true);
-        let lp = req.body["logprobs"] == json!(true) && d != Dialect::Ollama;
-        if stream {
-            Reply::sse(&streamed(d, ANSWER, usage), 7)
-        } else {
-            Reply::json(200, &non_streamed(d, ANSWER, lp))
-        }
-    })
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -502,10 +147,7 @@ fn rejected_response_format_is_dropped_once() {
     // vLLM's older error shape, naming the parameter.
     let server = Server::start(|_, req| {
         if req.body.get("response_format").is_some() {
-            Reply::json(
-                400,
-                r#"{"object":"error","message":"1 validation error: response_format.json_schema is not supported by this model","type":"BadRequestError","param":null,"code":400}"#,
-            )
+            faults::response_format_rejected()
         } else {
             Reply::json(200, &non_streamed(Dialect::Vllm, ANSWER, false))
         }
@@ -549,13 +191,7 @@ fn several_rejected_parameters_are_dropped_in_turn() {
 
 #[test]
 fn a_400_that_names_nothing_we_can_drop_fails() {
-    let e = fault(|| {
-        Reply::json(
-            400,
-            r#"{"error":{"message":"messages: field required","type":"invalid_request_error"}}"#,
-        )
-    })
-    .unwrap_err();
+    let e = fault(faults::bad_request).unwrap_err();
     assert_eq!(
         e,
         RemoteError::BadRequest("messages: field required".into())
@@ -566,10 +202,7 @@ fn a_400_that_names_nothing_we_can_drop_fails() {
 fn unauthorized_and_the_key_travels_only_in_the_header() {
     let server = Server::start(|_, req| {
         if req.header("authorization") == Some("Bearer sk-test-123") {
-            Reply::json(
-                401,
-                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#,
-            )
+            faults::unauthorized()
         } else {
             Reply::json(500, r#"{"error":"no key"}"#)
         }
@@ -586,13 +219,7 @@ fn unauthorized_and_the_key_travels_only_in_the_header() {
 
 #[test]
 fn ollama_forbidden_origin() {
-    let e = fault(|| Reply {
-        status: 403,
-        headers: vec![],
-        body: vec![],
-        chunk: None,
-    })
-    .unwrap_err();
+    let e = fault(faults::ollama_origin_refused).unwrap_err();
     assert_eq!(e, RemoteError::OriginNotAllowed);
     assert!(e.to_string().contains("OLLAMA_ORIGINS"));
     // A 403 with a body is an ordinary refusal.
@@ -611,8 +238,9 @@ fn ollama_forbidden_origin() {
 
 #[test]
 fn model_not_found() {
+    let e = fault(faults::model_not_found_ollama).unwrap_err();
+    assert!(matches!(&e, RemoteError::ModelNotFound { model, .. } if model == "llava:7b"));
     for body in [
-        r#"{"error":{"message":"model \"llava:7b\" not found, try pulling it first","type":"api_error","param":null,"code":null}}"#,
         r#"{"error":"model 'llava:7b' not found"}"#,
         r#"{"object":"error","message":"The model `llava:7b` does not exist.","type":"NotFoundError","param":null,"code":404}"#,
     ] {
@@ -622,32 +250,23 @@ fn model_not_found() {
             "{e:?}"
         );
     }
-    let e = fault(|| Reply::json(404, "404 page not found")).unwrap_err();
+    let e = fault(faults::wrong_path).unwrap_err();
     assert!(matches!(e, RemoteError::NotFound(_)));
 }
 
 #[test]
 fn payload_too_large() {
-    let e = fault(|| Reply {
-        status: 413,
-        headers: vec![("Content-Type", "text/html".into())],
-        body: b"<html><body><h1>413 Request Entity Too Large</h1></body></html>".to_vec(),
-        chunk: None,
-    })
-    .unwrap_err();
+    let e = fault(faults::too_large).unwrap_err();
     assert!(matches!(e, RemoteError::PayloadTooLarge(_)));
     assert!(e.to_string().contains("fewer or smaller images"));
+    assert!(!e.to_string().contains("<html>"), "{e}");
 }
 
 #[test]
 fn rate_limited_then_success_after_retry_after() {
     let server = Server::start(|n, _| {
         if n == 0 {
-            Reply::json(
-                429,
-                r#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#,
-            )
-            .with_header("Retry-After", "1")
+            faults::rate_limited("1")
         } else {
             Reply::json(200, &non_streamed(Dialect::Vllm, ANSWER, false))
         }
@@ -664,9 +283,7 @@ fn rate_limited_then_success_after_retry_after() {
 
 #[test]
 fn retries_are_bounded() {
-    let server = Server::start(|_, _| {
-        Reply::json(503, r#"{"error":"server busy"}"#).with_header("Retry-After", "0")
-    });
+    let server = Server::start(|_, _| faults::unavailable("0"));
     let t = transport();
     let e = client(&t, &server, None)
         .complete(image_request("m", false))
@@ -694,13 +311,7 @@ fn unavailable_with_http_date_then_success() {
 
 #[test]
 fn server_error() {
-    let e = fault(|| {
-        Reply::json(
-            500,
-            r#"{"error":{"code":500,"message":"failed to decode image","type":"server_error"}}"#,
-        )
-    })
-    .unwrap_err();
+    let e = fault(faults::server_error).unwrap_err();
     assert_eq!(
         e,
         RemoteError::Server {
@@ -712,17 +323,11 @@ fn server_error() {
 
 #[test]
 fn image_input_not_supported() {
-    for (status, body) in [
-        (
-            500,
-            r#"{"error":{"code":500,"message":"image input is not supported - hint: if this is unexpected, you may need to provide the mmproj","type":"server_error"}}"#,
-        ),
-        (
-            400,
-            r#"{"object":"error","message":"Model Qwen/Qwen2.5-7B-Instruct does not support image input","type":"BadRequestError","param":null,"code":400}"#,
-        ),
+    for reply in [
+        faults::image_unsupported_llamacpp,
+        faults::image_unsupported_vllm,
     ] {
-        let e = fault(move || Reply::json(status, body)).unwrap_err();
+        let e = fault(reply).unwrap_err();
         assert!(matches!(e, RemoteError::ImageUnsupported(_)), "{e:?}");
         assert!(e.to_string().contains("--mode summaries"));
     }
@@ -850,6 +455,12 @@ fn cli_ask_in_every_dialect() {
             assert_eq!(out["usage"]["prompt_tokens"], 1432);
             assert_eq!(out["dropped_parameters"], json!([]));
             assert_eq!(out["raw"], ANSWER);
+            // Per-request details: one run, first attempt, as the server ended it.
+            let run = &out["runs"][0];
+            assert_eq!(run["kind"], "parsed", "{out}");
+            assert_eq!(run["attempts"], 1);
+            assert_eq!(run["finish_reason"], "stop");
+            assert_eq!(run["order"], json!(LabelSet::dfew().names()));
             if d != Dialect::Ollama {
                 assert!(out["probabilities"]["happy"].as_f64().unwrap() > 0.6);
             }
@@ -890,6 +501,11 @@ fn cli_reports_dropped_parameters_and_errors() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["dropped_parameters"], json!(["response_format"]));
+    assert_eq!(out["runs"][0]["attempts"], 2);
+    assert_eq!(
+        out["runs"][0]["dropped_parameters"],
+        json!(["response_format"])
+    );
     assert_eq!(out["label"], "happy");
 
     let server = Server::start(|_, _| Reply::json(401, r#"{"error":"unauthorized"}"#));

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::json;
 
 use super::EXIT_BAD_INPUT;
 use emolens::labels::LabelSet;
-use emolens::remote::client::{AskOptions, Client, ask, build_requests};
+use emolens::remote::ask::{AskOptions, build_requests};
+use emolens::remote::client::{Client, ask};
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::{build_messages, image_data_url};
-use emolens::remote::{Answer, ApiKey, Endpoint, RetryPolicy};
+use emolens::remote::{ApiKey, Endpoint, RetryPolicy};
 
 const DEFAULT_PROMPT: &str = "What emotion does the person in these frames express?";
 
@@ -149,30 +149,7 @@ pub fn run(args: AskArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let raw: Vec<&str> = result.runs.iter().map(|r| r.raw.as_str()).collect();
-    let unparsed = result
-        .runs
-        .iter()
-        .filter(|r| matches!(r.answer, Answer::Unparsed { .. }))
-        .count();
-    let pairs = |v: &Option<Vec<(String, f64)>>| {
-        v.as_ref().map(|v| {
-            v.iter()
-                .map(|(k, x)| (k.clone(), json!(x)))
-                .collect::<serde_json::Map<_, _>>()
-        })
-    };
-    let out = json!({
-        "label": result.label,
-        "scores": pairs(&result.scores),
-        "probabilities": pairs(&result.probabilities),
-        "rationale": result.rationale,
-        "usage": result.usage,
-        "dropped_parameters": result.dropped_parameters,
-        "unparsed": unparsed,
-        "raw": if raw.len() == 1 { json!(raw[0]) } else { json!(raw) },
-        "orders": result.runs.iter().map(|r| &r.order).collect::<Vec<_>>(),
-    });
+    let out = result.to_json(&labels);
     println!(
         "{}",
         serde_json::to_string_pretty(&out).expect("serialisable")

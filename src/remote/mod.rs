@@ -3,16 +3,20 @@
 //!
 //! The core is target-independent and does no I/O: [`request`] builds bodies, [`sse`] parses
 //! streams, [`response`] turns statuses and error bodies into [`RemoteError`] and decides retries,
-//! [`answer`] reads the model's text into a label. Transports are thin: [`native`] (ureq, with
-//! the blocking loop and permutation threads in [`client`]) and, in the browser, `web` (fetch).
+//! [`answer`] reads the model's text into a label, [`ask`] combines label-order runs. Transports are thin: [`native`] (ureq, with
+//! the blocking loop and permutation threads in [`client`]) and, in the browser, `web` (fetch),
+//! with its JavaScript API in `js` (`askRemote`, `previewRemote`).
 
 pub mod answer;
+pub mod ask;
 pub mod request;
 pub mod response;
 pub mod sse;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod client;
+#[cfg(target_arch = "wasm32")]
+pub mod js;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 #[cfg(target_arch = "wasm32")]
@@ -79,7 +83,8 @@ impl Endpoint {
                 .is_some_and(|host| host.contains('@'))
         {
             return Err(RemoteError::Config(
-                "the endpoint URL carries credentials; pass the key with --api-key-env instead"
+                "the endpoint URL carries credentials; pass the API key on its own (--api-key-env, \
+                 or apiKey in the browser): it is only ever sent in the Authorization header"
                     .into(),
             ));
         }

@@ -190,6 +190,99 @@ pub fn build_messages(prompt: &str, images: &[String], labels: &[String]) -> Vec
     ]
 }
 
+/// Reads OpenAI chat `messages` JSON (what `emolens prompt` prints under `messages`, and what
+/// [`Message::to_json`] writes): a role and either a string or a list of `text` / `image_url`
+/// parts. Anything else is refused with the reason, so a typo does not silently drop content.
+pub fn messages_from_json(value: &Value) -> Result<Vec<Message>, String> {
+    let list = value
+        .as_array()
+        .ok_or("messages must be an array of {role, content} objects")?;
+    if list.is_empty() {
+        return Err("messages is empty: there is nothing to ask".into());
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| message_from_json(m).map_err(|e| format!("messages[{i}]: {e}")))
+        .collect()
+}
+
+fn message_from_json(m: &Value) -> Result<Message, String> {
+    let role = match m.get("role").and_then(Value::as_str) {
+        Some("system") => Role::System,
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some(other) => {
+            return Err(format!(
+                "unknown role '{other}' (system, user or assistant)"
+            ));
+        }
+        None => return Err("has no role".into()),
+    };
+    let content = match m.get("content") {
+        Some(Value::String(text)) => vec![Part::Text(text.clone())],
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .enumerate()
+            .map(|(j, p)| part_from_json(p).map_err(|e| format!("content[{j}]: {e}")))
+            .collect::<Result<_, _>>()?,
+        _ => return Err("content must be a string or a list of parts".into()),
+    };
+    Ok(Message { role, content })
+}
+
+fn part_from_json(p: &Value) -> Result<Part, String> {
+    match p.get("type").and_then(Value::as_str) {
+        Some("text") => p
+            .get("text")
+            .and_then(Value::as_str)
+            .map(|t| Part::Text(t.to_string()))
+            .ok_or_else(|| "a text part needs a string 'text'".to_string()),
+        Some("image_url") => {
+            let image = p.get("image_url");
+            // OpenAI's form is {url, detail}; some clients send the URL string directly.
+            let url = image
+                .and_then(|i| i.get("url").or(Some(i)))
+                .and_then(Value::as_str)
+                .ok_or("an image_url part needs image_url.url")?;
+            let detail = match image.and_then(|i| i.get("detail")).and_then(Value::as_str) {
+                None | Some("low") => ImageDetail::Low,
+                Some("high") => ImageDetail::High,
+                Some(other) => {
+                    return Err(format!(
+                        "image detail '{other}' is not supported (low or high)"
+                    ));
+                }
+            };
+            Ok(Part::Image {
+                url: url.to_string(),
+                detail,
+            })
+        }
+        Some(other) => Err(format!("unknown part type '{other}' (text or image_url)")),
+        None => Err("a part needs a type".into()),
+    }
+}
+
+/// The messages with every image removed: the text-only mode, in which no pixel leaves the
+/// device. Messages left without content are dropped.
+pub fn text_only(messages: &[Message]) -> Vec<Message> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            let content: Vec<Part> = m
+                .content
+                .iter()
+                .filter(|p| matches!(p, Part::Text(_)))
+                .cloned()
+                .collect();
+            (!content.is_empty()).then_some(Message {
+                role: m.role,
+                content,
+            })
+        })
+        .collect()
+}
+
 /// Label names in the order `perm` gives.
 pub fn ordered_names(labels: &LabelSet, perm: &[usize]) -> Vec<String> {
     perm.iter().map(|&i| labels.name(i).to_string()).collect()
@@ -198,6 +291,7 @@ pub fn ordered_names(labels: &LabelSet, perm: &[usize]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt::messages_json;
 
     #[test]
     fn request_has_all_parameters_and_drops_them() {
@@ -223,6 +317,23 @@ mod tests {
             true
         );
         assert_eq!(j["messages"][1]["content"][1]["type"], "image_url");
+        // The JSON round-trips, and the text-only mode keeps the text and no pixel.
+        let back = messages_from_json(&j["messages"]).unwrap();
+        assert_eq!(back, r.messages);
+        let text = text_only(&back);
+        assert_eq!(text.len(), 2);
+        assert!(text.iter().all(|m| m.image_count() == 0));
+        let wire = serde_json::to_string(&messages_json(&text)).unwrap();
+        assert!(!wire.contains("image_url") && !wire.contains("data:image"));
+        for bad in [
+            json!({}),
+            json!([]),
+            json!([{"role": "robot", "content": "x"}]),
+            json!([{"role": "user", "content": [{"type": "video", "url": "x"}]}]),
+            json!([{"role": "user", "content": [{"type": "image_url"}]}]),
+        ] {
+            assert!(messages_from_json(&bad).is_err(), "{bad}");
+        }
         r.drop_param(Param::ResponseFormat);
         r.drop_param(Param::Logprobs);
         r.drop_param(Param::StreamOptions);

@@ -128,6 +128,26 @@ pub fn parse_error_body(body: &str) -> Option<String> {
             .or_else(|| v.get("detail").and_then(pick))
             .or_else(|| Some(body.to_string()));
     }
+    // Proxies (nginx, Cloudflare) answer with an HTML page: keep its words, not its markup.
+    if body.starts_with('<') {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    text.push(' ');
+                }
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !words.is_empty() {
+            return Some(words.chars().take(500).collect());
+        }
+    }
     Some(body.chars().take(500).collect())
 }
 
@@ -310,7 +330,8 @@ pub fn parse_logprobs(lp: &Value) -> Vec<TokenLogprob> {
 /// Bounds on retrying.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
-    /// Retries after 429/503 (each waits for Retry-After, or `default_wait`).
+    /// Retries after 429/503 (each waits for Retry-After, or `default_wait` doubled per retry
+    /// when there is none).
     pub max_retries: u32,
     pub default_wait: Duration,
     /// A Retry-After longer than this is not waited for.
@@ -361,7 +382,14 @@ pub fn next_step(
         return Next::Fail(err);
     }
     if let Some(after) = err.retry_after() {
-        let wait = after.unwrap_or(policy.default_wait);
+        // Without a Retry-After (or, in a browser, one the server did not expose to scripts
+        // with Access-Control-Expose-Headers), back off exponentially from `default_wait`.
+        let wait = after.unwrap_or_else(|| {
+            policy
+                .default_wait
+                .saturating_mul(1 << retries.min(16))
+                .min(policy.max_wait)
+        });
         if retries < policy.max_retries
             && wait <= policy.max_wait
             && elapsed + wait < policy.overall_timeout
@@ -410,6 +438,13 @@ mod tests {
         );
         assert_eq!(parse_error_body("   "), None);
         assert_eq!(parse_error_body("Bad Gateway").unwrap(), "Bad Gateway");
+        assert_eq!(
+            parse_error_body(
+                "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"
+            )
+            .unwrap(),
+            "413 Request Entity Too Large 413 Request Entity Too Large nginx/1.22.1"
+        );
     }
 
     #[test]
@@ -489,6 +524,17 @@ mod tests {
             ),
             Next::Fail(_)
         ));
+        // No Retry-After: 2 s, 4 s, 8 s.
+        let unknown = || RemoteError::Unavailable {
+            message: String::new(),
+            retry_after: None,
+        };
+        for (retries, secs) in [(0, 2), (1, 4), (2, 8)] {
+            assert_eq!(
+                next_step(unknown(), &r, retries, Duration::ZERO, &p),
+                Next::RetryAfter(Duration::from_secs(secs))
+            );
+        }
         let mut r = req(false);
         r.top_logprobs = Some(3);
         let bad = RemoteError::BadRequest("top_logprobs is not supported".into());

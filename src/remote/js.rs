@@ -1,0 +1,532 @@
+//! The JavaScript API of the remote client: a thin layer that reads options, runs the shared
+//! request/answer core over the fetch transport ([`super::web`]) and returns the JSON that
+//! `emolens ask --json` prints.
+//!
+//! ```js
+//! const controller = new AbortController();
+//! const result = await askRemote(prompt.requests[0].messages, {
+//!   endpoint: 'http://localhost:11434/v1', model: 'llava:7b', labels: 'dfew',
+//!   stream: true, onToken: (text) => out.textContent += text, signal: controller.signal,
+//! });
+//! // { label, scores, probabilities, rationale, usage, dropped_parameters, unparsed, raw, orders, runs }
+//! const sent = previewRemote(messages, options); // what would be POSTed, key redacted
+//! ```
+//! Errors reject with an `Error` whose message says what happened and what to do; `name` is
+//! `AbortError` after the signal aborted, `TimeoutError` after `timeoutMs`; `kind` and `status`
+//! say which fault it was (e.g. `kind: 'image_unsupported'` → offer `textOnly: true`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use js_sys::{Array, Function, Promise, Reflect};
+use serde_json::{Value, json};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use web_sys::AbortSignal;
+
+use super::ask::{AskOptions, Exchange, collect, permutations, request_for};
+use super::request::{Message, messages_from_json, ordered_names, text_only};
+use super::response::{RemoteError, RetryPolicy};
+use super::web::WebClient;
+use super::{ApiKey, ChatRequest, Endpoint};
+use crate::labels::LabelSet;
+
+fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
+    if !obj.is_object() {
+        return None;
+    }
+    Reflect::get(obj, &key.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn bad(message: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&message.to_string()).into()
+}
+
+fn to_json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
+    serde_wasm_bindgen::from_value(v.clone())
+        .map_err(|e| bad(format!("{what} is not plain JSON data: {e}")))
+}
+
+fn to_js(v: &Value) -> Result<JsValue, JsValue> {
+    use serde::Serialize;
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| bad(format!("cannot return the result: {e}")))
+}
+
+/// A short name for each fault, for code that reacts to one (e.g. offer the text-only mode).
+fn kind(e: &RemoteError) -> &'static str {
+    match e {
+        RemoteError::BadRequest(_) => "bad_request",
+        RemoteError::Unauthorized(_) => "unauthorized",
+        RemoteError::OriginNotAllowed => "origin_not_allowed",
+        RemoteError::Forbidden(_) => "forbidden",
+        RemoteError::ModelNotFound { .. } => "model_not_found",
+        RemoteError::NotFound(_) => "not_found",
+        RemoteError::PayloadTooLarge(_) => "payload_too_large",
+        RemoteError::ImageUnsupported(_) => "image_unsupported",
+        RemoteError::RateLimited { .. } => "rate_limited",
+        RemoteError::Server { .. } => "server_error",
+        RemoteError::Unavailable { .. } => "unavailable",
+        RemoteError::Status { .. } => "status",
+        RemoteError::Stream(_) => "stream_error",
+        RemoteError::Protocol(_) => "protocol",
+        RemoteError::Transport(_) => "network",
+        RemoteError::Timeout(_) => "timeout",
+        RemoteError::Cancelled => "aborted",
+        RemoteError::Config(_) => "config",
+    }
+}
+
+fn status(e: &RemoteError) -> Option<u16> {
+    Some(match e {
+        RemoteError::BadRequest(_) => 400,
+        RemoteError::Unauthorized(_) => 401,
+        RemoteError::OriginNotAllowed | RemoteError::Forbidden(_) => 403,
+        RemoteError::ModelNotFound { .. } | RemoteError::NotFound(_) => 404,
+        RemoteError::PayloadTooLarge(_) => 413,
+        RemoteError::RateLimited { .. } => 429,
+        RemoteError::Unavailable { .. } => 503,
+        RemoteError::Server { status, .. } | RemoteError::Status { status, .. } => *status,
+        _ => return None,
+    })
+}
+
+/// The error's sentence, with the command line's hints replaced by the browser's options.
+fn browser_message(e: &RemoteError, timeout: Duration) -> String {
+    match e {
+        RemoteError::Unauthorized(m) => {
+            format!("the server rejected the API key (401): {m}. Check options.apiKey")
+        }
+        RemoteError::OriginNotAllowed => format!(
+            "forbidden (403) with an empty body: this is how Ollama refuses a request from an \
+             origin it does not allow. Start Ollama with OLLAMA_ORIGINS={} (or '*' for any \
+             origin)",
+            super::web::page_origin()
+        ),
+        RemoteError::ModelNotFound { model, message } => format!(
+            "model '{model}' not found (404): {message}. Check options.model (for Ollama, \
+             `ollama pull {model}` on the server)"
+        ),
+        RemoteError::ImageUnsupported(m) => format!(
+            "this model does not accept images: {m}. Use a vision model, or ask in text-only \
+             mode (options.textOnly = true, or the prompt's 'summaries' mode): then no pixel \
+             leaves the page"
+        ),
+        RemoteError::Timeout(_) => format!(
+            "gave up after {} ms (options.timeoutMs), waits and retries included",
+            timeout.as_millis()
+        ),
+        RemoteError::Cancelled => {
+            "the request was aborted by options.signal; nothing more is sent or read".into()
+        }
+        // The fetch transport words its network failures as whole sentences.
+        RemoteError::Transport(m) => m.clone(),
+        e => e.to_string(),
+    }
+}
+
+fn remote_error(e: &RemoteError, timeout: Duration) -> JsValue {
+    let err = js_sys::Error::new(&browser_message(e, timeout));
+    err.set_name(match e {
+        RemoteError::Cancelled => "AbortError",
+        RemoteError::Timeout(_) => "TimeoutError",
+        _ => "RemoteVlmError",
+    });
+    let _ = Reflect::set(&err, &"kind".into(), &kind(e).into());
+    if let Some(s) = status(e) {
+        let _ = Reflect::set(&err, &"status".into(), &s.into());
+    }
+    err.into()
+}
+
+/// Label names in the order one request lists them.
+type LabelOrder = Vec<String>;
+
+/// Everything `askRemote` and `previewRemote` read from `options`.
+struct Settings {
+    endpoint: Endpoint,
+    labels: LabelSet,
+    ask: AskOptions,
+    policy: RetryPolicy,
+    text_only: bool,
+    /// `options.permutations` as given (the prompt's `requests` may set the count instead).
+    permutations_given: bool,
+    on_token: Option<Function>,
+    signal: Option<AbortSignal>,
+}
+
+fn number(options: &JsValue, key: &str, default: f64, min: f64, max: f64) -> Result<f64, JsValue> {
+    match get(options, key) {
+        None => Ok(default),
+        Some(v) => match v.as_f64() {
+            Some(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
+            _ => Err(bad(format!(
+                "options.{key} must be a number from {min} to {max}, got {v:?}"
+            ))),
+        },
+    }
+}
+
+fn flag(options: &JsValue, key: &str, default: bool) -> Result<bool, JsValue> {
+    match get(options, key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| bad(format!("options.{key} must be true or false"))),
+    }
+}
+
+fn string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
+    match get(options, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_string()
+            .map(Some)
+            .ok_or_else(|| bad(format!("options.{key} must be a string"))),
+    }
+}
+
+fn label_set(options: &JsValue, messages: &JsValue) -> Result<LabelSet, JsValue> {
+    // The prompt builder's output names its labels; options.labels overrides.
+    let given = get(options, "labels").or_else(|| get(messages, "labels"));
+    let Some(v) = given else {
+        return Ok(LabelSet::dfew());
+    };
+    let result = if let Some(spec) = v.as_string() {
+        LabelSet::from_spec(&spec)
+    } else if Array::is_array(&v) {
+        let names: Vec<String> = Array::from(&v)
+            .iter()
+            .map(|n| n.as_string().ok_or(()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("options.labels must be a spec string or an array of strings"))?;
+        LabelSet::custom(&names.iter().map(String::as_str).collect::<Vec<_>>(), None)
+    } else {
+        return Err(bad(
+            "options.labels must be 'dfew', 'mafw', 'faceapi', 'a,b,c' or an array of names",
+        ));
+    };
+    result.map_err(|e| bad(format!("options.labels: {e}")))
+}
+
+fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> {
+    if !options.is_object() {
+        return Err(bad(
+            "options must be an object: { endpoint, model, labels?, apiKey?, stream?, ... }",
+        ));
+    }
+    let url = string(options, "endpoint")?.ok_or_else(|| {
+        bad("options.endpoint is missing: the server's base URL, e.g. 'http://localhost:11434/v1'")
+    })?;
+    let model = string(options, "model")?
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| bad("options.model is missing: the model's name on the server"))?;
+    let api_key = string(options, "apiKey")?
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .map(ApiKey::new);
+    let endpoint =
+        Endpoint::new(&url, api_key).map_err(|e| bad(format!("options.endpoint: {e}")))?;
+    let top_logprobs = match get(options, "logprobs") {
+        None => Some(5),
+        Some(v) if v.as_bool() == Some(true) => Some(5),
+        Some(v) if v.as_bool() == Some(false) => None,
+        Some(_) => match number(options, "logprobs", 5.0, 0.0, 20.0)? as u8 {
+            0 => None,
+            k => Some(k),
+        },
+    };
+    let permutations_given = get(options, "permutations").is_some();
+    let timeout_ms = number(options, "timeoutMs", 300_000.0, 1.0, 86_400_000.0)?;
+    let on_token = match get(options, "onToken") {
+        None => None,
+        Some(f) => Some(
+            f.dyn_into::<Function>()
+                .map_err(|_| bad("options.onToken must be a function (text, requestIndex)"))?,
+        ),
+    };
+    let signal = match get(options, "signal") {
+        None => None,
+        Some(s) => Some(
+            s.dyn_into::<AbortSignal>()
+                .map_err(|_| bad("options.signal must be an AbortSignal"))?,
+        ),
+    };
+    Ok(Settings {
+        endpoint,
+        labels: label_set(options, messages)?,
+        ask: AskOptions {
+            model,
+            stream: flag(options, "stream", false)?,
+            top_logprobs,
+            schema: flag(options, "schema", true)?,
+            temperature: Some(number(options, "temperature", 0.0, 0.0, 2.0)? as f32),
+            max_tokens: Some(number(options, "maxTokens", 512.0, 1.0, 1e6)? as u32),
+            permutations: number(options, "permutations", 1.0, 1.0, 64.0)? as usize,
+            seed: get(options, "seed")
+                .map(|_| number(options, "seed", 0.0, 0.0, 9.007e15))
+                .transpose()?
+                .map(|s| s as u64),
+            max_in_flight: number(options, "maxConcurrent", 4.0, 1.0, 64.0)? as usize,
+        },
+        policy: RetryPolicy {
+            max_retries: number(options, "retries", 3.0, 0.0, 20.0)? as u32,
+            default_wait: Duration::from_secs_f64(
+                number(options, "retryDelayMs", 2000.0, 0.0, 600_000.0)? / 1000.0,
+            ),
+            overall_timeout: Duration::from_secs_f64(timeout_ms / 1000.0),
+            ..RetryPolicy::default()
+        },
+        text_only: flag(options, "textOnly", false)?,
+        permutations_given,
+        on_token,
+        signal,
+    })
+}
+
+/// `messages` as an array, or an object carrying `messages` (one of `emolens prompt`'s requests).
+fn conversation(v: &JsValue, what: &str) -> Result<Vec<Message>, JsValue> {
+    let v = if Array::is_array(v) {
+        v.clone()
+    } else {
+        get(v, "messages").ok_or_else(|| bad(format!("{what} has no messages array")))?
+    };
+    messages_from_json(&to_json(&v, what)?).map_err(|e| bad(format!("{what}: {e}")))
+}
+
+/// The label order of one of the prompt's requests, checked against the label set.
+fn request_order(entry: &JsValue, labels: &LabelSet, what: &str) -> Result<Vec<String>, JsValue> {
+    let Some(order) = get(entry, "label_order") else {
+        return Ok(labels.names().to_vec());
+    };
+    let names: Vec<String> = serde_wasm_bindgen::from_value(order).map_err(|_| {
+        bad(format!(
+            "{what}.label_order must be an array of label names"
+        ))
+    })?;
+    let canonical: Vec<String> = names
+        .iter()
+        .map(|n| labels.canonical(n).map(|i| labels.name(i).to_string()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            bad(format!(
+                "{what}.label_order names a label outside the label set"
+            ))
+        })?;
+    if canonical.len() != labels.len() {
+        return Err(bad(format!(
+            "{what}.label_order lists {} labels, the label set has {}",
+            canonical.len(),
+            labels.len()
+        )));
+    }
+    Ok(canonical)
+}
+
+/// One (label order, conversation) per request. `messages` is an array of messages (one
+/// request), one of `emolens prompt`'s requests, its whole output (`{labels, requests}`: one
+/// request per label order), or a function `(labelOrder) => messages` called per permutation.
+fn conversations(
+    messages: &JsValue,
+    s: &Settings,
+) -> Result<Vec<(LabelOrder, Vec<Message>)>, JsValue> {
+    let labels = &s.labels;
+    let k = s.ask.permutations;
+    let list = if let Some(f) = messages.dyn_ref::<Function>() {
+        permutations(labels.len(), k, s.ask.seed)
+            .into_iter()
+            .map(|perm| {
+                let order = ordered_names(labels, &perm);
+                let js_order: Array = order.iter().map(|n| JsValue::from_str(n)).collect();
+                let v = f.call1(&JsValue::NULL, &js_order).map_err(|e| {
+                    bad(format!(
+                        "the messages function threw: {}",
+                        get(&e, "message")
+                            .and_then(|m| m.as_string())
+                            .unwrap_or_default()
+                    ))
+                })?;
+                Ok((order, conversation(&v, "the messages function's result")?))
+            })
+            .collect::<Result<Vec<_>, JsValue>>()?
+    } else if let Some(requests) = get(messages, "requests") {
+        if !Array::is_array(&requests) {
+            return Err(bad("messages.requests must be an array"));
+        }
+        let requests = Array::from(&requests);
+        if s.permutations_given && k != requests.length() as usize {
+            return Err(bad(format!(
+                "options.permutations is {k} but the prompt has {} requests (one per label \
+                 order); leave permutations out or build the prompt with as many",
+                requests.length()
+            )));
+        }
+        requests
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let what = format!("messages.requests[{i}]");
+                Ok((
+                    request_order(&entry, labels, &what)?,
+                    conversation(&entry, &what)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, JsValue>>()?
+    } else if Array::is_array(messages) || get(messages, "messages").is_some() {
+        if k > 1 {
+            return Err(bad(format!(
+                "options.permutations is {k}, but one conversation lists the labels in one order \
+                 only: pass a function (labelOrder) => messages, or the prompt built with \
+                 --permutations {k} (its requests)"
+            )));
+        }
+        vec![(
+            request_order(messages, labels, "messages")?,
+            conversation(messages, "messages")?,
+        )]
+    } else {
+        return Err(bad(
+            "messages must be an array of {role, content}, a prompt request {messages}, the \
+             prompt's output {requests}, or a function (labelOrder) => messages",
+        ));
+    };
+    if !s.text_only {
+        return Ok(list);
+    }
+    list.into_iter()
+        .map(|(order, m)| {
+            let text = text_only(&m);
+            if text.is_empty() {
+                return Err(bad(
+                    "options.textOnly removed every message: the conversation has no text",
+                ));
+            }
+            Ok((order, text))
+        })
+        .collect()
+}
+
+fn requests(
+    messages: &JsValue,
+    options: &JsValue,
+) -> Result<(Settings, Vec<(LabelOrder, ChatRequest)>), JsValue> {
+    let s = settings(options, messages)?;
+    let reqs = conversations(messages, &s)?
+        .into_iter()
+        .map(|(order, m)| {
+            let r = request_for(&s.ask, &order, m);
+            (order, r)
+        })
+        .collect();
+    Ok((s, reqs))
+}
+
+/// What `askRemote` would send, sending nothing: `{ url, textOnly, images, requests: [{ order,
+/// method, url, headers, body }] }`. `body` is the exact JSON text of the first attempt; the
+/// Authorization header shows `Bearer <redacted>`.
+#[wasm_bindgen(js_name = previewRemote)]
+pub fn preview_remote(messages: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    let (s, reqs) = requests(&messages, &options)?;
+    let images: usize = reqs
+        .iter()
+        .flat_map(|(_, r)| r.messages.iter().map(Message::image_count))
+        .sum();
+    let requests: Vec<Value> = reqs
+        .iter()
+        .map(|(order, r)| {
+            let http = s.endpoint.http_request(r);
+            let headers: serde_json::Map<String, Value> = http
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    let v = if k.eq_ignore_ascii_case("authorization") {
+                        "Bearer <redacted>"
+                    } else {
+                        v.as_str()
+                    };
+                    (k.clone(), json!(v))
+                })
+                .collect();
+            json!({"order": order, "method": "POST", "url": http.url, "headers": headers, "body": http.body})
+        })
+        .collect();
+    to_js(&json!({
+        "url": s.endpoint.url,
+        "textOnly": s.text_only,
+        "images": images,
+        "requests": requests,
+    }))
+}
+
+type Outcome = Result<(LabelOrder, Exchange), RemoteError>;
+
+/// Asks the server: one request per label order (at most `maxConcurrent` at a time), each
+/// retried and degraded like the native client; resolves to `emolens ask --json`'s structure.
+/// `options`: `{ endpoint, model, labels = 'dfew', apiKey?, stream = false, onToken?(text,
+/// requestIndex), signal?, logprobs = 5, schema = true, temperature = 0, maxTokens = 512,
+/// permutations = 1, seed?, maxConcurrent = 4, timeoutMs = 300000, retries = 3,
+/// retryDelayMs = 2000, textOnly = false }`. An exception thrown by `onToken` rejects the call
+/// once the request has ended.
+#[wasm_bindgen(js_name = askRemote)]
+pub fn ask_remote(messages: JsValue, options: JsValue) -> Promise {
+    future_to_promise(async move {
+        let (s, reqs) = requests(&messages, &options)?;
+        let timeout = s.policy.overall_timeout;
+        let client = WebClient::new(s.endpoint.clone(), s.policy, s.signal.clone())
+            .map_err(|e| remote_error(&e, timeout))?;
+        let client = Rc::new(client);
+        let n = reqs.len();
+        let queue = Rc::new(RefCell::new(
+            reqs.into_iter().enumerate().rev().collect::<Vec<_>>(),
+        ));
+        let outcomes: Rc<RefCell<Vec<Option<Outcome>>>> =
+            Rc::new(RefCell::new((0..n).map(|_| None).collect()));
+        let callback_error: Rc<RefCell<Option<JsValue>>> = Rc::default();
+        let workers: Array = (0..s.ask.max_in_flight.clamp(1, n.max(1)))
+            .map(|_| {
+                let (client, queue, outcomes) = (client.clone(), queue.clone(), outcomes.clone());
+                let (on_token, callback_error) = (s.on_token.clone(), callback_error.clone());
+                JsValue::from(future_to_promise(async move {
+                    loop {
+                        // After a failure, queued requests are not sent: the answer is lost.
+                        let failed = outcomes.borrow().iter().any(|o| matches!(o, Some(Err(_))));
+                        let next = if failed {
+                            None
+                        } else {
+                            queue.borrow_mut().pop()
+                        };
+                        let Some((i, (order, req))) = next else { break };
+                        let mut on_delta = |text: &str| {
+                            if let Some(f) = &on_token
+                                && let Err(e) =
+                                    f.call2(&JsValue::NULL, &text.into(), &(i as u32).into())
+                            {
+                                callback_error.borrow_mut().get_or_insert(e);
+                            }
+                        };
+                        let outcome = client.complete(req, &mut on_delta).await;
+                        outcomes.borrow_mut()[i] = Some(outcome.map(|x| (order, x)));
+                    }
+                    Ok(JsValue::UNDEFINED)
+                }))
+            })
+            .collect();
+        JsFuture::from(Promise::all(&workers)).await?;
+        if let Some(e) = callback_error.borrow_mut().take() {
+            return Err(e);
+        }
+        let outcomes = std::mem::take(&mut *outcomes.borrow_mut());
+        let mut exchanges = Vec::with_capacity(n);
+        for o in outcomes.into_iter().flatten() {
+            exchanges.push(o.map_err(|e| remote_error(&e, timeout))?);
+        }
+        if exchanges.len() != n {
+            return Err(bad("a request was neither answered nor failed"));
+        }
+        to_js(&collect(&s.labels, exchanges).to_json(&s.labels))
+    })
+}
