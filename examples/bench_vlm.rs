@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use emolens::vlm::check::{Reference, load_dir};
+use emolens::vlm::Idefics3Config;
+use emolens::vlm::check::{Reference, load_dir, time_generation};
 use emolens::vlm::config::known;
 use emolens::vlm::load::human_bytes;
-use emolens::vlm::{GenerationConfig, Idefics3Config, Sampling};
 
 fn arg(name: &str, default: usize) -> usize {
     std::env::args()
@@ -35,31 +35,16 @@ fn main() {
         let dir = root.join(name);
         let (_, model) = load_dir(&dir, &device).expect("checkpoint loads");
         let reference = Reference::load(&dir).expect("reference loads");
-        let config = GenerationConfig {
-            max_new_tokens: tokens,
-            sampling: Sampling::Greedy,
-            stop_tokens: Vec::new(),
-        };
+        let clock = Instant::now();
         let (mut best_ttft, mut best_rate) = (f64::INFINITY, 0f64);
         for _ in 0..repeat {
-            let start = Instant::now();
-            let mut first = None;
-            let out = pollster::block_on(model.generate(
-                &reference.input_ids,
-                Some(reference.pixel_tensor(&device)),
-                &config,
-                |_| {
-                    first.get_or_insert_with(|| start.elapsed());
-                    true
-                },
-            ))
-            .expect("generation runs");
-            let total = start.elapsed();
-            let first = first.expect("one token");
-            // Decode rate over the tokens after the first (each needs one decoder step).
-            let rate = (out.len() - 1) as f64 / (total - first).as_secs_f64();
-            best_ttft = best_ttft.min(first.as_secs_f64() * 1e3);
-            best_rate = best_rate.max(rate);
+            let t =
+                pollster::block_on(time_generation(&model, &reference, &device, tokens, || {
+                    clock.elapsed().as_secs_f64() * 1e3
+                }))
+                .expect("generation runs");
+            best_ttft = best_ttft.min(t.first_token_ms);
+            best_rate = best_rate.max(t.decode_tokens_per_s);
         }
         println!(
             "{:<20} {:>8} {:>7} {:>10.2} {:>12.0}",
