@@ -173,6 +173,11 @@ pub struct LocalModel {
 }
 
 impl Prepared {
+    /// The checked `model.safetensors` bytes (the browser stores them in its cache).
+    pub fn model_bytes(&self) -> &[u8] {
+        &self.model_bytes
+    }
+
     /// Uploads the weights. Natively a panic from the device (e.g. an allocation that fails)
     /// becomes [`VlmError::Allocation`] naming the size; on wasm32 panics abort, so the caller
     /// must check the estimate against what the device allows first.
