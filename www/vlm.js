@@ -105,7 +105,8 @@ export function setupVlm({ state, currentFrame }) {
       vlm.status = 'ready';
       const source = model.loadedFromCache ? 'from the browser cache' : 'from the network';
       say(`Loaded ${(model.parameterCount / 1e6).toFixed(1)} M parameters ${source} in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${model.backend}` +
-        `${model.cachedOffline ? ' (kept for offline use)' : ''}. Ask about the frame.`);
+        `${model.cachedOffline ? ' (kept for offline use)' : ''}` +
+        `${model.fallbackReason ? ` (no WebGPU: ${model.fallbackReason})` : ''}. Ask about the frame.`);
     } catch (e) {
       vlm.status = 'idle';
       fail(e, 'Cannot load the VLM');

@@ -67,6 +67,7 @@ pub struct LocalVlm {
     backend: String,
     loaded_from_cache: bool,
     cached_offline: bool,
+    fallback_reason: Option<String>,
 }
 
 #[wasm_bindgen]
@@ -74,7 +75,8 @@ impl LocalVlm {
     /// `options`: `{ baseUrl, onProgress?(bytesDone, bytesTotal), signal?, backend?: 'auto' |
     /// 'webgpu' | 'cpu', maxMemoryBytes? }`. Fetches `config.json`, `tokenizer.json`,
     /// `preprocessor_config.json` (optional) and `model.safetensors` from `baseUrl`, from the
-    /// Cache API when stored there by an earlier load. Before uploading it checks the memory
+    /// Cache API when stored there by an earlier load. `'auto'` takes WebGPU when the browser
+    /// offers it, else the CPU, and then says why in `fallbackReason`. Before uploading it checks the memory
     /// the weights need (`memoryBytes`) against `maxMemoryBytes` and the adapter's buffer limit.
     pub async fn load(options: JsValue) -> Result<LocalVlm, JsError> {
         let base = get(&options, "baseUrl")
@@ -90,23 +92,38 @@ impl LocalVlm {
             .and_then(|v| v.as_string())
             .unwrap_or_else(|| "auto".into());
         let max_memory = get(&options, "maxMemoryBytes").and_then(|v| v.as_f64());
+        // Known before a single byte is downloaded.
+        check_backend_name(&backend)?;
 
         let cache = open_cache().await;
         let fetched = fetch_all(&base, cache.as_ref(), on_progress.as_ref(), signal.as_ref())
             .await
             .map_err(|e| JsError::new(&message(&e)))?;
         let loaded_from_cache = fetched.iter().all(|f| f.from_cache);
+        let any_from_cache = fetched.iter().any(|f| f.from_cache);
         // The small files are kept to store them after they pass the checks below.
         let small_files: Vec<Option<Vec<u8>>> =
             fetched[..3].iter().map(|f| f.bytes.clone()).collect();
         let [config, tokenizer, preprocessor, model] = fetched.map(|f| f.bytes);
-        let prepared = prepare(VlmFiles {
+        let prepared = match prepare(VlmFiles {
             config,
             model,
             tokenizer,
             preprocessor,
-        })
-        .map_err(|e| JsError::new(&e.to_string()))?;
+        }) {
+            Ok(p) => p,
+            Err(e) => {
+                // A stored copy that no longer passes (or no longer matches the rest) would fail
+                // every later load too: it is removed so the next load fetches anew.
+                if let Some(cache) = cache.as_ref().filter(|_| any_from_cache) {
+                    delete_all(cache, &base).await;
+                    return Err(JsError::new(&format!(
+                        "{e} (in the files kept in the browser cache: they were removed, load again to fetch them anew)"
+                    )));
+                }
+                return Err(JsError::new(&e.to_string()));
+            }
+        };
 
         // Only whole files that parsed and passed every check are stored, so an aborted or
         // failed load never leaves anything in the cache that a later load would trust.
@@ -136,7 +153,7 @@ impl LocalVlm {
             None => false,
         };
 
-        let (device, backend) = pick_device(&backend).await?;
+        let (device, backend, fallback_reason) = pick_device(&backend).await?;
         check_memory(&prepared.memory, max_memory, &backend)?;
         let largest = largest_tensor_bytes(&prepared);
         if backend == "webgpu"
@@ -157,6 +174,7 @@ impl LocalVlm {
             backend,
             loaded_from_cache,
             cached_offline,
+            fallback_reason,
         })
     }
 
@@ -172,6 +190,12 @@ impl LocalVlm {
                 JsError::new(&format!("clearing the model cache failed: {}", message(&e)))
             })?;
         Ok(deleted.as_bool() == Some(true))
+    }
+
+    /// With `backend: 'auto'` on the CPU: why WebGPU was not used (else `null`).
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
     }
 
     /// Whether every file of this load came from the Cache API (nothing from the network).
@@ -296,23 +320,29 @@ impl LocalVlm {
     }
 }
 
-async fn pick_device(backend: &str) -> Result<(Device, String), JsError> {
+fn check_backend_name(backend: &str) -> Result<(), JsError> {
     match backend {
-        "cpu" => Ok((Device::flex(), "cpu".into())),
-        "webgpu" => Ok((
-            crate::web::webgpu_device()
-                .await
-                .map_err(|e| JsError::new(&e))?,
-            "webgpu".into(),
-        )),
-        "auto" => Ok(match crate::web::webgpu_device().await {
-            Ok(d) => (d, "webgpu".into()),
-            Err(_) => (Device::flex(), "cpu".into()),
-        }),
+        "auto" | "webgpu" | "cpu" => Ok(()),
         other => Err(JsError::new(&format!(
             "unknown backend '{other}': use 'auto', 'webgpu' or 'cpu'"
         ))),
     }
+}
+
+/// The device for `backend`, its name, and for `'auto'` without WebGPU why it runs on the CPU.
+async fn pick_device(backend: &str) -> Result<(Device, String, Option<String>), JsError> {
+    check_backend_name(backend)?;
+    if backend == "cpu" {
+        return Ok((Device::flex(), "cpu".into(), None));
+    }
+    Ok(match (backend, crate::web::webgpu_device().await) {
+        (_, Ok(device)) => (device, "webgpu".into(), None),
+        ("auto", Err(reason)) => {
+            web_sys::console::warn_1(&format!("emolens: the VLM runs on the CPU: {reason}").into());
+            (Device::flex(), "cpu".into(), Some(reason))
+        }
+        (_, Err(reason)) => return Err(JsError::new(&reason)),
+    })
 }
 
 fn check_memory(memory: &MemoryEstimate, max: Option<f64>, backend: &str) -> Result<(), JsError> {
@@ -635,12 +665,18 @@ async fn store_all(cache: &Cache, base: &str, bodies: &[Option<&[u8]>; 4]) -> Re
     }
     if let Some(e) = failure {
         // A partial copy must not be mistaken for a complete one by a later offline load.
-        for name in FILES {
-            let _ = JsFuture::from(cache.delete_with_str(&format!("{base}{name}"))).await;
-        }
+        delete_all(cache, base).await;
         return Err(e);
     }
     Ok(())
+}
+
+/// Removes every stored file of the checkpoint at `base` (best effort: a failure only leaves
+/// entries that the next load checks again).
+async fn delete_all(cache: &Cache, base: &str) {
+    for name in FILES {
+        let _ = JsFuture::from(cache.delete_with_str(&format!("{base}{name}"))).await;
+    }
 }
 
 /// The body of `url` in one piece (for the parity files, which are not cached).
@@ -691,7 +727,7 @@ async fn load_reference_checkpoint(
             .map_err(|_| JsError::new(&format!("{CONFIG_FILE} is not UTF-8")))?,
     )
     .map_err(js_err_plain)?;
-    let (device, backend) = pick_device(&backend).await?;
+    let (device, backend, _) = pick_device(&backend).await?;
     let model = Idefics3::load(&config, &weights, &device).map_err(js_err_plain)?;
     Ok((model, reference, device, backend))
 }

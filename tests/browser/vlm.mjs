@@ -17,8 +17,9 @@
 // - LocalVlm.load: progress (monotonic, ends at the bytes served), a second load from the Cache
 //   API with the server refusing every request, abort mid-download (clear Error, nothing cached,
 //   the same URL loads afterwards), clear Errors for 404, an F64 weight, an unsupported config,
-//   a tokenizer that does not fit the model, a truncated safetensors and maxMemoryBytes too
-//   small; after all of them a load in the same page still works;
+//   a tokenizer that does not fit the model, a truncated safetensors, maxMemoryBytes too
+//   small, no baseUrl, an unknown backend, and a bad copy in the cache (removed, then fetched
+//   anew); after all of them a load in the same page still works;
 // - generate and scoreLabels on WebGPU and the CPU (same probabilities on both);
 // - time to first token and decode tokens/s (`vlmBenchmark`, the reference inputs as in
 //   examples/bench_vlm.rs), printed;
@@ -171,6 +172,7 @@ const FOLDERS = {
   }),
   truncated: checkpoint('smolvlm_tiny', { 'model.safetensors': tinyModel.subarray(0, tinyModel.length >> 1) }),
   memory: checkpoint('smolvlm_tiny'),
+  recache: checkpoint('smolvlm_tiny'),
 };
 const LOAD_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json', 'model.safetensors'];
 const servedBytes = (folder) =>
@@ -383,6 +385,67 @@ async function loading(browser, page) {
       }
     }
     record(`load error: ${what}`, p, r.ok ? '' : `"${r.error.message}"`);
+  }
+
+  // Bad options.
+  for (const [what, options, pattern] of [
+    ['no baseUrl', { backend: 'cpu' }, /baseUrl/],
+    ['an unknown backend', { baseUrl: '/vlm/smolvlm_tiny/', backend: 'tpu' }, /unknown backend 'tpu'/],
+  ]) {
+    const r = await browser.call(page, `load ${what}`, (o) => window.capture(() => window.emolens.LocalVlm.load(o)), options);
+    const p = r.ok ? ['the load resolved'] : errorProblems(r, what);
+    if (!r.ok && !pattern.test(r.error.message)) p.push(`message does not match ${pattern}: ${r.error.message}`);
+    record(`load error: ${what}`, p, r.ok ? '' : `"${r.error.message}"`);
+  }
+
+  // A stored copy that went bad (here: a truncated model put into the cache by hand) fails
+  // with an Error that says so, is removed, and the next load fetches the files anew.
+  const stale = await browser.call(page, 'stale cache', async ([folder, files]) => {
+    const cache = await caches.open('emolens-vlm');
+    for (const f of files) {
+      let body = await (await fetch(`/vlm/${folder}/${f}`)).arrayBuffer();
+      if (f === 'model.safetensors') body = body.slice(0, body.byteLength >> 1);
+      await cache.put(`/vlm/${folder}/${f}`, new Response(body, { headers: { 'content-length': String(body.byteLength) } }));
+    }
+    const r = await window.capture(() => window.emolens.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' }));
+    const keys = (await cache.keys()).map((k) => new URL(k.url).pathname).filter((k) => k.startsWith(`/vlm/${folder}/`));
+    const again = await window.capture(async () => {
+      const vlm = await window.emolens.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' });
+      return { loadedFromCache: vlm.loadedFromCache, cachedOffline: vlm.cachedOffline };
+    });
+    return { r, keys, again };
+  }, ['recache', LOAD_FILES]);
+  {
+    const p = [];
+    if (stale.r.ok) p.push('a load from a truncated cached model resolved');
+    else {
+      p.push(...errorProblems(stale.r, 'stale cache load'));
+      if (!/safetensors/.test(stale.r.error.message) || !/cache.*removed/.test(stale.r.error.message)) p.push(`message: ${stale.r.error.message}`);
+    }
+    if (stale.keys.length) p.push(`still cached: ${stale.keys.join(', ')}`);
+    if (!stale.again.ok) p.push(`the next load failed: ${stale.again.error.message}`);
+    else if (stale.again.value.loadedFromCache || !stale.again.value.cachedOffline) p.push(`next load ${JSON.stringify(stale.again.value)}`);
+    record('load: a bad cached copy gives an Error, is removed, and the next load fetches anew', p, stale.r.ok ? '' : `"${stale.r.error.message}"`);
+  }
+
+  // Without WebGPU: 'auto' runs on the CPU and says why; 'webgpu' is an Error.
+  const noGpu = await browser.openPage('vlm-no-webgpu', () => {
+    Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
+  });
+  try {
+    const r = await browser.call(noGpu, 'load without WebGPU', pageLoad, ['smolvlm_tiny', { backend: 'auto' }]);
+    const forced = await browser.call(noGpu, 'webgpu without WebGPU', pageLoad, ['smolvlm_tiny', { backend: 'webgpu' }]);
+    const reason = await browser.call(noGpu, 'fallbackReason', () => window.vlms?.smolvlm_tiny?.fallbackReason ?? null);
+    const p = [];
+    if (!r.ok) p.push(`auto failed: ${r.error.message}`);
+    else if (r.value.backend !== 'cpu') p.push(`auto ran on ${r.value.backend}`);
+    if (!reason || !/WebGPU/i.test(reason)) p.push(`fallbackReason ${JSON.stringify(reason)}`);
+    if (forced.ok) p.push("backend 'webgpu' without WebGPU resolved");
+    else p.push(...errorProblems(forced, "backend 'webgpu' without WebGPU"));
+    record("load without WebGPU: 'auto' runs on the CPU and says why, 'webgpu' is an Error", p,
+      `reason "${reason}"; webgpu: "${forced.ok ? '' : forced.error.message}"`);
+  } finally {
+    await noGpu.close().catch(() => {});
   }
 
   // After all of that the module still works in the same page.
