@@ -1,7 +1,8 @@
 //! Time to first token and decode speed of the burn Idefics3 on the tiny test checkpoints
-//! (CPU, flex backend), and the memory released SmolVLM checkpoints need.
+//! (CPU: flex backend; `--wgpu`: burn-wgpu on Vulkan, lavapipe without a GPU), and the memory
+//! released SmolVLM checkpoints need.
 //!
-//! `cargo run --release --example bench_vlm [-- --tokens N --repeat R]`
+//! `cargo run --release --example bench_vlm [-- --tokens N --repeat R --wgpu]`
 
 use std::path::Path;
 use std::time::Instant;
@@ -23,10 +24,18 @@ fn arg(name: &str, default: usize) -> usize {
 fn main() {
     let tokens = arg("--tokens", 32);
     let repeat = arg("--repeat", 5);
-    let device = Device::flex();
+    let wgpu = std::env::args().any(|a| a == "--wgpu");
+    let (device, backend) = if wgpu {
+        let device = Device::wgpu_options()
+            .init()
+            .unwrap_or_else(|e| panic!("no wgpu device: {e}"));
+        (device, "wgpu (Vulkan)")
+    } else {
+        (Device::flex(), "flex (CPU)")
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/vlm");
 
-    println!("decode speed, flex (CPU), greedy, {tokens} new tokens, best of {repeat}");
+    println!("decode speed, {backend}, greedy, {tokens} new tokens, best of {repeat}");
     println!(
         "{:<20} {:>8} {:>7} {:>10} {:>12}",
         "checkpoint", "prompt", "tiles", "TTFT ms", "decode tok/s"
