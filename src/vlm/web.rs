@@ -76,8 +76,9 @@ impl LocalVlm {
     /// 'webgpu' | 'cpu', maxMemoryBytes? }`. Fetches `config.json`, `tokenizer.json`,
     /// `preprocessor_config.json` (optional) and `model.safetensors` from `baseUrl`, from the
     /// Cache API when stored there by an earlier load. `'auto'` takes WebGPU when the browser
-    /// offers it, else the CPU, and then says why in `fallbackReason`. Before uploading it checks the memory
-    /// the weights need (`memoryBytes`) against `maxMemoryBytes` and the adapter's buffer limit.
+    /// offers it, else the CPU, and then says why in `fallbackReason`. Before uploading it
+    /// checks the memory the weights need (`memoryBytes`) against `maxMemoryBytes` and the
+    /// adapter's buffer limit. `signal` aborts until the weights are on the device.
     pub async fn load(options: JsValue) -> Result<LocalVlm, JsError> {
         let base = get(&options, "baseUrl")
             .and_then(|v| v.as_string())
@@ -153,6 +154,7 @@ impl LocalVlm {
             None => false,
         };
 
+        aborted(signal.as_ref()).map_err(|e| JsError::new(&message(&e)))?;
         let (device, backend, fallback_reason) = pick_device(&backend).await?;
         check_memory(&prepared.memory, max_memory, &backend)?;
         let largest = largest_tensor_bytes(&prepared);

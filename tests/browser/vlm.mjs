@@ -361,6 +361,21 @@ async function loading(browser, page) {
       aborted.ok ? '' : `"${aborted.error.message}" at ${last[0]}/${last[1]} bytes`);
   }
 
+  // Abort once every byte is in (before the weights go to the device): still an abort.
+  const late = await browser.call(page, 'load (late abort)', () => {
+    const controller = new AbortController();
+    return window.capture(() => window.emolens.LocalVlm.load({
+      baseUrl: '/vlm/smolvlm_tiny/',
+      backend: 'cpu',
+      signal: controller.signal,
+      onProgress: (done, total) => {
+        if (done === total && done > 0) controller.abort();
+      },
+    }));
+  });
+  record('load: abort after the download still rejects as aborted',
+    late.ok ? ['the load resolved'] : [...errorProblems(late, 'late abort'), ...(/abort/i.test(late.error.message) ? [] : [`message: ${late.error.message}`])]);
+
   // Errors, each an Error with a sentence, none of them a panic.
   const errorCases = [
     ['missing', {}, /model\.safetensors.*404|404.*model\.safetensors/s, '404 for model.safetensors'],
