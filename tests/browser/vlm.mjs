@@ -20,7 +20,8 @@
 //   a tokenizer that does not fit the model, a truncated safetensors, maxMemoryBytes too
 //   small, no baseUrl, an unknown backend, and a bad copy in the cache (removed, then fetched
 //   anew); after all of them a load in the same page still works;
-// - generate and scoreLabels on WebGPU and the CPU (same probabilities on both);
+// - generate and scoreLabels on WebGPU and the CPU (same probabilities on both); F16 and BF16
+//   checkpoints give what their exact f32 twins give;
 // - time to first token and decode tokens/s (`vlmBenchmark`, the reference inputs as in
 //   examples/bench_vlm.rs), printed;
 // - the demo page (www/dist) with VLM = local answering about the current frame.
@@ -134,6 +135,53 @@ const perturbedModel = rewriteSafetensors(tinyModel, (name, info, bytes) => {
   out.writeFloatLE(out.readFloatLE(0) + 0.01, 0);
   return { bytes: out, dtype: info.dtype };
 });
+// Half-precision checkpoints (SmolVLM ships bf16) and their exact f32 twins: every weight
+// rounded to the half format, then written once as F16/BF16 and once as F32 holding the same
+// values. Both must give the same answers.
+const scratch = new DataView(new ArrayBuffer(4));
+const bits = (v) => (scratch.setFloat32(0, v), scratch.getUint32(0));
+const fromBits = (u) => (scratch.setUint32(0, u), scratch.getFloat32(0));
+const HALF = {
+  BF16: {
+    encode: (v) => bits(v) >>> 16, // truncation: the twin holds exactly what is stored
+    decode: (h) => fromBits(h << 16),
+  },
+  F16: {
+    encode: (v) => {
+      const x = bits(v);
+      const sign = (x >>> 16) & 0x8000;
+      const exp = ((x >>> 23) & 0xff) - 127 + 15;
+      const mant = x & 0x7fffff;
+      if (exp >= 31) return sign | 0x7c00;
+      if (exp <= 0) return exp < -10 ? sign : sign | ((mant | 0x800000) >>> (14 - exp));
+      return sign | (exp << 10) | (mant >>> 13);
+    },
+    decode: (h) => {
+      const sign = h & 0x8000 ? -1 : 1;
+      const exp = (h >>> 10) & 0x1f;
+      const mant = h & 0x3ff;
+      if (exp === 0) return sign * mant * 2 ** -24;
+      return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+    },
+  },
+};
+function halfTwins(model, dtype) {
+  const { encode, decode } = HALF[dtype];
+  const half = rewriteSafetensors(model, (name, info, bytes) => {
+    const out = Buffer.alloc(bytes.length / 2);
+    for (let i = 0; i < bytes.length / 4; i++) out.writeUInt16LE(encode(bytes.readFloatLE(i * 4)), i * 2);
+    return { bytes: out, dtype };
+  });
+  const twin = rewriteSafetensors(model, (name, info, bytes) => {
+    const out = Buffer.alloc(bytes.length);
+    for (let i = 0; i < bytes.length / 4; i++) out.writeFloatLE(decode(encode(bytes.readFloatLE(i * 4))), i * 4);
+    return { bytes: out, dtype: 'F32' };
+  });
+  return [half, twin];
+}
+const [bf16Model, bf16Twin] = halfTwins(tinyModel, 'BF16');
+const [f16Model, f16Twin] = halfTwins(tinyModel, 'F16');
+
 const unsupportedConfig = JSON.stringify({
   ...tinyConfig,
   text_config: { ...tinyConfig.text_config, hidden_act: 'gelu' },
@@ -173,6 +221,10 @@ const FOLDERS = {
   truncated: checkpoint('smolvlm_tiny', { 'model.safetensors': tinyModel.subarray(0, tinyModel.length >> 1) }),
   memory: checkpoint('smolvlm_tiny'),
   recache: checkpoint('smolvlm_tiny'),
+  bf16: checkpoint('smolvlm_tiny', { 'model.safetensors': bf16Model }),
+  'bf16-as-f32': checkpoint('smolvlm_tiny', { 'model.safetensors': bf16Twin }),
+  f16: checkpoint('smolvlm_tiny', { 'model.safetensors': f16Model }),
+  'f16-as-f32': checkpoint('smolvlm_tiny', { 'model.safetensors': f16Twin }),
 };
 const LOAD_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json', 'model.safetensors'];
 const servedBytes = (folder) =>
@@ -526,6 +578,34 @@ async function generation(browser, page) {
     record(`generate and scoreLabels on ${backend}`, p,
       `${JSON.stringify(v.text)}; p = ${v.scores.probabilities.map((x) => x.toFixed(4)).join(' ')}`);
   }
+  // F16 and BF16 checkpoints answer exactly as their f32 twins.
+  for (const dtype of ['bf16', 'f16']) {
+    const r = await browser.call(page, `${dtype} twins`, ([folders, labels]) => window.capture(async () => {
+      const out = [];
+      for (const f of folders) {
+        const vlm = await window.emolens.LocalVlm.load({ baseUrl: `/vlm/${f}/`, backend: 'cpu' });
+        const img = window.pageImage();
+        const ids = [];
+        await vlm.generate('Describe the face.', [img], { maxTokens: 8, onToken: (_, id) => { ids.push(id); } });
+        const scores = window.toPlain(await vlm.scoreLabels('Which emotion?', [img], labels));
+        out.push({ ids, probabilities: scores.probabilities, memoryBytes: vlm.memoryBytes });
+        vlm.free();
+      }
+      return out;
+    }), [[dtype, `${dtype}-as-f32`], DFEW]);
+    const p = [];
+    let diff = NaN;
+    if (!r.ok) p.push(`failed: ${r.error.message}`);
+    else {
+      const [half, twin] = r.value;
+      diff = Math.max(...half.probabilities.map((x, i) => Math.abs(x - twin.probabilities[i])));
+      if (!(diff <= 1e-6)) p.push(`label probabilities differ by ${diff}`);
+      if (JSON.stringify(half.ids) !== JSON.stringify(twin.ids)) p.push(`greedy tokens ${half.ids} vs ${twin.ids}`);
+      if (half.memoryBytes !== twin.memoryBytes) p.push(`memoryBytes ${half.memoryBytes} vs ${twin.memoryBytes}`);
+    }
+    record(`a ${dtype.toUpperCase()} checkpoint answers as its exact f32 twin`, p, `max probability difference ${diff.toExponential(2)}`);
+  }
+
   if (results.webgpu && results.cpu) {
     const a = results.webgpu.scores.probabilities;
     const b = results.cpu.scores.probabilities;
