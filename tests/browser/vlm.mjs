@@ -693,6 +693,25 @@ async function demo(browser) {
   }
   record('demo: VLM = local loads the checkpoint from its URL and answers about the frame', p, info);
   await page.close().catch(() => {});
+
+  // The URL parameters load it at start, now from the cache the first visit filled.
+  const again = await browser.context.newPage();
+  const q = [];
+  let shown = '';
+  try {
+    const url = encodeURIComponent(`${browser.base}/vlm/demo/`);
+    await again.goto(`${browser.base}/index.html?input=photo&backend=cpu&vlm=local&vlmBackend=cpu&vlmUrl=${url}`);
+    await again.waitForFunction(() => window.__emolens?.vlm && (window.__emolens.vlm.status === 'ready' || window.__emolens.vlm.error), null, { timeout: 120_000 });
+    const s = await again.evaluate(() => ({ error: window.__emolens.vlm.error, fromCache: window.__emolens.vlm.model?.loadedFromCache }));
+    shown = await again.evaluate(() => document.getElementById('vlm-answer').textContent);
+    if (s.error) q.push(`load failed: ${s.error}`);
+    if (s.fromCache !== true) q.push('the second visit did not load from the cache');
+    if (!/from the browser cache/.test(shown)) q.push(`the page does not say where it loaded from: ${JSON.stringify(shown)}`);
+  } catch (e) {
+    q.push(`demo page: ${e.message}`);
+  }
+  record('demo: ?vlm=local&vlmUrl=... loads at start, from the cache on a second visit', q, JSON.stringify(shown));
+  await again.close().catch(() => {});
 }
 
 // ------------------------------------------------------------------ main
