@@ -458,6 +458,12 @@ fn aborted(signal: Option<&AbortSignal>) -> Result<(), JsValue> {
 fn network_error(url: &str, error: &JsValue, signal: Option<&AbortSignal>) -> JsValue {
     if signal.is_some_and(|s| s.aborted()) {
         js_err(ABORTED)
+    } else if error.is_instance_of::<js_sys::TypeError>() {
+        // All fetch() says about a refused connection, no network or a CORS refusal.
+        js_err(format!(
+            "cannot fetch {url}: {} (no network, the server is unreachable, or it does not allow this page's origin (CORS))",
+            message(error)
+        ))
     } else {
         js_err(format!("cannot fetch {url}: {}", message(error)))
     }

@@ -436,6 +436,7 @@ async function loading(browser, page) {
     ['smollm-tokenizer', {}, /<image>.*image_token_id/, 'a tokenizer that does not fit the model'],
     ['truncated', {}, /safetensors/i, 'a truncated model.safetensors'],
     ['memory', { maxMemoryBytes: 100_000 }, null, 'maxMemoryBytes below what the weights need'],
+    ['unreachable', { baseUrl: 'http://127.0.0.1:9/' }, /cannot fetch http:\/\/127\.0\.0\.1:9\/config\.json.*unreachable/, 'a server that cannot be reached'],
   ];
   for (const [folder, options, pattern, what] of errorCases) {
     const r = await browser.call(page, `load ${folder}`, pageLoad, [folder, { backend: 'webgpu', ...options }]);
