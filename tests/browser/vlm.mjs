@@ -579,6 +579,36 @@ async function generation(browser, page) {
     record(`generate and scoreLabels on ${backend}`, p,
       `${JSON.stringify(v.text)}; p = ${v.scores.probabilities.map((x) => x.toFixed(4)).join(' ')}`);
   }
+  // Images as encoded bytes (the sample JPEG) work; bytes that are no image and values that are
+  // neither ImageData nor bytes are Errors.
+  {
+    const r = await browser.call(page, 'image inputs', () => window.capture(async () => {
+      const vlm = window.vlms['gpu-cpu'];
+      const jpeg = new Uint8Array(await (await fetch('/assets/sample.jpg')).arrayBuffer());
+      const scores = window.toPlain(await vlm.scoreLabels('Which emotion?', [jpeg], ['happy', 'sad']));
+      const outcome = async (images) => {
+        try {
+          await vlm.scoreLabels('Which emotion?', images, ['happy', 'sad']);
+          return { resolved: true };
+        } catch (e) {
+          return { isError: e instanceof Error, message: e.message };
+        }
+      };
+      return { scores, garbage: await outcome([new Uint8Array([1, 2, 3, 4])]), wrongType: await outcome([42]) };
+    }));
+    const p = [];
+    if (!r.ok) p.push(`failed: ${r.error.message}`);
+    else {
+      const sum = r.value.scores.probabilities.reduce((a, b) => a + b, 0);
+      if (r.value.scores.probabilities.length !== 2 || !near(sum, 1, 1e-6)) p.push(`JPEG scores ${JSON.stringify(r.value.scores)}`);
+      for (const [what, o] of [['garbage bytes', r.value.garbage], ['a number', r.value.wrongType]]) {
+        if (o.resolved || !o.isError || !(o.message.length >= 10)) p.push(`${what} as an image: ${JSON.stringify(o)}`);
+      }
+    }
+    record('images: JPEG bytes work; non-image bytes and other values are Errors', p,
+      r.ok ? `garbage: "${r.value.garbage.message}"; number: "${r.value.wrongType.message}"` : '');
+  }
+
   // F16 and BF16 checkpoints answer exactly as their f32 twins.
   for (const dtype of ['bf16', 'f16']) {
     const r = await browser.call(page, `${dtype} twins`, ([folders, labels]) => window.capture(async () => {
