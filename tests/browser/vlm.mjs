@@ -26,6 +26,7 @@
 //   examples/bench_vlm.rs), printed;
 // - the demo page (www/dist) with VLM = local answering about the current frame.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { startBrowser, record, finish, errorProblems, withTimeout, SHARED } from './harness.mjs';
 
@@ -429,6 +430,12 @@ async function loading(browser, page) {
     late.ok ? ['the load resolved'] : [...errorProblems(late, 'late abort'), ...(/abort/i.test(late.error.message) ? [] : [`message: ${late.error.message}`])]);
 
   // Errors, each an Error with a sentence, none of them a panic.
+  const closedPort = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port)); // nothing listens there any more: connection refused
+    });
+  });
   const errorCases = [
     ['missing', {}, /model\.safetensors.*404|404.*model\.safetensors/s, '404 for model.safetensors'],
     ['f64', {}, new RegExp(`${F64_WEIGHT.replace(/\./g, '\\.')}.*F64`), 'an F64 weight'],
@@ -436,7 +443,7 @@ async function loading(browser, page) {
     ['smollm-tokenizer', {}, /<image>.*image_token_id/, 'a tokenizer that does not fit the model'],
     ['truncated', {}, /safetensors/i, 'a truncated model.safetensors'],
     ['memory', { maxMemoryBytes: 100_000 }, null, 'maxMemoryBytes below what the weights need'],
-    ['unreachable', { baseUrl: 'http://127.0.0.1:9/' }, /cannot fetch http:\/\/127\.0\.0\.1:9\/config\.json.*unreachable/, 'a server that cannot be reached'],
+    ['unreachable', { baseUrl: `http://127.0.0.1:${closedPort}/` }, new RegExp(`cannot fetch http://127\\.0\\.0\\.1:${closedPort}/config\\.json.*unreachable`), 'a server that cannot be reached'],
   ];
   for (const [folder, options, pattern, what] of errorCases) {
     const r = await browser.call(page, `load ${folder}`, pageLoad, [folder, { backend: 'webgpu', ...options }]);
