@@ -531,6 +531,21 @@ async function loading(browser, page) {
   else if (after.value.backend !== 'webgpu') p.push(`backend ${after.value.backend}`);
   if (after.ok && (!text.ok || typeof text.value !== 'string')) p.push(`generate failed: ${JSON.stringify(text)}`);
   record('load: after every failure a load and generate in the same page work', p, text?.ok ? `text ${JSON.stringify(text.value)}` : '');
+
+  const cleared = await browser.call(page, 'clearCache', () => window.capture(async () => {
+    const first = await window.emolens.LocalVlm.clearCache();
+    const names = await caches.keys();
+    const second = await window.emolens.LocalVlm.clearCache();
+    return { first, second, names };
+  }));
+  const q = [];
+  if (!cleared.ok) q.push(`clearCache failed: ${cleared.error.message}`);
+  else {
+    if (cleared.value.first !== true) q.push('clearCache found nothing to delete after the loads above');
+    if (cleared.value.names.includes('emolens-vlm')) q.push('the emolens-vlm cache still exists');
+    if (cleared.value.second !== false) q.push('a second clearCache still found something');
+  }
+  record('LocalVlm.clearCache deletes the stored checkpoints', q);
 }
 
 async function generation(browser, page) {
