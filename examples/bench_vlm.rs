@@ -1,16 +1,17 @@
 //! Time to first token and decode speed of the burn Idefics3 on the tiny test checkpoints
-//! (CPU, flex backend), and the memory released SmolVLM checkpoints need.
+//! (CPU: flex backend; `--wgpu`: burn-wgpu on Vulkan, lavapipe without a GPU), and the memory
+//! released SmolVLM checkpoints need.
 //!
-//! `cargo run --release --example bench_vlm [-- --tokens N --repeat R]`
+//! `cargo run --release --example bench_vlm [-- --tokens N --repeat R --wgpu]`
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use emolens::vlm::check::{Reference, load_dir};
+use emolens::vlm::Idefics3Config;
+use emolens::vlm::check::{Reference, load_dir, time_generation};
 use emolens::vlm::config::known;
 use emolens::vlm::load::human_bytes;
-use emolens::vlm::{GenerationConfig, Idefics3Config, Sampling};
 
 fn arg(name: &str, default: usize) -> usize {
     std::env::args()
@@ -23,10 +24,18 @@ fn arg(name: &str, default: usize) -> usize {
 fn main() {
     let tokens = arg("--tokens", 32);
     let repeat = arg("--repeat", 5);
-    let device = Device::flex();
+    let wgpu = std::env::args().any(|a| a == "--wgpu");
+    let (device, backend) = if wgpu {
+        let device = Device::wgpu_options()
+            .init()
+            .unwrap_or_else(|e| panic!("no wgpu device: {e}"));
+        (device, "wgpu (Vulkan)")
+    } else {
+        (Device::flex(), "flex (CPU)")
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/vlm");
 
-    println!("decode speed, flex (CPU), greedy, {tokens} new tokens, best of {repeat}");
+    println!("decode speed, {backend}, greedy, {tokens} new tokens, best of {repeat}");
     println!(
         "{:<20} {:>8} {:>7} {:>10} {:>12}",
         "checkpoint", "prompt", "tiles", "TTFT ms", "decode tok/s"
@@ -35,31 +44,16 @@ fn main() {
         let dir = root.join(name);
         let (_, model) = load_dir(&dir, &device).expect("checkpoint loads");
         let reference = Reference::load(&dir).expect("reference loads");
-        let config = GenerationConfig {
-            max_new_tokens: tokens,
-            sampling: Sampling::Greedy,
-            stop_tokens: Vec::new(),
-        };
+        let clock = Instant::now();
         let (mut best_ttft, mut best_rate) = (f64::INFINITY, 0f64);
         for _ in 0..repeat {
-            let start = Instant::now();
-            let mut first = None;
-            let out = pollster::block_on(model.generate(
-                &reference.input_ids,
-                Some(reference.pixel_tensor(&device)),
-                &config,
-                |_| {
-                    first.get_or_insert_with(|| start.elapsed());
-                    true
-                },
-            ))
-            .expect("generation runs");
-            let total = start.elapsed();
-            let first = first.expect("one token");
-            // Decode rate over the tokens after the first (each needs one decoder step).
-            let rate = (out.len() - 1) as f64 / (total - first).as_secs_f64();
-            best_ttft = best_ttft.min(first.as_secs_f64() * 1e3);
-            best_rate = best_rate.max(rate);
+            let t =
+                pollster::block_on(time_generation(&model, &reference, &device, tokens, || {
+                    clock.elapsed().as_secs_f64() * 1e3
+                }))
+                .expect("generation runs");
+            best_ttft = best_ttft.min(t.first_token_ms);
+            best_rate = best_rate.max(t.decode_tokens_per_s);
         }
         println!(
             "{:<20} {:>8} {:>7} {:>10.2} {:>12.0}",

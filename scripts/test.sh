@@ -6,7 +6,9 @@
 # cargo test --release runs the native tests, which also write target/parity/*.png and
 # target/parity/native.json; tests/browser/run.mjs then compares the wasm build in headless
 # Chromium (WebGPU and CPU) with those native results. tests/browser/remote.mjs runs the remote
-# VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server).
+# VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server);
+# tests/browser/vlm.mjs runs the local VLM there (parity with transformers' reference outputs,
+# loading, generation, timings, the demo's VLM panel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -29,5 +31,6 @@ step "wasm build (scripts/build-wasm.sh)" env NO_WASM_OPT=1 scripts/build-wasm.s
 step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
 step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
 step "browser remote VLM client (tests/browser/remote.mjs)" node tests/browser/remote.mjs
+step "browser VLM test (tests/browser/vlm.mjs)" node tests/browser/vlm.mjs
 echo
 echo "=== all steps passed in $(( $(date +%s) - T0 )) s"

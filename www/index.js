@@ -2,7 +2,9 @@
 // sample photo, and draws boxes, 68 landmarks and expression bars for the main face.
 //
 // URL parameters (handy for automation): ?backend=auto|webgpu|cpu&input=sample|photo|webcam|file
+// (and the VLM panel's, see vlm.js)
 import init, { Analyzer } from '../pkg/emolens.js';
+import { setupVlm } from './vlm.js';
 
 const EXPRESSIONS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const MODEL_BASE_URL = 'models/';
@@ -425,6 +427,8 @@ for (const [key, sel] of [['backend', ui.backend], ['input', ui.input]]) {
 run('Could not start emolens', async () => {
   setStatus('Loading the WebAssembly module…');
   await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) });
+  // The VLM panel works whatever happens to the face analyser.
+  setupVlm({ state, currentFrame: () => (ui.input.value === 'photo' ? ui.photo : ui.video) });
   await createAnalyzer(ui.backend.value);
   state.ready = true;
   await restartSource();

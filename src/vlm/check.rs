@@ -1,16 +1,26 @@
-//! `emolens vlm-check DIR`: parity of the burn model against transformers' reference outputs.
+//! `emolens vlm-check DIR` (and `vlmCheck` in the browser): parity of the burn model against
+//! transformers' reference outputs. The comparison works on bytes and an already loaded model so
+//! native file reads and browser fetches share it; only the directory readers are native.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::Idefics3Config;
 use super::idefics3::read_f32;
-use super::{GenerationConfig, Idefics3, Idefics3Config, Sampling, VlmError};
+use super::{GenerationConfig, Idefics3, Sampling, VlmError};
 
 /// Largest tolerated absolute difference for image features and logits.
 pub const TOLERANCE: f32 = 1e-4;
 
+/// The reference files next to a checkpoint's `config.json` and `model.safetensors`.
+pub const REFERENCE_TENSORS_FILE: &str = "reference.safetensors";
+pub const REFERENCE_JSON_FILE: &str = "reference.json";
+
+#[cfg(not(target_arch = "wasm32"))]
 fn read(path: &Path) -> Result<Vec<u8>, VlmError> {
     std::fs::read(path).map_err(|e| VlmError::Io {
         path: path.display().to_string(),
@@ -19,6 +29,7 @@ fn read(path: &Path) -> Result<Vec<u8>, VlmError> {
 }
 
 /// Loads `DIR/config.json` and `DIR/model.safetensors`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn load_dir(dir: &Path, device: &Device) -> Result<(Idefics3Config, Idefics3), VlmError> {
     let text = read(&dir.join("config.json"))?;
     let config = Idefics3Config::from_json(&String::from_utf8_lossy(&text))?;
@@ -38,10 +49,18 @@ pub struct Reference {
 }
 
 impl Reference {
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn load(dir: &Path) -> Result<Self, VlmError> {
-        let bytes = read(&dir.join("reference.safetensors"))?;
-        let st =
-            SafeTensors::deserialize(&bytes).map_err(|e| VlmError::SafeTensors(e.to_string()))?;
+        Self::from_bytes(
+            &read(&dir.join(REFERENCE_TENSORS_FILE))?,
+            &read(&dir.join(REFERENCE_JSON_FILE))?,
+        )
+    }
+
+    /// From the bytes of `reference.safetensors` and `reference.json`.
+    pub fn from_bytes(tensors: &[u8], json: &[u8]) -> Result<Self, VlmError> {
+        let st = SafeTensors::deserialize(tensors)
+            .map_err(|e| VlmError::SafeTensors(format!("{REFERENCE_TENSORS_FILE}: {e}")))?;
         let get = |name: &str| {
             st.tensor(name)
                 .map_err(|_| VlmError::MissingTensor(name.to_string()))
@@ -95,9 +114,8 @@ impl Reference {
         let (image_features, _) = floats("image_features")?;
         let (logits, _) = floats("logits")?;
 
-        let json = read(&dir.join("reference.json"))?;
-        let json: serde_json::Value = serde_json::from_slice(&json)
-            .map_err(|e| VlmError::Input(format!("reference.json: {e}")))?;
+        let json: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| VlmError::Input(format!("{REFERENCE_JSON_FILE}: {e}")))?;
         let greedy_new_tokens = json
             .get("greedy_new_tokens")
             .and_then(|v| v.as_array())
@@ -152,11 +170,21 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         )
 }
 
-/// Runs the reference inputs through the model and compares (async: no blocking reads).
+/// Runs the reference inputs of `DIR` through its checkpoint and compares.
+#[cfg(not(target_arch = "wasm32"))]
 pub async fn run_check(dir: &Path, device: &Device) -> Result<CheckReport, VlmError> {
     let (_, model) = load_dir(dir, device)?;
     let reference = Reference::load(dir)?;
+    compare(&model, &reference, device).await
+}
 
+/// Runs the reference inputs through `model` and compares (async: no blocking reads, so it
+/// also runs on WebGPU in a browser).
+pub async fn compare(
+    model: &Idefics3,
+    reference: &Reference,
+    device: &Device,
+) -> Result<CheckReport, VlmError> {
     let features = model.image_features(reference.pixel_tensor(device))?;
     let image_features = read_f32(features.clone()).await?;
     let embeds = model.embed(&reference.input_ids, Some(features))?;
@@ -181,12 +209,69 @@ pub async fn run_check(dir: &Path, device: &Device) -> Result<CheckReport, VlmEr
         image_features_max_diff: max_abs_diff(&image_features, &reference.image_features),
         logits_max_diff: max_abs_diff(&logits, &reference.logits),
         tokens,
-        expected_tokens: reference.greedy_new_tokens,
+        expected_tokens: reference.greedy_new_tokens.clone(),
+    })
+}
+
+/// Time to first token and decode speed of greedy generation on the reference inputs.
+#[derive(Debug, Clone)]
+pub struct GenerationTiming {
+    pub prompt_tokens: usize,
+    pub images: usize,
+    pub new_tokens: usize,
+    /// From the call to the first token (vision encoder + prefill + one read), in ms.
+    pub first_token_ms: f64,
+    /// Tokens after the first per second (each one decoder step and one read).
+    pub decode_tokens_per_s: f64,
+}
+
+/// Generates `new_tokens` greedily on the reference inputs (no stop tokens, so the count is
+/// fixed) and times it with `now_ms`, a millisecond clock (`Instant` natively,
+/// `performance.now()` in a browser).
+pub async fn time_generation(
+    model: &Idefics3,
+    reference: &Reference,
+    device: &Device,
+    new_tokens: usize,
+    now_ms: impl Fn() -> f64,
+) -> Result<GenerationTiming, VlmError> {
+    if new_tokens < 2 {
+        return Err(VlmError::Input(
+            "timing needs at least 2 new tokens (one first token, one decode step)".into(),
+        ));
+    }
+    let config = GenerationConfig {
+        max_new_tokens: new_tokens,
+        sampling: Sampling::Greedy,
+        stop_tokens: Vec::new(),
+    };
+    let start = now_ms();
+    let mut first = None;
+    let out = model
+        .generate(
+            &reference.input_ids,
+            Some(reference.pixel_tensor(device)),
+            &config,
+            |_| {
+                first.get_or_insert_with(&now_ms);
+                true
+            },
+        )
+        .await?;
+    let end = now_ms();
+    let first = first.ok_or_else(|| VlmError::Input("no token was generated".into()))?;
+    Ok(GenerationTiming {
+        prompt_tokens: reference.input_ids.len(),
+        images: reference.pixel_values.1[0],
+        new_tokens: out.len(),
+        first_token_ms: first - start,
+        decode_tokens_per_s: (out.len() - 1) as f64 / ((end - first) / 1e3),
     })
 }
 
 /// The `vlm-check` subcommand: prints the comparison, returns the process exit code
 /// (0 parity, 1 mismatch, 2 missing or bad input).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn vlm_check_command(dir: &Path) -> i32 {
     let device = Device::flex();
     match pollster::block_on(run_check(dir, &device)) {
@@ -218,6 +303,7 @@ pub fn vlm_check_command(dir: &Path) -> i32 {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "MISMATCH" }
 }

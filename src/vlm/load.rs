@@ -123,8 +123,9 @@ pub fn prepare(files: VlmFiles) -> Result<Prepared, VlmError> {
     tokenizer.add_smolvlm_tokens()?;
     let image_id = tokenizer.token_id(IMAGE_TOKEN);
     if image_id != Some(config.image_token_id) {
+        let found = image_id.map_or("missing".to_string(), |id| format!("id {id}"));
         return Err(VlmError::Config(format!(
-            "{TOKENIZER_FILE}: {IMAGE_TOKEN} is id {image_id:?} but {CONFIG_FILE} says image_token_id {}",
+            "{TOKENIZER_FILE} does not fit the model: its {IMAGE_TOKEN} token is {found} but {CONFIG_FILE} says image_token_id {}",
             config.image_token_id
         )));
     }
@@ -173,6 +174,11 @@ pub struct LocalModel {
 }
 
 impl Prepared {
+    /// The checked `model.safetensors` bytes (the browser stores them in its cache).
+    pub fn model_bytes(&self) -> &[u8] {
+        &self.model_bytes
+    }
+
     /// Uploads the weights. Natively a panic from the device (e.g. an allocation that fails)
     /// becomes [`VlmError::Allocation`] naming the size; on wasm32 panics abort, so the caller
     /// must check the estimate against what the device allows first.

@@ -8,6 +8,7 @@
 //! target-independent; every host read is async so it also runs on WebGPU in a browser.
 
 pub mod chat;
+pub mod check;
 pub mod config;
 pub mod idefics3;
 pub mod load;
@@ -18,9 +19,6 @@ pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
-
-#[cfg(not(target_arch = "wasm32"))]
-pub mod check;
 
 pub use config::{Idefics3Config, ModelDims};
 pub use idefics3::{GenerationConfig, Idefics3, KvCache, Sampling};

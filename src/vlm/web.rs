@@ -24,12 +24,16 @@ use web_sys::{
 };
 
 use super::chat::{ChatMessage, ChatPart, from_openai_json};
+use super::check::{
+    REFERENCE_JSON_FILE, REFERENCE_TENSORS_FILE, Reference, TOLERANCE, compare, time_generation,
+};
 use super::load::{
-    FILES, LocalModel, MemoryEstimate, PREPROCESSOR_FILE, VlmFiles, human_bytes, prepare,
+    CONFIG_FILE, FILES, LocalModel, MODEL_FILE, MemoryEstimate, PREPROCESSOR_FILE, VlmFiles,
+    human_bytes, prepare,
 };
 use super::score::score_label_texts;
 use super::tokenizer::TextStream;
-use super::{GenerationConfig, Sampling};
+use super::{GenerationConfig, Idefics3, Idefics3Config, Sampling};
 use crate::frames::RgbImage;
 use crate::labels::LabelSet;
 
@@ -61,6 +65,9 @@ fn message(value: &JsValue) -> String {
 pub struct LocalVlm {
     inner: Rc<LocalModel>,
     backend: String,
+    loaded_from_cache: bool,
+    cached_offline: bool,
+    fallback_reason: Option<String>,
 }
 
 #[wasm_bindgen]
@@ -68,37 +75,87 @@ impl LocalVlm {
     /// `options`: `{ baseUrl, onProgress?(bytesDone, bytesTotal), signal?, backend?: 'auto' |
     /// 'webgpu' | 'cpu', maxMemoryBytes? }`. Fetches `config.json`, `tokenizer.json`,
     /// `preprocessor_config.json` (optional) and `model.safetensors` from `baseUrl`, from the
-    /// Cache API when stored there by an earlier load. Before uploading it checks the memory
-    /// the weights need (`memoryBytes`) against `maxMemoryBytes` and the adapter's buffer limit.
+    /// Cache API when stored there by an earlier load. `'auto'` takes WebGPU when the browser
+    /// offers it, else the CPU, and then says why in `fallbackReason`. Before uploading it
+    /// checks the memory the weights need (`memoryBytes`) against `maxMemoryBytes` and the
+    /// adapter's buffer limit. `signal` aborts until the weights are on the device.
     pub async fn load(options: JsValue) -> Result<LocalVlm, JsError> {
         let base = get(&options, "baseUrl")
             .and_then(|v| v.as_string())
-            .ok_or_else(|| JsError::new("LocalVlm.load needs { baseUrl }"))?;
-        let base = if base.ends_with('/') {
-            base
-        } else {
-            format!("{base}/")
-        };
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| {
+                JsError::new("LocalVlm.load needs { baseUrl }, the URL folder of the checkpoint")
+            })?;
+        let base = folder_url(&base);
         let on_progress = get(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok());
         let signal = get(&options, "signal").and_then(|s| s.dyn_into::<AbortSignal>().ok());
         let backend = get(&options, "backend")
             .and_then(|v| v.as_string())
             .unwrap_or_else(|| "auto".into());
         let max_memory = get(&options, "maxMemoryBytes").and_then(|v| v.as_f64());
+        // Known before a single byte is downloaded.
+        check_backend_name(&backend)?;
 
-        let bytes = fetch_all(&base, on_progress.as_ref(), signal.as_ref())
+        let cache = open_cache().await;
+        let fetched = fetch_all(&base, cache.as_ref(), on_progress.as_ref(), signal.as_ref())
             .await
             .map_err(|e| JsError::new(&message(&e)))?;
-        let [config, tokenizer, preprocessor, model] = bytes;
-        let prepared = prepare(VlmFiles {
+        let loaded_from_cache = fetched.iter().all(|f| f.from_cache);
+        let any_from_cache = fetched.iter().any(|f| f.from_cache);
+        // The small files are kept to store them after they pass the checks below.
+        let small_files: Vec<Option<Vec<u8>>> =
+            fetched[..3].iter().map(|f| f.bytes.clone()).collect();
+        let [config, tokenizer, preprocessor, model] = fetched.map(|f| f.bytes);
+        let prepared = match prepare(VlmFiles {
             config,
             model,
             tokenizer,
             preprocessor,
-        })
-        .map_err(|e| JsError::new(&e.to_string()))?;
+        }) {
+            Ok(p) => p,
+            Err(e) => {
+                // A stored copy that no longer passes (or no longer matches the rest) would fail
+                // every later load too: it is removed so the next load fetches anew.
+                if let Some(cache) = cache.as_ref().filter(|_| any_from_cache) {
+                    delete_all(cache, &base).await;
+                    return Err(JsError::new(&format!(
+                        "{e} (in the files kept in the browser cache: they were removed, load again to fetch them anew)"
+                    )));
+                }
+                return Err(JsError::new(&e.to_string()));
+            }
+        };
 
-        let (device, backend) = pick_device(&backend).await?;
+        // Only whole files that parsed and passed every check are stored, so an aborted or
+        // failed load never leaves anything in the cache that a later load would trust.
+        let cached_offline = match &cache {
+            Some(cache) if !loaded_from_cache => {
+                let bodies = [
+                    small_files[0].as_deref(),
+                    small_files[1].as_deref(),
+                    small_files[2].as_deref(),
+                    Some(prepared.model_bytes()),
+                ];
+                match store_all(cache, &base, &bodies).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        web_sys::console::warn_1(
+                            &format!(
+                                "emolens: the model works but is not stored for offline use: {}",
+                                message(&e)
+                            )
+                            .into(),
+                        );
+                        false
+                    }
+                }
+            }
+            Some(_) => true,
+            None => false,
+        };
+
+        aborted(signal.as_ref()).map_err(|e| JsError::new(&message(&e)))?;
+        let (device, backend, fallback_reason) = pick_device(&backend).await?;
         check_memory(&prepared.memory, max_memory, &backend)?;
         let largest = largest_tensor_bytes(&prepared);
         if backend == "webgpu"
@@ -117,7 +174,42 @@ impl LocalVlm {
         Ok(LocalVlm {
             inner: Rc::new(inner),
             backend,
+            loaded_from_cache,
+            cached_offline,
+            fallback_reason,
         })
+    }
+
+    /// Deletes every checkpoint file stored by earlier loads; resolves to whether there was any.
+    #[wasm_bindgen(js_name = clearCache)]
+    pub async fn clear_cache() -> Result<bool, JsError> {
+        let Some(caches) = cache_storage() else {
+            return Ok(false);
+        };
+        let deleted = JsFuture::from(caches.delete(CACHE_NAME))
+            .await
+            .map_err(|e| {
+                JsError::new(&format!("clearing the model cache failed: {}", message(&e)))
+            })?;
+        Ok(deleted.as_bool() == Some(true))
+    }
+
+    /// With `backend: 'auto'` on the CPU: why WebGPU was not used (else `null`).
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
+    }
+
+    /// Whether every file of this load came from the Cache API (nothing from the network).
+    #[wasm_bindgen(getter, js_name = loadedFromCache)]
+    pub fn loaded_from_cache(&self) -> bool {
+        self.loaded_from_cache
+    }
+
+    /// Whether the checkpoint is in the Cache API, so the next load works offline.
+    #[wasm_bindgen(getter, js_name = cachedOffline)]
+    pub fn cached_offline(&self) -> bool {
+        self.cached_offline
     }
 
     /// `'webgpu'` or `'cpu'`.
@@ -230,23 +322,29 @@ impl LocalVlm {
     }
 }
 
-async fn pick_device(backend: &str) -> Result<(Device, String), JsError> {
+fn check_backend_name(backend: &str) -> Result<(), JsError> {
     match backend {
-        "cpu" => Ok((Device::flex(), "cpu".into())),
-        "webgpu" => Ok((
-            crate::web::webgpu_device()
-                .await
-                .map_err(|e| JsError::new(&e))?,
-            "webgpu".into(),
-        )),
-        "auto" => Ok(match crate::web::webgpu_device().await {
-            Ok(d) => (d, "webgpu".into()),
-            Err(_) => (Device::flex(), "cpu".into()),
-        }),
+        "auto" | "webgpu" | "cpu" => Ok(()),
         other => Err(JsError::new(&format!(
             "unknown backend '{other}': use 'auto', 'webgpu' or 'cpu'"
         ))),
     }
+}
+
+/// The device for `backend`, its name, and for `'auto'` without WebGPU why it runs on the CPU.
+async fn pick_device(backend: &str) -> Result<(Device, String, Option<String>), JsError> {
+    check_backend_name(backend)?;
+    if backend == "cpu" {
+        return Ok((Device::flex(), "cpu".into(), None));
+    }
+    Ok(match (backend, crate::web::webgpu_device().await) {
+        (_, Ok(device)) => (device, "webgpu".into(), None),
+        ("auto", Err(reason)) => {
+            web_sys::console::warn_1(&format!("emolens: the VLM runs on the CPU: {reason}").into());
+            (Device::flex(), "cpu".into(), Some(reason))
+        }
+        (_, Err(reason)) => return Err(JsError::new(&reason)),
+    })
 }
 
 fn check_memory(memory: &MemoryEstimate, max: Option<f64>, backend: &str) -> Result<(), JsError> {
@@ -339,41 +437,78 @@ fn to_rgb(value: &JsValue) -> Result<RgbImage, JsValue> {
 // Fetching with progress, cache and abort
 // ---------------------------------------------------------------------------------------------
 
+fn folder_url(base: &str) -> String {
+    if base.ends_with('/') {
+        base.to_string()
+    } else {
+        format!("{base}/")
+    }
+}
+
+const ABORTED: &str = "loading the model was aborted (AbortSignal)";
+
 fn aborted(signal: Option<&AbortSignal>) -> Result<(), JsValue> {
     match signal {
-        Some(s) if s.aborted() => Err(js_err("loading was aborted")),
+        Some(s) if s.aborted() => Err(js_err(ABORTED)),
         _ => Ok(()),
     }
 }
 
-async fn open_cache() -> Option<Cache> {
+/// A fetch or body read that failed: the abort when the signal fired, else the browser's reason.
+fn network_error(url: &str, error: &JsValue, signal: Option<&AbortSignal>) -> JsValue {
+    if signal.is_some_and(|s| s.aborted()) {
+        js_err(ABORTED)
+    } else if error.is_instance_of::<js_sys::TypeError>() {
+        // All fetch() says about a refused connection, no network or a CORS refusal.
+        js_err(format!(
+            "cannot fetch {url}: {} (no network, the server is unreachable, or it does not allow this page's origin (CORS))",
+            message(error)
+        ))
+    } else {
+        js_err(format!("cannot fetch {url}: {}", message(error)))
+    }
+}
+
+fn cache_storage() -> Option<CacheStorage> {
     // The Cache API only exists in secure contexts; without it every load goes to the network.
-    let caches = Reflect::get(&js_sys::global(), &"caches".into())
+    Reflect::get(&js_sys::global(), &"caches".into())
         .ok()?
         .dyn_into::<CacheStorage>()
-        .ok()?;
-    JsFuture::from(caches.open(CACHE_NAME))
+        .ok()
+}
+
+async fn open_cache() -> Option<Cache> {
+    JsFuture::from(cache_storage()?.open(CACHE_NAME))
         .await
         .ok()?
         .dyn_into::<Cache>()
         .ok()
 }
 
-/// A response for `url`: from the cache when stored there, else from the network (stored while
-/// it streams). `None` for a 404 of an optional file.
+/// A stored response for a file the server does not have (only the optional one), so an
+/// offline load knows it is absent rather than asking the network.
+const ABSENT_STATUS: u16 = 404;
+
+/// A response for `url`, from the cache when stored there (`true`), else from the network.
+/// `None` for an absent optional file.
 async fn response_for(
     url: &str,
     cache: Option<&Cache>,
     signal: Option<&AbortSignal>,
     optional: bool,
-) -> Result<Option<Response>, JsValue> {
+) -> Result<(Option<Response>, bool), JsValue> {
+    aborted(signal)?;
     if let Some(cache) = cache
         && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
         && let Ok(response) = hit.dyn_into::<Response>()
     {
-        return Ok(Some(response));
+        if response.status() == ABSENT_STATUS && optional {
+            return Ok((None, true));
+        }
+        if response.ok() {
+            return Ok((Some(response), true));
+        }
     }
-    aborted(signal)?;
     let fetch = Reflect::get(&js_sys::global(), &"fetch".into())?
         .dyn_into::<Function>()
         .map_err(|_| js_err("this context has no fetch()"))?;
@@ -381,37 +516,30 @@ async fn response_for(
     if let Some(s) = signal {
         init.set_signal(Some(s));
     }
-    let describe = |e: JsValue| js_err(format!("cannot fetch {url}: {}", message(&e)));
     let promise: Promise = fetch
         .call2(&JsValue::NULL, &url.into(), &init)
-        .map_err(describe)?
+        .map_err(|e| network_error(url, &e, signal))?
         .into();
-    let response: Response = JsFuture::from(promise).await.map_err(describe)?.into();
+    let response: Response = JsFuture::from(promise)
+        .await
+        .map_err(|e| network_error(url, &e, signal))?
+        .into();
     if optional && response.status() == 404 {
-        return Ok(None);
+        return Ok((None, false));
     }
     if !response.ok() {
+        let hint = if response.status() == 404 {
+            " (not found: is baseUrl the folder that holds config.json?)"
+        } else {
+            ""
+        };
         return Err(js_err(format!(
-            "cannot fetch {url}: HTTP {}",
-            response.status()
+            "cannot fetch {url}: HTTP {} {}{hint}",
+            response.status(),
+            response.status_text()
         )));
     }
-    if let Some(cache) = cache
-        && let Ok(copy) = response.clone()
-    {
-        // Stored in the background from a tee of the body; a failure (quota) only costs the
-        // offline copy, and is reported on the console.
-        let put = cache.put_with_str(url, &copy);
-        let url = url.to_string();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = JsFuture::from(put).await {
-                web_sys::console::warn_1(
-                    &format!("emolens: not cached {url}: {}", message(&e)).into(),
-                );
-            }
-        });
-    }
-    Ok(Some(response))
+    Ok((Some(response), false))
 }
 
 fn content_length(response: &Response) -> f64 {
@@ -424,52 +552,283 @@ fn content_length(response: &Response) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// All four files, in [`FILES`] order; progress counts bytes over the sum of their
-/// `Content-Length`s (grown when a length is unknown).
+/// One checkpoint file and where it came from.
+struct Fetched {
+    bytes: Option<Vec<u8>>,
+    from_cache: bool,
+}
+
+/// All four files, in [`FILES`] order. Progress counts body bytes against the sum of the
+/// `Content-Length`s (raised when a body turns out longer) and ends with done = total.
 async fn fetch_all(
     base: &str,
+    cache: Option<&Cache>,
     on_progress: Option<&Function>,
     signal: Option<&AbortSignal>,
-) -> Result<[Option<Vec<u8>>; 4], JsValue> {
-    let cache = open_cache().await;
+) -> Result<[Fetched; 4], JsValue> {
     let mut responses = Vec::new();
     for name in FILES {
         let url = format!("{base}{name}");
-        responses
-            .push(response_for(&url, cache.as_ref(), signal, name == PREPROCESSOR_FILE).await?);
+        let (response, from_cache) =
+            response_for(&url, cache, signal, name == PREPROCESSOR_FILE).await?;
+        responses.push((url, response, from_cache));
     }
-    let mut total: f64 = responses.iter().flatten().map(content_length).sum();
+    let mut total: f64 = responses
+        .iter()
+        .filter_map(|(_, r, _)| r.as_ref())
+        .map(content_length)
+        .sum();
     let mut done = 0.0;
-    let mut out: [Option<Vec<u8>>; 4] = Default::default();
-    for (slot, response) in out.iter_mut().zip(responses) {
-        let Some(response) = response else { continue };
-        let Some(body) = response.body() else {
-            *slot = Some(Vec::new());
+    let report = |done: f64, total: f64| -> Result<(), JsValue> {
+        match on_progress {
+            Some(f) => f
+                .call2(&JsValue::NULL, &done.into(), &total.into())
+                .map(drop),
+            None => Ok(()),
+        }
+    };
+    report(done, total)?;
+    let mut out = Vec::new();
+    for (url, response, from_cache) in responses {
+        let Some(response) = response else {
+            out.push(Fetched {
+                bytes: None,
+                from_cache,
+            });
             continue;
         };
-        let expected = content_length(&response);
-        let mut bytes = Vec::with_capacity(expected as usize);
-        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        loop {
-            if let Err(e) = aborted(signal) {
-                let _ = reader.cancel();
-                return Err(e);
-            }
-            let chunk = JsFuture::from(reader.read()).await?;
-            if Reflect::get(&chunk, &"done".into())?.as_bool() == Some(true) {
-                break;
-            }
-            let value: Uint8Array = Reflect::get(&chunk, &"value".into())?.unchecked_into();
-            let start = bytes.len();
-            bytes.resize(start + value.length() as usize, 0);
-            value.copy_to(&mut bytes[start..]);
-            done += value.length() as f64;
-            total = total.max(done);
-            if let Some(f) = on_progress {
-                f.call2(&JsValue::NULL, &done.into(), &total.into())?;
+        let mut bytes = Vec::with_capacity(content_length(&response) as usize);
+        if let Some(body) = response.body() {
+            let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+            loop {
+                if let Err(e) = aborted(signal) {
+                    // The abort already failed the stream, so the cancel's promise rejects;
+                    // awaited here so the page sees no unhandled rejection.
+                    let _ = JsFuture::from(reader.cancel()).await;
+                    return Err(e);
+                }
+                let chunk = JsFuture::from(reader.read())
+                    .await
+                    .map_err(|e| network_error(&url, &e, signal))?;
+                if Reflect::get(&chunk, &"done".into())?.as_bool() == Some(true) {
+                    break;
+                }
+                let value: Uint8Array = Reflect::get(&chunk, &"value".into())?.unchecked_into();
+                let start = bytes.len();
+                bytes.resize(start + value.length() as usize, 0);
+                value.copy_to(&mut bytes[start..]);
+                done += value.length() as f64;
+                total = total.max(done);
+                report(done, total)?;
             }
         }
-        *slot = Some(bytes);
+        out.push(Fetched {
+            bytes: Some(bytes),
+            from_cache,
+        });
     }
-    Ok(out)
+    // A compressed transfer's Content-Length counts fewer bytes than the body: end at done.
+    if total != done {
+        report(done, done)?;
+    }
+    out.try_into()
+        .map_err(|_| js_err("internal: expected four checkpoint files"))
+}
+
+/// Stores the files (`None`: the absent optional one) under their URLs, all or nothing.
+async fn store_all(cache: &Cache, base: &str, bodies: &[Option<&[u8]>; 4]) -> Result<(), JsValue> {
+    let response_class = Reflect::get(&js_sys::global(), &"Response".into())?
+        .dyn_into::<Function>()
+        .map_err(|_| js_err("this context has no Response"))?;
+    let mut puts = Vec::new();
+    for (name, body) in FILES.iter().zip(bodies) {
+        let init = Object::new();
+        let headers = Object::new();
+        let body_value: JsValue = match body {
+            Some(bytes) => {
+                Reflect::set(
+                    &headers,
+                    &"content-length".into(),
+                    &bytes.len().to_string().into(),
+                )?;
+                Uint8Array::from(*bytes).into()
+            }
+            None => {
+                Reflect::set(&init, &"status".into(), &ABSENT_STATUS.into())?;
+                JsValue::NULL
+            }
+        };
+        Reflect::set(&init, &"headers".into(), &headers)?;
+        let response: Response =
+            Reflect::construct(&response_class, &Array::of2(&body_value, &init))?.unchecked_into();
+        puts.push(JsFuture::from(
+            cache.put_with_str(&format!("{base}{name}"), &response),
+        ));
+    }
+    let mut failure = None;
+    for put in puts {
+        if let Err(e) = put.await {
+            failure.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failure {
+        // A partial copy must not be mistaken for a complete one by a later offline load.
+        delete_all(cache, base).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Removes every stored file of the checkpoint at `base` (best effort: a failure only leaves
+/// entries that the next load checks again).
+async fn delete_all(cache: &Cache, base: &str) {
+    for name in FILES {
+        let _ = JsFuture::from(cache.delete_with_str(&format!("{base}{name}"))).await;
+    }
+}
+
+/// The body of `url` in one piece (for the parity files, which are not cached).
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsValue> {
+    let (response, _) = response_for(url, None, None, false).await?;
+    let response = response.ok_or_else(|| js_err(format!("cannot fetch {url}")))?;
+    let buffer = JsFuture::from(
+        response
+            .array_buffer()
+            .map_err(|e| network_error(url, &e, None))?,
+    )
+    .await
+    .map_err(|e| network_error(url, &e, None))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parity and timing against reference outputs (the CLI's `vlm-check`)
+// ---------------------------------------------------------------------------------------------
+
+/// `config.json` + `model.safetensors` + the reference files of a checkpoint folder, loaded on
+/// the chosen backend.
+async fn load_reference_checkpoint(
+    base_url: &str,
+    options: &JsValue,
+) -> Result<(Idefics3, Reference, Device, String), JsError> {
+    let base = folder_url(base_url);
+    let backend = get(options, "backend")
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| "auto".into());
+    let fetch = |name: &'static str| {
+        let url = format!("{base}{name}");
+        async move {
+            fetch_bytes(&url)
+                .await
+                .map_err(|e| JsError::new(&message(&e)))
+        }
+    };
+    let config = fetch(CONFIG_FILE).await?;
+    let weights = fetch(MODEL_FILE).await?;
+    let reference = Reference::from_bytes(
+        &fetch(REFERENCE_TENSORS_FILE).await?,
+        &fetch(REFERENCE_JSON_FILE).await?,
+    )
+    .map_err(js_err_plain)?;
+    let config = Idefics3Config::from_json(
+        std::str::from_utf8(&config)
+            .map_err(|_| JsError::new(&format!("{CONFIG_FILE} is not UTF-8")))?,
+    )
+    .map_err(js_err_plain)?;
+    let (device, backend, _) = pick_device(&backend).await?;
+    let model = Idefics3::load(&config, &weights, &device).map_err(js_err_plain)?;
+    Ok((model, reference, device, backend))
+}
+
+fn js_err_plain(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn set(target: &Object, key: &str, value: impl Into<JsValue>) -> Result<(), JsError> {
+    Reflect::set(target, &key.into(), &value.into())
+        .map(drop)
+        .map_err(|e| JsError::new(&message(&e)))
+}
+
+fn id_array(ids: &[u32]) -> Array {
+    ids.iter().map(|&t| JsValue::from(t)).collect()
+}
+
+/// The browser's `emolens vlm-check DIR`: loads `config.json`, `model.safetensors`,
+/// `reference.safetensors` and `reference.json` from `baseUrl`, runs the reference inputs on
+/// `options.backend` (`'auto'` | `'webgpu'` | `'cpu'`) and resolves to `{ backend,
+/// maxImageFeatureDiff, maxLogitDiff, tolerance, tokens, expectedTokens, greedyMatches, passed }`.
+#[wasm_bindgen(js_name = vlmCheck)]
+pub async fn vlm_check(base_url: String, options: JsValue) -> Result<JsValue, JsError> {
+    let (model, reference, device, backend) =
+        load_reference_checkpoint(&base_url, &options).await?;
+    let report = compare(&model, &reference, &device)
+        .await
+        .map_err(js_err_plain)?;
+    let out = Object::new();
+    set(&out, "backend", backend)?;
+    set(&out, "maxImageFeatureDiff", report.image_features_max_diff)?;
+    set(&out, "maxLogitDiff", report.logits_max_diff)?;
+    set(&out, "tolerance", TOLERANCE)?;
+    set(&out, "tokens", id_array(&report.tokens))?;
+    set(&out, "expectedTokens", id_array(&report.expected_tokens))?;
+    set(
+        &out,
+        "greedyMatches",
+        report.tokens == report.expected_tokens,
+    )?;
+    set(&out, "passed", report.passed())?;
+    Ok(out.into())
+}
+
+fn now_ms() -> f64 {
+    let global = js_sys::global();
+    Reflect::get(&global, &"performance".into())
+        .ok()
+        .and_then(|perf| {
+            let now = Reflect::get(&perf, &"now".into())
+                .ok()?
+                .dyn_into::<Function>()
+                .ok()?;
+            now.call0(&perf).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Time to first token and decode speed on the reference inputs of a checkpoint folder, as
+/// `examples/bench_vlm.rs` measures natively: `options` `{ backend, tokens = 16, repeat = 3 }`;
+/// resolves to `{ backend, promptTokens, images, newTokens, firstRunTtftMs, ttftMs,
+/// decodeTokensPerSecond }` (best of the runs; the first one also compiles the GPU kernels).
+#[wasm_bindgen(js_name = vlmBenchmark)]
+pub async fn vlm_benchmark(base_url: String, options: JsValue) -> Result<JsValue, JsError> {
+    let num = |k: &str, default: f64| get(&options, k).and_then(|v| v.as_f64()).unwrap_or(default);
+    let tokens = num("tokens", 16.0) as usize;
+    let repeat = (num("repeat", 3.0) as usize).max(1);
+    let (model, reference, device, backend) =
+        load_reference_checkpoint(&base_url, &options).await?;
+    let mut runs = Vec::new();
+    for _ in 0..repeat {
+        runs.push(
+            time_generation(&model, &reference, &device, tokens, now_ms)
+                .await
+                .map_err(js_err_plain)?,
+        );
+    }
+    let best_ttft = runs
+        .iter()
+        .map(|r| r.first_token_ms)
+        .fold(f64::INFINITY, f64::min);
+    let best_rate = runs
+        .iter()
+        .map(|r| r.decode_tokens_per_s)
+        .fold(0.0, f64::max);
+    let out = Object::new();
+    set(&out, "backend", backend)?;
+    set(&out, "promptTokens", runs[0].prompt_tokens as u32)?;
+    set(&out, "images", runs[0].images as u32)?;
+    set(&out, "newTokens", runs[0].new_tokens as u32)?;
+    set(&out, "firstRunTtftMs", runs[0].first_token_ms)?;
+    set(&out, "ttftMs", best_ttft)?;
+    set(&out, "decodeTokensPerSecond", best_rate)?;
+    Ok(out.into())
 }
