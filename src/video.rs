@@ -453,7 +453,7 @@ pub fn encode_frames(
             }
             if k == frame.index {
                 let jpeg = crate::timeline::keyframes::encode_jpeg(&frame.image, size, quality)?;
-                let (w, h) = jpeg_size(&jpeg)?;
+                let (w, h) = crate::timeline::keyframes::jpeg_dimensions(&jpeg)?;
                 out.push((k, w, h, jpeg));
             }
             wanted.next();
@@ -463,10 +463,4 @@ pub fn encode_frames(
         }
     }
     Ok(out)
-}
-
-fn jpeg_size(jpeg: &[u8]) -> Result<(u32, u32), String> {
-    let reader =
-        image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg);
-    reader.into_dimensions().map_err(|e| e.to_string())
 }

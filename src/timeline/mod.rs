@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod features;
 pub mod keyframes;
+pub mod report;
 pub mod spot;
 pub mod stats;
 pub mod track;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::face::{Face, FrameFaces, PixelBox};
 pub use features::{ActionFeatures, FEATURE_NAMES, NUM_FEATURES};
 pub use keyframes::{Keyframe, KeyframeOptions, StretchSummary, select_keyframes, summarise};
+pub use report::{LiveStats, ReportKeyframe, VideoReport};
 pub use spot::{Event, EventKind, SpotOptions, Spotting, spot};
 pub use track::{Tracker, TrackerOptions};
 
