@@ -248,6 +248,11 @@ impl VideoDecoder {
             .args(["-fps_mode", "passthrough"]);
         if (width, height) != (info.width, info.height) {
             cmd.args(["-vf", &format!("scale={width}:{height}:flags=area")]);
+        } else {
+            // YUV → RGB as Chromium draws a video frame (chroma repeated, exact rounding): the
+            // browser and native analyses then see the same pixels within ±1 (ffmpeg's default
+            // is brighter by about 1.3 on average, up to 3).
+            cmd.args(["-sws_flags", "neighbor+accurate_rnd+full_chroma_int"]);
         }
         cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdin(Stdio::null())
