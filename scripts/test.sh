@@ -27,5 +27,6 @@ step "native tests (cargo test --release)" cargo test --release
 step "wasm build (scripts/build-wasm.sh)" env NO_WASM_OPT=1 scripts/build-wasm.sh
 step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
 step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
+step "browser video test (tests/browser/video.mjs)" node tests/browser/video.mjs
 echo
 echo "=== all steps passed in $(( $(date +%s) - T0 )) s"

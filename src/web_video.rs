@@ -396,6 +396,67 @@ impl Analyzer {
             .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|e| err(e.to_string()))
     }
+
+    /// Analyses frames the caller decoded (e.g. with WebCodecs): `frames` an array of
+    /// `ImageData` in display order, `times` their media times in seconds. Resolves to the
+    /// same report as `analyzeVideo` (options: keyframeFps, maxKeyframes, keyframeSize,
+    /// keyframeQuality, records, batch, fps, onProgress).
+    #[wasm_bindgen(js_name = analyzeFrames)]
+    pub async fn analyze_frames(
+        &self,
+        frames: js_sys::Array,
+        times: Vec<f64>,
+        options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let settings = plain_options(&options)?;
+        let on_progress = js_option(&options, "onProgress");
+        if frames.length() as usize != times.len() {
+            return Err(err(format!(
+                "analyzeFrames got {} frames and {} times",
+                frames.length(),
+                times.len()
+            )));
+        }
+        if times.is_empty() {
+            return Err(err("analyzeFrames got no frames"));
+        }
+        if times.windows(2).any(|w| !(w[1] > w[0])) || !times.iter().all(|t| t.is_finite()) {
+            return Err(err("analyzeFrames: times must be finite and increasing"));
+        }
+        let image_of = |i: usize| -> Result<RgbImage, JsValue> {
+            let data: web_sys::ImageData = frames
+                .get(i as u32)
+                .dyn_into()
+                .map_err(|_| err(format!("analyzeFrames: frame {i} is not an ImageData")))?;
+            RgbImage::from_rgba(data.width() as usize, data.height() as usize, &data.data())
+                .map_err(|e| err(format!("frame {i}: {e}")))
+        };
+        let started = now_ms();
+        let mut collected = Collected {
+            frames: Vec::new(),
+            first_media_time: times[0],
+        };
+        for start in (0..times.len()).step_by(settings.batch) {
+            let end = (start + settings.batch).min(times.len());
+            let images = (start..end).map(image_of).collect::<Result<Vec<_>, _>>()?;
+            let results = self.analyze_batch(&images).await?;
+            for (i, faces) in (start..end).zip(results) {
+                collected.frames.push((i, times[i] - times[0], faces));
+            }
+            report_progress(&on_progress, end, Some(times.len()))?;
+        }
+        let mut report = report_of(&collected, &settings, "frames".into(), now_ms() - started);
+        for keyframe in &mut report.keyframes {
+            keyframe.jpeg = Some(jpeg_data_url(
+                &image_of(keyframe.keyframe.frame)?,
+                settings.keyframe_size,
+                settings.keyframe_quality,
+            )?);
+        }
+        report
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| err(e.to_string()))
+    }
 }
 
 impl Analyzer {
