@@ -389,8 +389,14 @@ impl Analyzer {
             self.analyze_live(&video, &context, &settings, &on_progress, &signal, path)
                 .await?
         } else {
-            self.analyze_file(&video, &context, &settings, &on_progress, &signal, path)
-                .await?
+            // A looping video would jump back to its start instead of ending.
+            let looping = Reflect::get(&video, &"loop".into()).is_ok_and(|v| v.is_truthy());
+            Reflect::set(&video, &"loop".into(), &JsValue::FALSE)?;
+            let result = self
+                .analyze_file(&video, &context, &settings, &on_progress, &signal, path)
+                .await;
+            Reflect::set(&video, &"loop".into(), &JsValue::from_bool(looping))?;
+            result?
         };
         report
             .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
@@ -420,7 +426,7 @@ impl Analyzer {
         if times.is_empty() {
             return Err(err("analyzeFrames got no frames"));
         }
-        if times.windows(2).any(|w| !(w[1] > w[0])) || !times.iter().all(|t| t.is_finite()) {
+        if !times.iter().all(|t| t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
             return Err(err("analyzeFrames: times must be finite and increasing"));
         }
         let image_of = |i: usize| -> Result<RgbImage, JsValue> {
