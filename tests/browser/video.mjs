@@ -136,7 +136,7 @@ if (!single.ok) {
   const worstTime = Math.max(...probedTimes.map((t, i) => Math.abs((times[i] ?? Infinity) - t)));
   if (!(worstTime <= TIME_TOL)) p.push(`frame times differ from ffprobe's by up to ${worstTime}`);
   if (report.records.some((r, i) => r.index !== i)) p.push('frame indices are not 0, 1, 2, ...');
-  record('single_face.mp4: every frame once, at its media time (against ffprobe)', p, `${times.length} frames, max time difference ${worstTime.toExponential(1)} s`);
+  record('single_face.mp4: every frame once, at its media time (against ffprobe)', p, `${times.length} frames, max time difference ${worstTime.toExponential(1)} s; ${report.analysis_fps.toFixed(2)} frames/s stepping + analysis, ${cpuFps.toFixed(2)} with keyframe JPEGs`);
 
   // Same report structure and the same analysis as the native CLI.
   const q = [];
