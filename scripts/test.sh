@@ -8,7 +8,8 @@
 # Chromium (WebGPU and CPU) with those native results. tests/browser/remote.mjs runs the remote
 # VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server);
 # tests/browser/vlm.mjs runs the local VLM there (parity with transformers' reference outputs,
-# loading, generation, timings, the demo's VLM panel).
+# loading, generation, timings, the demo's VLM panel); tests/browser/video.mjs analyses the
+# clips in Chromium (file and live) and compares them with the native CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -32,5 +33,6 @@ step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode p
 step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
 step "browser remote VLM client (tests/browser/remote.mjs)" node tests/browser/remote.mjs
 step "browser VLM test (tests/browser/vlm.mjs)" node tests/browser/vlm.mjs
+step "browser video test (tests/browser/video.mjs)" node tests/browser/video.mjs
 echo
 echo "=== all steps passed in $(( $(date +%s) - T0 )) s"

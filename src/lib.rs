@@ -19,3 +19,5 @@ pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod web_video;

@@ -141,6 +141,116 @@ impl ClipContext {
     }
 }
 
+impl ClipContext {
+    /// The context of a video report (`emolens video --json`, or the browser's `analyzeVideo`):
+    /// the same as [`ClipContext::from_analysis`] on the analysis the report was made from.
+    /// `jpegs`: (width, height, bytes), one per report keyframe.
+    pub fn from_report(
+        report: &crate::timeline::VideoReport,
+        jpegs: Vec<(u32, u32, Vec<u8>)>,
+    ) -> Self {
+        let keyframes: Vec<Keyframe> = report
+            .keyframes
+            .iter()
+            .zip(jpegs)
+            .map(|(k, (width, height, jpeg))| Keyframe {
+                time: k.keyframe.time,
+                width,
+                height,
+                jpeg,
+            })
+            .collect();
+        let segments = report
+            .summaries
+            .iter()
+            .map(|s| Segment {
+                start: s.start_time,
+                end: s.end_time,
+                summary: s.text.clone(),
+                description: None,
+                keyframe: keyframes
+                    .iter()
+                    .rposition(|k| k.time >= s.start_time && k.time <= s.end_time),
+            })
+            .collect();
+        Self {
+            duration: report.duration,
+            fps: report.fps,
+            frames: report.frames,
+            frame_width: report.width as u32,
+            frame_height: report.height as u32,
+            keyframes,
+            segments,
+            events: report
+                .events
+                .iter()
+                .map(crate::timeline::keyframes::describe_event)
+                .collect(),
+        }
+    }
+}
+
+/// What `emolens prompt` (and the browser's `buildPrompt`) is asked for.
+#[derive(Debug, Clone)]
+pub struct PromptRequest {
+    pub mode: PromptMode,
+    pub labels: LabelSet,
+    pub detail: ImageDetail,
+    /// Label-order debiasing: this many requests, labels in rotated orders (at least 1).
+    pub permutations: usize,
+    /// Also build the stage-1 requests (one per segment).
+    pub stage1: bool,
+}
+
+/// The JSON `emolens prompt` prints: the final request(s) in every label order asked for, with
+/// token estimates next to the cost of sending every frame, and stage 1 on request.
+pub fn prompt_json(path: &str, clip: &ClipContext, request: &PromptRequest) -> serde_json::Value {
+    let labels = &request.labels;
+    let keyframe_size = clip
+        .keyframes
+        .first()
+        .map(|k| (k.width, k.height))
+        .unwrap_or((0, 0));
+    let requests: Vec<serde_json::Value> = label_orders(
+        labels.len(),
+        request.permutations.max(1),
+        LabelOrdering::Cyclic,
+    )
+    .into_iter()
+    .map(|order| {
+        let mut options = PromptOptions::new(request.mode, labels.clone());
+        options.label_order = order.clone();
+        options.detail = request.detail;
+        let messages = final_request(clip, &options);
+        let tokens = estimate_tokens(&messages, keyframe_size);
+        serde_json::json!({
+            "label_order": order.iter().map(|&i| labels.name(i)).collect::<Vec<_>>(),
+            "messages": messages_json(&messages),
+            "tokens": tokens,
+        })
+    })
+    .collect();
+    let mut out = serde_json::json!({
+        "path": path,
+        "mode": request.mode,
+        "labels": labels.names(),
+        "frames": clip.frames,
+        "duration": clip.duration,
+        "keyframes": clip.keyframes.iter().map(|k| k.time).collect::<Vec<_>>(),
+        "requests": requests,
+        "all_frames_image_tokens": all_frames_tokens(clip, request.detail),
+    });
+    if request.stage1 {
+        out["stage1"] = stage1_requests(clip, request.detail)
+            .into_iter()
+            .map(|(segment, messages)| {
+                serde_json::json!({"segment": segment, "messages": messages_json(&messages)})
+            })
+            .collect();
+    }
+    out
+}
+
 impl Role {
     /// The role as OpenAI names it.
     pub fn as_str(self) -> &'static str {

@@ -248,6 +248,11 @@ impl VideoDecoder {
             .args(["-fps_mode", "passthrough"]);
         if (width, height) != (info.width, info.height) {
             cmd.args(["-vf", &format!("scale={width}:{height}:flags=area")]);
+        } else {
+            // YUV → RGB as Chromium draws a video frame (chroma repeated, exact rounding): the
+            // browser and native analyses then see the same pixels within ±1 (ffmpeg's default
+            // is brighter by about 1.3 on average, up to 3).
+            cmd.args(["-sws_flags", "neighbor+accurate_rnd+full_chroma_int"]);
         }
         cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdin(Stdio::null())
@@ -453,7 +458,7 @@ pub fn encode_frames(
             }
             if k == frame.index {
                 let jpeg = crate::timeline::keyframes::encode_jpeg(&frame.image, size, quality)?;
-                let (w, h) = jpeg_size(&jpeg)?;
+                let (w, h) = crate::timeline::keyframes::jpeg_dimensions(&jpeg)?;
                 out.push((k, w, h, jpeg));
             }
             wanted.next();
@@ -463,10 +468,4 @@ pub fn encode_frames(
         }
     }
     Ok(out)
-}
-
-fn jpeg_size(jpeg: &[u8]) -> Result<(u32, u32), String> {
-    let reader =
-        image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg);
-    reader.into_dimensions().map_err(|e| e.to_string())
 }

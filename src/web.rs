@@ -145,8 +145,8 @@ pub(crate) async fn max_storage_buffer_bytes() -> Option<u64> {
 /// Face analysis in the page: created once, then called per frame.
 #[wasm_bindgen]
 pub struct Analyzer {
-    inner: Rc<FaceAnalyzer>,
-    backend: String,
+    pub(crate) inner: Rc<FaceAnalyzer>,
+    pub(crate) backend: String,
     adapter_info: Option<String>,
     fallback_reason: Option<String>,
     canvas: Rc<RefCell<Option<(OffscreenCanvas, OffscreenCanvasRenderingContext2d)>>>,
@@ -359,7 +359,7 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, JsError> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-fn js_message(value: &JsValue) -> String {
+pub(crate) fn js_message(value: &JsValue) -> String {
     value
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))

@@ -417,6 +417,39 @@ ui.pause.addEventListener('click', () => {
   }
 });
 
+// ------------------------------------------------------------------ whole clip
+// Every frame of the sample clip or the chosen file, on a second <video> so the live view keeps
+// its own; the live loop pauses meanwhile (both would compete for the same CPU or GPU).
+const clipUi = { button: $('whole-clip'), report: $('clip-report'), info: $('clip-info'), events: $('clip-events'), summaries: $('clip-summaries'), keyframes: $('clip-keyframes') };
+function listItems(list, texts) {
+  list.replaceChildren(...texts.map((t) => Object.assign(document.createElement('li'), { textContent: t })));
+}
+clipUi.button.addEventListener('click', () =>
+  run('Could not analyse the whole clip', async () => {
+    if (!state.analyzer) throw new Error('the analyzer is not ready yet');
+    if (ui.input.value === 'photo' || !ui.video.currentSrc || state.stream) throw new Error('choose the sample clip or a file: a webcam has no whole clip');
+    const clip = Object.assign(document.createElement('video'), { muted: true, playsInline: true, src: ui.video.currentSrc });
+    stopLoop();
+    ui.video.pause();
+    clipUi.button.disabled = true;
+    try {
+      const report = await state.analyzer.analyzeVideo(clip, {
+        onProgress: (done, total) => setStatusIdle(`whole clip: ${done}${total ? ` / ~${total}` : ''} frames analysed…`),
+      });
+      state.clipReport = report;
+      clipUi.info.textContent = `${report.frames} frames at ${report.fps} fps (${report.duration.toFixed(2)} s), face in ${report.face_frames}; analysed at ${report.analysis_fps.toFixed(1)} frames/s`;
+      listItems(clipUi.events, report.events.length ? report.events.map((e) => `${e.kind} ${e.onset_time.toFixed(2)}–${e.offset_time.toFixed(2)} s, apex ${e.apex_time.toFixed(2)} s: ${e.moves.slice(0, 3).map((m) => m.name).join(', ')}`) : ['none']);
+      listItems(clipUi.summaries, report.summaries.map((x) => x.text));
+      clipUi.keyframes.replaceChildren(...report.keyframes.map((k) => Object.assign(document.createElement('img'), { src: k.jpeg, title: `${k.time.toFixed(2)} s (${k.reason})` })));
+      clipUi.report.hidden = false;
+    } finally {
+      clipUi.button.disabled = false;
+      clip.removeAttribute('src');
+      await restartSource();
+    }
+  }),
+);
+
 // ------------------------------------------------------------------ start
 const params = new URLSearchParams(location.search);
 for (const [key, sel] of [['backend', ui.backend], ['input', ui.input]]) {

@@ -8,11 +8,8 @@ use clap::{Args, ValueEnum};
 use super::EXIT_BAD_INPUT;
 use super::video::{AnalysisArgs, analyse};
 use emolens::labels::LabelSet;
-use emolens::prompt::{
-    ClipContext, ImageDetail, LabelOrdering, PromptMode, PromptOptions, all_frames_tokens,
-    estimate_tokens, final_request, label_orders, messages_json, stage1_requests,
-};
-use emolens::timeline::{KeyframeOptions, select_keyframes, summarise};
+use emolens::prompt::{ClipContext, ImageDetail, PromptMode, PromptRequest, prompt_json};
+use emolens::timeline::{KeyframeOptions, VideoReport};
 use emolens::video::encode_frames;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,19 +81,23 @@ fn build(args: &PromptArgs) -> Result<serde_json::Value, String> {
         DetailArg::High => ImageDetail::High,
     };
     let analysis = analyse(&args.path, &args.analysis)?;
-    let keyframe_options = KeyframeOptions {
-        base_fps: args.keyframe_fps,
-        max_keyframes: None,
-    };
-    let keyframes = select_keyframes(&analysis.timeline, &analysis.spotting, &keyframe_options);
-    let summaries = summarise(&analysis.timeline, &analysis.spotting, &keyframes);
+    let report = VideoReport::new(
+        args.path.display().to_string(),
+        &analysis.timeline,
+        &analysis.spotting,
+        analysis.frames_per_second,
+        &KeyframeOptions {
+            base_fps: args.keyframe_fps,
+            max_keyframes: None,
+        },
+        false,
+    );
     // Pixels are only encoded when the request will carry them.
     let jpegs = if mode.sends_images() || args.stage1 {
-        let frames: Vec<usize> = keyframes.iter().map(|k| k.frame).collect();
         encode_frames(
             &args.path,
             args.analysis.max_side,
-            &frames,
+            &report.keyframe_frames(),
             args.keyframe_size,
             85,
         )?
@@ -104,55 +105,22 @@ fn build(args: &PromptArgs) -> Result<serde_json::Value, String> {
         .map(|(_, w, h, jpeg)| (w, h, jpeg))
         .collect()
     } else {
-        keyframes.iter().map(|_| (0, 0, Vec::new())).collect()
+        report
+            .keyframes
+            .iter()
+            .map(|_| (0, 0, Vec::new()))
+            .collect()
     };
-    let clip = ClipContext::from_analysis(
-        &analysis.timeline,
-        &analysis.spotting,
-        &keyframes,
-        &summaries,
-        jpegs,
-    );
-    let keyframe_size = clip
-        .keyframes
-        .first()
-        .map(|k| (k.width, k.height))
-        .unwrap_or((0, 0));
-
-    let requests: Vec<serde_json::Value> = label_orders(
-        labels.len(),
-        args.permutations.max(1),
-        LabelOrdering::Cyclic,
-    )
-    .into_iter()
-    .map(|order| {
-        let mut options = PromptOptions::new(mode, labels.clone());
-        options.label_order = order.clone();
-        options.detail = detail;
-        let messages = final_request(&clip, &options);
-        let tokens = estimate_tokens(&messages, keyframe_size);
-        serde_json::json!({
-            "label_order": order.iter().map(|&i| labels.name(i)).collect::<Vec<_>>(),
-            "messages": messages_json(&messages),
-            "tokens": tokens,
-        })
-    })
-    .collect();
-    let mut out = serde_json::json!({
-        "path": args.path.display().to_string(),
-        "mode": mode,
-        "labels": labels.names(),
-        "frames": clip.frames,
-        "duration": clip.duration,
-        "keyframes": clip.keyframes.iter().map(|k| k.time).collect::<Vec<_>>(),
-        "requests": requests,
-        "all_frames_image_tokens": all_frames_tokens(&clip, detail),
-    });
-    if args.stage1 {
-        out["stage1"] = stage1_requests(&clip, detail)
-            .into_iter()
-            .map(|(segment, messages)| serde_json::json!({"segment": segment, "messages": messages_json(&messages)}))
-            .collect();
-    }
-    Ok(out)
+    let clip = ClipContext::from_report(&report, jpegs);
+    Ok(prompt_json(
+        &report.path,
+        &clip,
+        &PromptRequest {
+            mode,
+            labels,
+            detail,
+            permutations: args.permutations,
+            stage1: args.stage1,
+        },
+    ))
 }

@@ -4,13 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Args;
-use serde::Serialize;
-
 use super::{DetectorArgs, EXIT_BAD_INPUT};
-use emolens::timeline::{
-    Event, Keyframe, KeyframeOptions, StretchSummary, TrackSummary, select_keyframes, summarise,
-};
+use clap::Args;
+use emolens::timeline::{KeyframeOptions, VideoReport};
 use emolens::video::{Analysis, analyse_video, encode_frames};
 
 #[derive(Args)]
@@ -75,128 +71,62 @@ pub fn analyse(path: &Path, args: &AnalysisArgs) -> Result<Analysis, String> {
         .map_err(|e| e.to_string())
 }
 
-#[derive(Serialize)]
-struct KeyframeOut<'a> {
-    #[serde(flatten)]
-    keyframe: &'a Keyframe,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    path: String,
-    fps: f64,
-    width: usize,
-    height: usize,
-    frames: usize,
-    face_frames: usize,
-    duration: f64,
-    analysis_fps: f64,
-    main_track: Option<u32>,
-    tracks: &'a [TrackSummary],
-    baseline_frames: usize,
-    baseline_neutral: bool,
-    events: &'a [Event],
-    blinks: usize,
-    talking: usize,
-    summaries: &'a [StretchSummary],
-    keyframes: Vec<KeyframeOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    records: Option<&'a [emolens::timeline::FrameRecord]>,
-}
-
-/// Writes the keyframes' JPEGs into `dir`; returns the file names.
+/// Writes the keyframes' JPEGs into `dir` and names each file in the report.
 fn write_keyframes(
     path: &Path,
     max_side: Option<usize>,
-    keyframes: &[Keyframe],
+    report: &mut VideoReport,
     dir: &Path,
     size: usize,
     quality: u8,
-) -> Result<Vec<String>, String> {
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let frames: Vec<usize> = keyframes.iter().map(|k| k.frame).collect();
-    let mut names = Vec::new();
-    for (k, (_, _, _, jpeg)) in keyframes
-        .iter()
-        .zip(encode_frames(path, max_side, &frames, size, quality)?)
-    {
-        let name = format!("keyframe_{:06}_{:08.3}s.jpg", k.frame, k.time);
+    let frames = report.keyframe_frames();
+    let jpegs = encode_frames(path, max_side, &frames, size, quality)?;
+    for (k, (_, _, _, jpeg)) in report.keyframes.iter_mut().zip(jpegs) {
+        let name = format!(
+            "keyframe_{:06}_{:08.3}s.jpg",
+            k.keyframe.frame, k.keyframe.time
+        );
         std::fs::write(dir.join(&name), jpeg)
             .map_err(|e| format!("{}: {e}", dir.join(&name).display()))?;
-        names.push(name);
+        k.file = Some(name);
     }
-    Ok(names)
+    Ok(())
 }
 
 pub fn run(args: VideoArgs) -> ExitCode {
-    let result = analyse(&args.path, &args.analysis);
-    let analysis = match result {
+    let analysis = match analyse(&args.path, &args.analysis) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("emolens: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let Analysis {
-        timeline,
-        spotting,
-        frames_per_second,
-    } = &analysis;
-    let keyframes = select_keyframes(
-        timeline,
-        spotting,
+    let mut report = VideoReport::new(
+        args.path.display().to_string(),
+        &analysis.timeline,
+        &analysis.spotting,
+        analysis.frames_per_second,
         &KeyframeOptions {
             base_fps: args.keyframe_fps,
             max_keyframes: args.max_keyframes,
         },
+        args.records,
     );
-    let summaries = summarise(timeline, spotting, &keyframes);
-    let files = match &args.keyframes {
-        Some(dir) => match write_keyframes(
+    if let Some(dir) = &args.keyframes
+        && let Err(e) = write_keyframes(
             &args.path,
             args.analysis.max_side,
-            &keyframes,
+            &mut report,
             dir,
             args.keyframe_size,
             args.keyframe_quality,
-        ) {
-            Ok(names) => Some(names),
-            Err(e) => {
-                eprintln!("emolens: keyframes: {e}");
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        },
-        None => None,
-    };
-    let report = Report {
-        path: args.path.display().to_string(),
-        fps: timeline.fps,
-        width: timeline.width,
-        height: timeline.height,
-        frames: timeline.records.len(),
-        face_frames: timeline.records.iter().filter(|r| r.face_present).count(),
-        duration: timeline.duration(),
-        analysis_fps: *frames_per_second,
-        main_track: timeline.main_track,
-        tracks: &timeline.tracks,
-        baseline_frames: spotting.baseline_frames,
-        baseline_neutral: spotting.baseline_neutral,
-        events: &spotting.events,
-        blinks: spotting.blinks.len(),
-        talking: spotting.talking.len(),
-        summaries: &summaries,
-        keyframes: keyframes
-            .iter()
-            .enumerate()
-            .map(|(i, k)| KeyframeOut {
-                keyframe: k,
-                file: files.as_ref().and_then(|f| f.get(i).cloned()),
-            })
-            .collect(),
-        records: args.records.then_some(timeline.records.as_slice()),
-    };
+        )
+    {
+        eprintln!("emolens: keyframes: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     if args.json {
         println!(
             "{}",
@@ -218,11 +148,11 @@ pub fn run(args: VideoArgs) -> ExitCode {
             report.blinks,
             report.talking
         );
-        for e in report.events {
+        for e in &report.events {
             println!("  {}", emolens::timeline::keyframes::describe_event(e));
         }
         println!("summaries:");
-        for s in report.summaries {
+        for s in &report.summaries {
             println!("  {}", s.text);
         }
         println!("keyframes:");

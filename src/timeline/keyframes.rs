@@ -408,3 +408,12 @@ pub fn encode_jpeg(image: &RgbImage, max_side: usize, quality: u8) -> Result<Vec
         .map_err(|e| e.to_string())?;
     Ok(out)
 }
+
+/// Width and height of a JPEG, read from its header.
+pub fn jpeg_dimensions(jpeg: &[u8]) -> Result<(u32, u32), String> {
+    let reader =
+        image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg);
+    reader
+        .into_dimensions()
+        .map_err(|e| format!("not a readable JPEG: {e}"))
+}

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod features;
 pub mod keyframes;
+pub mod report;
 pub mod spot;
 pub mod stats;
 pub mod track;
@@ -18,6 +19,7 @@ pub use keyframes::{
     Keyframe, KeyframeOptions, StretchSummary, select_keyframes, select_uniform_keyframes,
     summarise,
 };
+pub use report::{LiveStats, ReportKeyframe, VideoReport};
 pub use spot::{Event, EventKind, SpotOptions, Spotting, spot};
 pub use track::{Tracker, TrackerOptions};
 

@@ -1,0 +1,88 @@
+// Frame access for Analyzer.analyzeVideo (src/web_video.rs): only what needs
+// requestVideoFrameCallback and media events. Bookkeeping, analysis and decisions stay in Rust.
+
+function decodeError(video) {
+  const e = video.error;
+  const detail = e ? e.message || `MediaError code ${e.code}` : 'unknown media error';
+  return new Error(`the browser cannot decode this video: ${detail}`);
+}
+
+/** Resolves once the video has its first frame; rejects with a clear Error otherwise. */
+export async function loadVideo(video, timeoutMs) {
+  if (video.error) throw decodeError(video);
+  if (video.readyState < 2) {
+    await new Promise((resolve, reject) => {
+      const done = (settle) => {
+        clearTimeout(timer);
+        video.removeEventListener('loadeddata', ok);
+        video.removeEventListener('error', bad);
+        settle();
+      };
+      const ok = () => done(resolve);
+      const bad = () => done(() => reject(decodeError(video)));
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`the video gave no frame within ${timeoutMs / 1000} s: the browser may not decode it, or it does not load`))),
+        timeoutMs,
+      );
+      video.addEventListener('loadeddata', ok);
+      video.addEventListener('error', bad);
+      if (video.preload === 'none') video.preload = 'auto';
+    });
+  }
+  if (!video.videoWidth || !video.videoHeight) throw new Error('the video has no picture: no video track the browser can decode');
+}
+
+/**
+ * Resolves with { mediaTime, presentedFrames } of the next frame the video presents, after
+ * drawing that frame into `ctx` inside the frame callback (so the pixels are that frame's), or
+ * with null when the video ends or `signal` aborts.
+ * - seekTo (a number): seek there (paused) and take the frame shown;
+ * - step: file mode: play to the next frame and pause on it;
+ * - neither: live mode: the next frame of the running video.
+ */
+export function nextFrame(video, ctx, step, seekTo, timeoutMs, signal) {
+  return new Promise((resolve, reject) => {
+    let handle = 0;
+    let settled = false;
+    let endTimer = 0;
+    const settle = (finish) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(endTimer);
+      if (handle) video.cancelVideoFrameCallback(handle);
+      video.removeEventListener('ended', onEnded);
+      video.removeEventListener('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+      finish();
+    };
+    const onFrame = (_now, meta) => {
+      handle = 0;
+      if (step) video.pause();
+      ctx.drawImage(video, 0, 0, ctx.canvas.width, ctx.canvas.height);
+      settle(() => resolve({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames }));
+    };
+    const onError = () => settle(() => reject(decodeError(video)));
+    // The last frame's callback can come just after 'ended': give it a moment.
+    const onEnded = () => {
+      endTimer = setTimeout(() => settle(() => resolve(null)), 250);
+    };
+    const onAbort = () => settle(() => resolve(null));
+    const timer = setTimeout(
+      () => settle(() => reject(new Error(`no video frame arrived within ${timeoutMs / 1000} s: the browser may not decode this video`))),
+      timeoutMs,
+    );
+    if (video.error) return onError();
+    if (signal?.aborted) return onAbort();
+    if (step && seekTo == null && video.ended) return settle(() => resolve(null));
+    handle = video.requestVideoFrameCallback(onFrame);
+    video.addEventListener('ended', onEnded);
+    video.addEventListener('error', onError);
+    signal?.addEventListener('abort', onAbort);
+    if (seekTo != null) {
+      video.currentTime = seekTo;
+    } else if (step && video.paused) {
+      video.play().catch((e) => settle(() => reject(new Error(`the video will not play: ${e.message}`))));
+    }
+  });
+}

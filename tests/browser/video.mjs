@@ -1,0 +1,461 @@
+#!/usr/bin/env node
+// Browser video test: Analyzer.analyzeVideo and buildPrompt in headless Chromium on real clips
+// with the real face models, against the native CLI on the same clips.
+//
+//   node tests/browser/video.mjs [--verbose]
+//
+// Needs pkg/ (scripts/build-wasm.sh), the native binary (cargo build --release; found in
+// $CARGO_TARGET_DIR or target/), ffmpeg/ffprobe and node_modules/@vladmandic/face-api.
+// Checks:
+// - single_face.mp4, file mode, CPU: every frame once, at ffprobe's times; the same frame rate,
+//   events, keyframes and summaries as `emolens video --json --records`; expression
+//   probabilities within 1e-3 frame by frame; the pixels Chromium draws against the native decode;
+//   progress reports; keyframe JPEGs;
+// - buildPrompt: each mode the same JSON as `emolens prompt` (image bytes aside), `summaries`
+//   without images, bad options rejected with an Error;
+// - WebGPU on the first frames against the CPU;
+// - no_face.mp4: every frame faceless, no events; face_noface.mov (HEVC): analysed with faceless
+//   frames marked, or a clear Error; a file that is not a video: an Error;
+// - live mode on a MediaStream: keeps up (drops counted), times increase, stops on abort with
+//   the report.
+// Prints frames/s of dense analysis (CPU, WebGPU), then "N passed, M failed".
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, SHARED, startBrowser, record, finish, errorProblems } from './harness.mjs';
+
+const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
+const EXPRESSIONS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
+const EXPRESSION_TOL = 1e-3;
+const TIME_TOL = 2e-6; // both sides give microseconds
+const VIDEO = path.join(SHARED, 'video');
+const MODELS = path.join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'model');
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+const BIN = path.join(targetDir, 'release', 'emolens');
+if (!fs.existsSync(BIN)) throw new Error(`${BIN} missing: run cargo build --release first`);
+
+// ------------------------------------------------------------------ native side
+const native = (args) => JSON.parse(execFileSync(BIN, args, { cwd: ROOT, maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+const clip = (name) => path.join(VIDEO, name);
+const t0 = Date.now();
+const nativeVideo = native(['video', '--json', '--records', '--keyframe-size', '512', clip('single_face.mp4')]);
+const nativePrompts = {
+  enriched: native(['prompt', '--mode', 'enriched', '--stage1', '--permutations', '2', clip('single_face.mp4')]),
+  keyframes: native(['prompt', '--mode', 'keyframes', '--detail', 'high', clip('single_face.mp4')]),
+  summaries: native(['prompt', '--mode', 'summaries', '--labels', 'mafw', clip('single_face.mp4')]),
+};
+const nativeNoFace = native(['video', '--json', clip('no_face.mp4')]);
+/** Display times from the first frame, as ffprobe decodes them. */
+function probeTimes(file) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', file]).toString();
+  const times = out.split('\n').map((l) => parseFloat(l)).filter((x) => Number.isFinite(x));
+  times.sort((a, b) => a - b);
+  return times.map((t) => t - times[0]);
+}
+const probedTimes = probeTimes(clip('single_face.mp4'));
+// Frame 40 as the native analysis sees it (the conversion flags of src/video.rs).
+const FRAME = 40;
+const nativeFrame = execFileSync('ffmpeg', ['-v', 'error', '-i', clip('single_face.mp4'), '-sws_flags', 'neighbor+accurate_rnd+full_chroma_int',
+  '-vf', `select=eq(n\\,${FRAME})`, '-vframes', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 26 });
+// Every frame as the native analysis sees it, for the identical-pixels run.
+const nativeFrames = execFileSync('ffmpeg', ['-v', 'error', '-i', clip('single_face.mp4'), '-sws_flags', 'neighbor+accurate_rnd+full_chroma_int',
+  '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 28 });
+console.log(`native runs done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+// ------------------------------------------------------------------ browser
+const notVideo = Buffer.from('this is not a video at all, only text pretending to be one '.repeat(50));
+const browser = await startBrowser({
+  mounts: { '/models/': MODELS },
+  verbose,
+  timeoutS: 240,
+  routes: (req, res) => {
+    if (req.url === '/native/single_face.rgb') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': nativeFrames.length });
+      res.end(nativeFrames);
+      return true;
+    }
+    if (req.url !== '/not-a-video.mp4') return false;
+    res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': notVideo.length });
+    res.end(notVideo);
+    return true;
+  },
+});
+const page = await browser.openPage('video');
+await browser.call(page, 'set-up', async () => {
+  window.analyzers = {
+    cpu: await window.emolens.Analyzer.create({ backend: 'cpu', modelBaseUrl: '/models/' }),
+  };
+  window.videoOf = (src) => {
+    const video = document.createElement('video');
+    video.muted = true;
+    video.playsInline = true;
+    video.src = src;
+    document.body.appendChild(video);
+    return video;
+  };
+});
+
+const close = (a, b, tol) => Math.abs(a - b) <= tol;
+const keysOf = (o) => Object.keys(o).sort().join(',');
+
+// ---------------------------------------------------------------- single_face, file mode, CPU
+const single = await browser.call(page, 'single_face cpu', async ({ frame }) => window.capture(async () => {
+  const progress = [];
+  const video = window.videoOf('/shared/video/single_face.mp4');
+  const started = performance.now();
+  const report = await window.analyzers.cpu.analyzeVideo(video, { records: true, keyframeSize: 512, onProgress: (done, total) => progress.push([done, total]) });
+  const seconds = (performance.now() - started) / 1000;
+  // The pixels Chromium draws for one frame, to compare with the native decode.
+  const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  const time = report.records[frame].time + 0.25 / report.fps;
+  await new Promise((resolve) => {
+    video.requestVideoFrameCallback(() => {
+      context.drawImage(video, 0, 0);
+      resolve();
+    });
+    video.currentTime = time;
+  });
+  const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  const rgb = new Uint8Array((rgba.length / 4) * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) rgb.set(rgba.subarray(i, i + 3), j);
+  window.singleReport = report;
+  return { report: window.toPlain(report), progress, seconds, rgb: Array.from(rgb) };
+}), { frame: FRAME });
+
+let cpuFps = null;
+if (!single.ok) {
+  record('single_face.mp4, file mode, CPU: analysed', [`rejected: ${single.error.message}`]);
+} else {
+  const { report, progress, seconds, rgb } = single.value;
+  cpuFps = report.frames / seconds;
+  // Every frame once, at the decoder's times.
+  const times = report.records.map((r) => r.time);
+  const p = [];
+  if (times.length !== probedTimes.length) p.push(`${times.length} frames, ffprobe decodes ${probedTimes.length}`);
+  const worstTime = Math.max(...probedTimes.map((t, i) => Math.abs((times[i] ?? Infinity) - t)));
+  if (!(worstTime <= TIME_TOL)) p.push(`frame times differ from ffprobe's by up to ${worstTime}`);
+  if (report.records.some((r, i) => r.index !== i)) p.push('frame indices are not 0, 1, 2, ...');
+  record('single_face.mp4: every frame once, at its media time (against ffprobe)', p, `${times.length} frames, max time difference ${worstTime.toExponential(1)} s; ${report.analysis_fps.toFixed(2)} frames/s stepping + analysis, ${cpuFps.toFixed(2)} with keyframe JPEGs`);
+
+  // Same report structure and the same analysis as the native CLI.
+  const q = [];
+  const nativeKeys = keysOf(nativeVideo);
+  if (keysOf(report) !== nativeKeys) q.push(`report keys ${keysOf(report)} != native ${nativeKeys}`);
+  if (!close(report.fps, nativeVideo.fps, 1e-5 * nativeVideo.fps)) q.push(`fps ${report.fps} != native ${nativeVideo.fps}`);
+  for (const key of ['width', 'height', 'frames', 'face_frames', 'main_track', 'baseline_frames', 'baseline_neutral', 'blinks', 'talking']) {
+    if (JSON.stringify(report[key]) !== JSON.stringify(nativeVideo[key])) q.push(`${key}: ${JSON.stringify(report[key])} != native ${JSON.stringify(nativeVideo[key])}`);
+  }
+  if (!close(report.duration, nativeVideo.duration, 1e-5)) q.push(`duration ${report.duration} != native ${nativeVideo.duration}`);
+  if (report.events.length !== nativeVideo.events.length) q.push(`${report.events.length} events, native ${nativeVideo.events.length}`);
+  report.events.forEach((e, i) => {
+    const n = nativeVideo.events[i];
+    if (!n) return;
+    for (const k of ['onset_frame', 'apex_frame', 'offset_frame', 'kind', 'cut_off']) if (e[k] !== n[k]) q.push(`event ${i} ${k}: ${e[k]} != native ${n[k]}`);
+    for (const k of ['onset_time', 'apex_time', 'offset_time', 'duration']) if (!close(e[k], n[k], 1e-5)) q.push(`event ${i} ${k}: ${e[k]} != native ${n[k]}`);
+    // Which channels moved; their order (by strength) can swap on near ties under ±1 pixel noise.
+    if (e.moves.map((m) => m.name).sort().join() !== n.moves.map((m) => m.name).sort().join()) q.push(`event ${i} moves ${e.moves.map((m) => m.name)} != native ${n.moves.map((m) => m.name)}`);
+    if (e.expression_sequence.join() !== n.expression_sequence.join()) q.push(`event ${i} expression sequence differs`);
+  });
+  if (report.events.length !== 1 || report.events[0]?.kind !== 'macro') q.push(`expected one macro event (the smile), got ${JSON.stringify(report.events.map((e) => e.kind))}`);
+  const kf = (ks) => ks.map((k) => `${k.frame}:${k.reason}`).join(' ');
+  if (kf(report.keyframes) !== kf(nativeVideo.keyframes)) q.push(`keyframes ${kf(report.keyframes)} != native ${kf(nativeVideo.keyframes)}`);
+  const stretches = (ss) => ss.map((x) => `${x.start_frame}-${x.end_frame}`).join(' ');
+  if (stretches(report.summaries) !== stretches(nativeVideo.summaries)) q.push(`summary stretches ${stretches(report.summaries)} != native ${stretches(nativeVideo.summaries)}`);
+  const sameText = report.summaries.filter((x, i) => x.text === nativeVideo.summaries[i]?.text).length;
+  let worstExpr = 0;
+  let worstAt = -1;
+  const offFrames = [];
+  report.records.forEach((r, i) => {
+    const n = nativeVideo.records[i];
+    if (!n) return;
+    if (r.face_present !== n.face_present) q.push(`frame ${i}: face_present ${r.face_present} != native ${n.face_present}`);
+    if (!r.expressions || !n.expressions) return;
+    const d = Math.max(...r.expressions.map((v, c) => Math.abs(v - n.expressions[c])));
+    if (d > EXPRESSION_TOL) offFrames.push(`${i}: ${d.toExponential(1)}`);
+    if (d > worstExpr) [worstExpr, worstAt] = [d, i];
+  });
+  // Chromium's pixels differ from the native decode by ±1 (rounding, asserted below), and a few
+  // frames (mid-transition) amplify that: most frames must agree within the tolerance; the
+  // identical-pixels run below holds every frame to it.
+  if (offFrames.length > 0.05 * report.frames) q.push(`expression probabilities differ by more than ${EXPRESSION_TOL} on ${offFrames.length} frames: ${offFrames.join(', ')}`);
+  record('single_face.mp4 through <video>: same report structure, events, keyframes and summary stretches as `emolens video --json`', q,
+    `fps ${report.fps} (native ${nativeVideo.fps}); expressions: max difference ${worstExpr.toExponential(2)} (frame ${worstAt}), ${offFrames.length} of ${report.frames} frames over ${EXPRESSION_TOL} (${offFrames.join(', ')}); ${sameText}/${report.summaries.length} summary texts identical; events ${report.events.map((e) => `${e.kind} ${e.onset_time.toFixed(2)}-${e.offset_time.toFixed(2)} s`).join(', ')}`);
+
+  // The pixels of one frame: Chromium's drawing against the native decode.
+  let maxPx = 0;
+  let sumPx = 0;
+  for (let i = 0; i < rgb.length; i++) {
+    const d = Math.abs(rgb[i] - nativeFrame[i]);
+    maxPx = Math.max(maxPx, d);
+    sumPx += d;
+  }
+  const px = [];
+  if (rgb.length !== nativeFrame.length) px.push(`${rgb.length} bytes against ${nativeFrame.length}`);
+  if (maxPx > 1) px.push(`pixels differ by up to ${maxPx} (mean ${(sumPx / rgb.length).toFixed(3)}): the native YUV conversion no longer matches Chromium's`);
+  record(`frame ${FRAME}: Chromium's pixels against the native decode`, px, `max |difference| ${maxPx}, mean ${(sumPx / rgb.length).toFixed(3)} (0-255)`);
+
+  // Progress and keyframe JPEGs.
+  const r = [];
+  if (!progress.length) r.push('onProgress was never called');
+  if (progress.some((x, i) => i > 0 && x[0] < progress[i - 1][0])) r.push('progress went backwards');
+  const last = progress.at(-1);
+  if (last && (last[0] !== report.frames || last[1] !== report.frames)) r.push(`last progress ${JSON.stringify(last)}, expected [${report.frames}, ${report.frames}]`);
+  for (const k of report.keyframes) {
+    if (!/^data:image\/jpeg;base64,\/9j\//.test(k.jpeg ?? '')) r.push(`keyframe at ${k.time} s has no JPEG data URL`);
+  }
+  record('progress reports and keyframe JPEGs', r, `${progress.length} progress calls, ${report.keyframes.length} keyframes`);
+}
+
+// ---------------------------------------------------------------- identical pixels
+/** Problems where `a` (browser) and `b` (native) differ: numbers within tol·max(1, |x|). */
+function deepDiff(a, b, where, tol, out) {
+  if (out.length > 12) return out;
+  if (typeof b === 'number' && typeof a === 'number') {
+    if (!(Math.abs(a - b) <= tol * Math.max(1, Math.abs(a), Math.abs(b)))) out.push(`${where}: ${a} != native ${b}`);
+  } else if (Array.isArray(b)) {
+    if (!Array.isArray(a) || a.length !== b.length) out.push(`${where}: ${JSON.stringify(a)?.slice(0, 80)} != native ${JSON.stringify(b).slice(0, 80)}`);
+    else b.forEach((x, i) => deepDiff(a[i], x, `${where}[${i}]`, tol, out));
+  } else if (b && typeof b === 'object') {
+    if (!a || typeof a !== 'object') out.push(`${where}: missing`);
+    else {
+      if (keysOf(a) !== keysOf(b)) out.push(`${where}: keys ${keysOf(a)} != native ${keysOf(b)}`);
+      for (const k of Object.keys(b)) deepDiff(a[k], b[k], `${where}.${k}`, tol, out);
+    }
+  } else if (a !== b) out.push(`${where}: ${JSON.stringify(a)} != native ${JSON.stringify(b)}`);
+  return out;
+}
+const same = await browser.call(page, 'identical pixels', async ({ times, fps }) => window.capture(async () => {
+  const bytes = new Uint8Array(await (await fetch('/native/single_face.rgb')).arrayBuffer());
+  const [w, h] = [640, 360];
+  const frames = times.map((_, f) => {
+    const rgba = new Uint8ClampedArray(w * h * 4);
+    for (let i = 0, j = f * w * h * 3; i < rgba.length; i += 4, j += 3) {
+      rgba[i] = bytes[j];
+      rgba[i + 1] = bytes[j + 1];
+      rgba[i + 2] = bytes[j + 2];
+      rgba[i + 3] = 255;
+    }
+    return new ImageData(rgba, w, h);
+  });
+  const report = await window.analyzers.cpu.analyzeFrames(frames, times, { records: true, keyframeSize: 512, fps, batch: 8 });
+  window.sameReport = report;
+  return window.toPlain(report);
+}), { times: probedTimes, fps: nativeVideo.fps });
+let pureFps = null;
+if (!same.ok) {
+  record('identical pixels (analyzeFrames): same report as native', [`rejected: ${same.error.message}`]);
+} else {
+  const b = { ...same.value, path: nativeVideo.path, analysis_fps: nativeVideo.analysis_fps };
+  b.keyframes = b.keyframes.map(({ jpeg, ...k }) => k);
+  const p = deepDiff(b, nativeVideo, 'report', EXPRESSION_TOL, []);
+  let worst = 0;
+  same.value.records.forEach((r, i) => r.expressions?.forEach((v, c) => (worst = Math.max(worst, Math.abs(v - nativeVideo.records[i].expressions[c])))));
+  pureFps = same.value.analysis_fps;
+  record('identical pixels (analyzeFrames on ffmpeg\'s frames): the whole report equals `emolens video --json --records` (numbers within 1e-3 relative)', p, `max expression difference ${worst.toExponential(2)}, ${pureFps.toFixed(2)} frames/s`);
+}
+
+// ---------------------------------------------------------------- buildPrompt
+if (same.ok && single.ok) {
+  const prompts = await browser.call(page, 'prompts', async () => window.capture(async () => {
+    const build = (o) => window.toPlain(window.emolens.buildPrompt(window.sameReport, o));
+    const videoSummaries = window.toPlain(window.emolens.buildPrompt(window.singleReport, { mode: 'summaries' }));
+    const bad = (o) => {
+      try {
+        window.emolens.buildPrompt(window.singleReport, o);
+        return { isError: false, message: 'accepted' };
+      } catch (e) {
+        return { isError: e instanceof Error, message: e.message };
+      }
+    };
+    const noJpeg = { ...window.sameReport, keyframes: window.sameReport.keyframes.map(({ jpeg, ...k }) => k) };
+    return {
+      videoSummaries,
+      enriched: build({ mode: 'enriched', stage1: true, permutations: 2 }),
+      keyframes: build({ mode: 'keyframes', detail: 'high' }),
+      summaries: build({ mode: 'summaries', labels: 'mafw' }),
+      summariesNoJpeg: window.toPlain(window.emolens.buildPrompt(noJpeg, { mode: 'summaries', labels: 'mafw' })),
+      errors: {
+        keyframeFps: bad({ keyframeFps: 2 }),
+        labels: bad({ labels: '' }),
+        mode: bad({ mode: 'everything' }),
+        noJpeg: (() => {
+          try {
+            window.emolens.buildPrompt(noJpeg, { mode: 'enriched' });
+            return { isError: false, message: 'accepted' };
+          } catch (e) {
+            return { isError: e instanceof Error, message: e.message };
+          }
+        })(),
+        notReport: (() => {
+          try {
+            window.emolens.buildPrompt({ frames: 'many' }, {});
+            return { isError: false, message: 'accepted' };
+          } catch (e) {
+            return { isError: e instanceof Error, message: e.message };
+          }
+        })(),
+      },
+    };
+  }));
+  if (!prompts.ok) {
+    record('buildPrompt', [`rejected: ${prompts.error.message}`]);
+  } else {
+    const videoImages = prompts.value.videoSummaries.requests.flatMap((r) => r.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : []))).filter((x) => x.type === 'image_url').length;
+    record('buildPrompt on the <video> report, mode summaries: text only', videoImages ? [`${videoImages} images`] : [], `${prompts.value.videoSummaries.requests[0].tokens.total} tokens`);
+    const images = (request) => request.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((p) => p.type === 'image_url');
+    for (const mode of ['enriched', 'keyframes', 'summaries']) {
+      const browserJson = prompts.value[mode];
+      const nativeJson = nativePrompts[mode];
+      const p = [];
+      // On the same pixels the same JPEG encoder gives the same bytes: images included.
+      const b = browserJson;
+      const n = { ...nativeJson };
+      n.path = b.path; // a file path natively, the video's URL in the browser
+      if (JSON.stringify(b) !== JSON.stringify(n)) {
+        for (const key of Object.keys(n)) if (JSON.stringify(b[key]) !== JSON.stringify(n[key])) p.push(`${key} differs from emolens prompt: ${JSON.stringify(b[key]).slice(0, 300)} != ${JSON.stringify(n[key]).slice(0, 300)}`);
+        if (!p.length) p.push('the JSON differs from emolens prompt (key order)');
+      }
+      const counts = browserJson.requests.map((r) => images(r).length);
+      if (mode === 'summaries' && counts.some((c) => c > 0)) p.push('summaries mode carries images');
+      if (mode !== 'summaries' && counts.some((c) => c !== browserJson.keyframes.length)) p.push(`${counts} images for ${browserJson.keyframes.length} keyframes`);
+      for (const r of browserJson.requests) for (const part of images(r)) if (!part.image_url.url.startsWith('data:image/jpeg;base64,/9j/')) p.push('an image is not a JPEG data URL');
+      if (mode === 'enriched' && (browserJson.requests.length !== 2 || !browserJson.stage1?.length)) p.push('permutations 2 and stage1 not honoured');
+      record(`buildPrompt mode ${mode} (identical-pixels report): same JSON as \`emolens prompt\`, image bytes included`, p,
+        `tokens ${browserJson.requests[0].tokens.total} (all frames: ${browserJson.all_frames_image_tokens} image tokens), images ${counts.join('/')}`);
+    }
+    const s = [];
+    if (JSON.stringify(prompts.value.summariesNoJpeg) !== JSON.stringify(prompts.value.summaries)) s.push('summaries mode depends on keyframe pixels');
+    for (const [what, e] of Object.entries(prompts.value.errors)) {
+      if (!e.isError) s.push(`${what}: not rejected with an Error (${e.message})`);
+      else if (e.message.length < 15) s.push(`${what}: message is not a sentence: ${e.message}`);
+    }
+    record('buildPrompt: summaries need no pixels; bad options and reports give an Error', s, Object.entries(prompts.value.errors).map(([k, e]) => `${k}: "${e.message.slice(0, 70)}"`).join('; '));
+  }
+}
+
+// ---------------------------------------------------------------- WebGPU, first frames
+const GPU_FRAMES = 3;
+const gpu = await browser.call(page, 'webgpu', async ({ frames }) => window.capture(async () => {
+  const analyzer = await window.emolens.Analyzer.create({ backend: 'webgpu', modelBaseUrl: '/models/' });
+  const video = window.videoOf('/shared/video/single_face.mp4');
+  const started = performance.now();
+  const report = await analyzer.analyzeVideo(video, { records: true, maxFrames: frames, batch: frames, keyframeFps: 0 });
+  return { report: window.toPlain(report), seconds: (performance.now() - started) / 1000, backend: analyzer.backend, adapter: analyzer.adapterInfo };
+}), { frames: GPU_FRAMES });
+let gpuFps = null;
+if (!gpu.ok) {
+  record('WebGPU: first frames of single_face.mp4', [`rejected: ${gpu.error.message}`]);
+} else {
+  const { report, seconds, backend, adapter } = gpu.value;
+  gpuFps = report.frames / seconds;
+  const p = [];
+  if (backend !== 'webgpu') p.push(`backend ${backend}`);
+  if (report.frames !== GPU_FRAMES) p.push(`${report.frames} frames, asked for ${GPU_FRAMES}`);
+  let worst = 0;
+  report.records.forEach((r, i) => {
+    const n = nativeVideo.records[i];
+    if (Math.abs(r.time - n.time) > TIME_TOL) p.push(`frame ${i} at ${r.time} s, native ${n.time} s`);
+    if (!r.expressions) return p.push(`frame ${i}: no face on WebGPU`);
+    r.expressions.forEach((v, c) => (worst = Math.max(worst, Math.abs(v - n.expressions[c]))));
+  });
+  if (!(worst <= EXPRESSION_TOL)) p.push(`expressions differ from native by up to ${worst}`);
+  record(`WebGPU (${adapter}): first ${GPU_FRAMES} frames against native`, p, `max expression difference ${worst.toExponential(2)}`);
+}
+
+// ---------------------------------------------------------------- clips without faces, bad files
+const noFace = await browser.call(page, 'no_face', async () => window.capture(async () => {
+  // Looping: the analysis must still end at the last frame, and leave `loop` as it was.
+  const video = window.videoOf('/shared/video/no_face.mp4');
+  video.loop = true;
+  const report = await window.analyzers.cpu.analyzeVideo(video, { records: true });
+  return { ...window.toPlain(report), loopKept: video.loop };
+}));
+if (!noFace.ok) {
+  record('no_face.mp4: analysed', [`rejected: ${noFace.error.message}`]);
+} else {
+  const r = noFace.value;
+  const p = [];
+  if (r.frames !== nativeNoFace.frames) p.push(`${r.frames} frames, native ${nativeNoFace.frames}`);
+  if (r.records.some((x) => x.face_present || x.expressions)) p.push('a frame is marked with a face');
+  if (r.face_frames !== 0) p.push(`face_frames ${r.face_frames}`);
+  if (r.events.length) p.push(`${r.events.length} events`);
+  if (!r.loopKept) p.push('the video no longer loops after the analysis');
+  record('no_face.mp4 (looping <video>): every frame once, all faceless, no events', p, `${r.frames} frames (native ${nativeNoFace.frames})`);
+}
+
+const bad = await browser.call(page, 'bad files', async () => {
+  const run = (src) => window.capture(async () => window.toPlain(await window.analyzers.cpu.analyzeVideo(window.videoOf(src), { frameTimeoutMs: 10000 })));
+  return { mov: await run('/shared/video/face_noface.mov'), text: await run('/not-a-video.mp4') };
+});
+{
+  const p = [];
+  let info;
+  if (bad.mov.ok) {
+    const r = bad.mov.value;
+    if (!(r.frames > 0 && r.face_frames < r.frames)) p.push(`decoded, but ${r.face_frames} of ${r.frames} frames have a face: the face never leaves`);
+    info = `decoded: ${r.frames} frames, ${r.face_frames} with a face, ${r.events.length} events`;
+  } else {
+    p.push(...errorProblems(bad.mov, 'face_noface.mov'));
+    info = `Error: ${bad.mov.error.message}`;
+  }
+  record('face_noface.mov (HEVC): analysed with faceless frames marked, or a clear Error', p, info);
+  const q = bad.text.ok ? ['a text file was analysed as a video'] : errorProblems(bad.text, 'not-a-video.mp4');
+  record('a file that is not a video: an Error, no hang', q, bad.text.ok ? '' : `"${bad.text.error.message}"`);
+}
+
+// ---------------------------------------------------------------- live mode
+const LIVE_SECONDS = 6;
+const live = await browser.call(page, 'live', async ({ seconds }) => window.capture(async () => {
+  // A camera stand-in: the clip playing in a loop, captured as a MediaStream.
+  const source = window.videoOf('/shared/video/single_face.mp4');
+  source.loop = true;
+  await source.play();
+  const camera = document.createElement('video');
+  camera.muted = true;
+  camera.srcObject = source.captureStream();
+  document.body.appendChild(camera);
+  await camera.play();
+  const stop = new AbortController();
+  const progress = [];
+  let abortedAt = 0;
+  setTimeout(() => {
+    abortedAt = performance.now();
+    stop.abort();
+  }, seconds * 1000);
+  const started = performance.now();
+  const report = await window.analyzers.cpu.analyzeVideo(camera, { signal: stop.signal, records: true, onProgress: (done) => progress.push(done) });
+  const stopLatency = (performance.now() - abortedAt) / 1000;
+  const elapsed = (performance.now() - started) / 1000;
+  source.pause();
+  return { report: window.toPlain(report), elapsed, stopLatency, progress };
+}), { seconds: LIVE_SECONDS });
+if (!live.ok) {
+  record('live mode', [`rejected: ${live.error.message}`]);
+} else {
+  const { report, elapsed, stopLatency } = live.value;
+  const p = [];
+  for (const key of Object.keys(nativeVideo)) if (!(key in report)) p.push(`report lacks ${key}`);
+  if (!report.live) p.push('no live statistics');
+  else {
+    if (!report.live.stopped) p.push('not marked as stopped');
+    if (!(report.live.dropped_frames > 0)) p.push(`no frame dropped while analysing at ${(report.frames / elapsed).toFixed(1)} frames/s a 30 fps stream`);
+  }
+  if (!(report.frames >= 3)) p.push(`only ${report.frames} frames analysed`);
+  const times = report.records.map((r) => r.time);
+  if (times.some((t, i) => i > 0 && !(t > times[i - 1]))) p.push('frame times do not increase');
+  if (!(stopLatency < 3)) p.push(`resolved ${stopLatency.toFixed(1)} s after the abort`);
+  // Never behind: the last analysed frame is from the last moments of the session, not from a queue.
+  const lastTime = times.at(-1) ?? 0;
+  if (!(lastTime > LIVE_SECONDS - 2.5)) p.push(`the last analysed frame is at ${lastTime.toFixed(2)} s of a ${LIVE_SECONDS} s session: it fell behind`);
+  if (report.face_frames === 0) p.push('no face found in the live stream');
+  // Analysed + dropped frames cover the stream's frames: at 30 fps about 30 per second.
+  const covered = report.frames + (report.live?.dropped_frames ?? 0);
+  record('live mode (MediaStream): keeps up, drops counted, stops with the report', p,
+    `${report.frames} analysed + ${report.live?.dropped_frames} dropped in ${elapsed.toFixed(1)} s, last frame at ${times.at(-1)?.toFixed(2)} s, stopped ${stopLatency.toFixed(2)} s after the abort (${(covered / elapsed).toFixed(1)} frames/s presented), ${report.keyframes.filter((k) => k.jpeg).length}/${report.keyframes.length} keyframes with JPEG, ${report.events.length} events`);
+}
+
+await browser.close();
+console.log(`\ndense analysis in headless Chromium: CPU ${cpuFps?.toFixed(2) ?? '-'} frames/s (single_face.mp4 through <video>, all 72 frames, stepping and keyframes included; ${pureFps?.toFixed(2) ?? '-'} frames/s on decoded frames, batch 8), WebGPU ${gpuFps?.toFixed(2) ?? '-'} frames/s (${GPU_FRAMES} frames, SwiftShader)`);
+console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+finish();
