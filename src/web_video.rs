@@ -252,6 +252,7 @@ fn report_of(
         &KeyframeOptions {
             base_fps: options.keyframe_fps,
             max_keyframes: options.max_keyframes,
+            ..Default::default()
         },
         options.records,
     )

@@ -194,6 +194,7 @@ fn single_face_neutral_then_one_macro_smile() {
         &KeyframeOptions {
             base_fps: 5.0,
             max_keyframes: Some(3),
+            ..Default::default()
         },
     );
     assert_eq!(few.len(), 3);

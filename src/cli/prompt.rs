@@ -9,7 +9,7 @@ use super::EXIT_BAD_INPUT;
 use super::video::{AnalysisArgs, analyse};
 use emolens::labels::LabelSet;
 use emolens::prompt::{ClipContext, ImageDetail, PromptMode, PromptRequest, prompt_json};
-use emolens::timeline::{KeyframeOptions, VideoReport};
+use emolens::timeline::{KeyframeOptions, KeyframeSampling, VideoReport};
 use emolens::video::encode_frames;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -31,6 +31,10 @@ pub struct PromptArgs {
     /// Base keyframe rate per second (at most 5); event apexes and rare states come on top.
     #[arg(long, default_value_t = 1.0)]
     keyframe_fps: f64,
+    /// balanced: base rate plus event apexes and rare states; uniform: evenly spread frames only
+    /// (the usual VLM baseline, for comparison).
+    #[arg(long, default_value = "balanced")]
+    keyframe_sampling: KeyframeSampling,
     /// Longer side of keyframe JPEGs in pixels.
     #[arg(long, default_value_t = 512)]
     keyframe_size: usize,
@@ -89,6 +93,7 @@ fn build(args: &PromptArgs) -> Result<serde_json::Value, String> {
         &KeyframeOptions {
             base_fps: args.keyframe_fps,
             max_keyframes: None,
+            sampling: args.keyframe_sampling,
         },
         false,
     );

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{DetectorArgs, EXIT_BAD_INPUT};
 use clap::Args;
-use emolens::timeline::{KeyframeOptions, VideoReport};
+use emolens::timeline::{KeyframeOptions, KeyframeSampling, VideoReport};
 use emolens::video::{Analysis, analyse_video, encode_frames};
 
 #[derive(Args)]
@@ -22,6 +22,10 @@ pub struct VideoArgs {
     /// Base keyframe rate per second (at most 5); event apexes and rare states come on top.
     #[arg(long, default_value_t = 1.0)]
     keyframe_fps: f64,
+    /// balanced: base rate plus event apexes and rare states; uniform: evenly spread frames only
+    /// (the usual VLM baseline, for comparison).
+    #[arg(long, default_value = "balanced")]
+    keyframe_sampling: KeyframeSampling,
     /// At most this many keyframes (event apexes always kept).
     #[arg(long)]
     max_keyframes: Option<usize>,
@@ -111,6 +115,7 @@ pub fn run(args: VideoArgs) -> ExitCode {
         &KeyframeOptions {
             base_fps: args.keyframe_fps,
             max_keyframes: args.max_keyframes,
+            sampling: args.keyframe_sampling,
         },
         args.records,
     );

@@ -11,7 +11,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use super::keyframes::{
-    Keyframe, KeyframeOptions, base_rate_records, select_keyframes, select_uniform_keyframes,
+    Keyframe, KeyframeOptions, KeyframeSampling, base_rate_records, select_keyframes,
 };
 use super::spot::{EventKind, SpotOptions, Spotting, spot};
 use super::{FrameRecord, Timeline};
@@ -315,13 +315,18 @@ pub fn keyframe_coverage(
         let capped = KeyframeOptions {
             base_fps,
             max_keyframes: Some(budget),
+            sampling: KeyframeSampling::Balanced,
+        };
+        let uniform = KeyframeOptions {
+            sampling: KeyframeSampling::Uniform,
+            ..capped
         };
         let no_events = Spotting {
             events: Vec::new(),
             ..spotting.clone()
         };
         let picks: [Vec<Keyframe>; 3] = [
-            select_uniform_keyframes(&timeline, budget),
+            select_keyframes(&timeline, &spotting, &uniform),
             select_keyframes(&timeline, &no_events, &capped),
             select_keyframes(&timeline, &spotting, &capped),
         ];

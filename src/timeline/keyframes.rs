@@ -22,6 +22,8 @@ pub struct KeyframeOptions {
     pub base_fps: f64,
     /// At most this many keyframes (event apexes are always kept).
     pub max_keyframes: Option<usize>,
+    #[serde(default)]
+    pub sampling: KeyframeSampling,
 }
 
 impl Default for KeyframeOptions {
@@ -29,6 +31,33 @@ impl Default for KeyframeOptions {
         Self {
             base_fps: 1.0,
             max_keyframes: None,
+            sampling: KeyframeSampling::Balanced,
+        }
+    }
+}
+
+/// How keyframes are chosen: a switch so that the two can be compared (`emolens spot-bench`
+/// prints both at one budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyframeSampling {
+    /// Base rate, plus every event apex and the rare states (this module's comment).
+    #[default]
+    Balanced,
+    /// Evenly spread frames only, as many as the base rate gives (or `max_keyframes`): the usual
+    /// VLM baseline, blind to what happens between them.
+    Uniform,
+}
+
+impl std::str::FromStr for KeyframeSampling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "balanced" => Ok(Self::Balanced),
+            "uniform" => Ok(Self::Uniform),
+            other => Err(format!(
+                "unknown keyframe sampling '{other}': use 'balanced' or 'uniform'"
+            )),
         }
     }
 }
@@ -126,6 +155,13 @@ pub fn select_keyframes(
     let records = &timeline.records;
     if records.is_empty() {
         return Vec::new();
+    }
+    if options.sampling == KeyframeSampling::Uniform {
+        let budget = base_rate_records(timeline, options.base_fps).len();
+        return select_uniform_keyframes(
+            timeline,
+            options.max_keyframes.map_or(budget, |m| m.min(budget)),
+        );
     }
     let label = |i: usize| records[i].expressions.map(|p| dominant_label(&p));
     let mut picks: Vec<(usize, KeyframeReason)> = base_rate_records(timeline, options.base_fps)
