@@ -5,10 +5,15 @@
 //          tokenizer.json, preprocessor_config.json, model.safetensors), e.g.
 //          https://huggingface.co/HuggingFaceTB/SmolVLM-256M-Instruct/resolve/main/
 //          kept in the Cache API after the first load.
-//   remote an OpenAI-compatible server: not wired into the demo yet (see askRemote).
+//   remote an OpenAI-compatible server (vLLM, llama.cpp, Ollama, hosted APIs), called from this
+//          page with fetch. After "Analyse whole clip" it gets the clip's enriched prompt (keyframes
+//          plus measured summaries and events; text only with "send no pixels"), otherwise this
+//          frame and its measured expression probabilities. Nothing is sent before "Ask"; "Show
+//          what will be sent" shows the exact request (API key redacted). The key is never stored.
 //
 // URL parameters: ?vlm=none|local|remote&vlmUrl=URL&vlmBackend=auto|webgpu|cpu
-import { LocalVlm } from '../pkg/emolens.js';
+//                 &vlmEndpoint=URL&vlmModel=NAME&vlmTextOnly=1
+import { LocalVlm, askRemote, previewRemote, buildPrompt } from '../pkg/emolens.js';
 
 const LABEL_SETS = {
   faceapi: ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'],
@@ -43,6 +48,14 @@ export function setupVlm({ state, currentFrame }) {
     answer: $('vlm-answer'),
     scores: $('vlm-scores'),
     text: $('vlm-text'),
+    remote: $('vlm-remote'),
+    endpoint: $('vlm-endpoint'),
+    model: $('vlm-model'),
+    key: $('vlm-key'),
+    textOnly: $('vlm-text-only'),
+    preview: $('vlm-preview'),
+    previewText: $('vlm-preview-text'),
+    stop: $('vlm-stop'),
   };
   const vlm = { mode: 'none', status: 'idle', model: null, progress: null, answer: null, error: null };
   state.vlm = vlm;
@@ -52,6 +65,9 @@ export function setupVlm({ state, currentFrame }) {
   if (params.get('vlm') && [...ui.mode.options].some((o) => o.value === params.get('vlm'))) ui.mode.value = params.get('vlm');
   if (params.get('vlmUrl')) ui.url.value = params.get('vlmUrl');
   if (params.get('vlmBackend')) ui.backend.value = params.get('vlmBackend');
+  if (params.get('vlmEndpoint')) ui.endpoint.value = params.get('vlmEndpoint');
+  if (params.get('vlmModel')) ui.model.value = params.get('vlmModel');
+  if (params.get('vlmTextOnly') === '1') ui.textOnly.checked = true;
 
   function fail(err, what) {
     vlm.error = `${what}: ${err && err.message ? err.message : String(err)}`;
@@ -67,13 +83,15 @@ export function setupVlm({ state, currentFrame }) {
   function render() {
     vlm.mode = ui.mode.value;
     ui.local.hidden = vlm.mode !== 'local';
+    ui.remote.hidden = vlm.mode !== 'remote';
     const busy = vlm.status === 'loading' || vlm.status === 'asking';
+    ui.stop.hidden = !(vlm.mode === 'remote' && vlm.status === 'asking');
+    ui.ask.textContent = vlm.mode === 'remote' && state.clipReport ? 'Ask about the whole clip' : 'Ask about this frame';
     ui.load.disabled = busy;
     ui.cancel.hidden = vlm.status !== 'loading';
     ui.ask.hidden = vlm.mode === 'none';
     ui.ask.disabled = busy || (vlm.mode === 'local' && !vlm.model);
     if (vlm.mode === 'none') say('No VLM (choose local or remote to ask about the frame).');
-    else if (vlm.mode === 'remote') say('remote: not wired yet');
   }
 
   async function load() {
@@ -160,10 +178,94 @@ export function setupVlm({ state, currentFrame }) {
     return { label: labels[best], scores: { labels, probabilities }, text };
   }
 
-  async function askRemote() {
-    // REMOTE: wire the browser remote client (src/remote/web.rs) here. Until then the demo says
-    // so instead of pretending to answer.
-    throw new Error('remote: not wired yet');
+  // What the remote VLM gets: the clip's enriched prompt when the whole clip was analysed,
+  // else this frame with its measured expression probabilities. Built fresh for every request,
+  // so the preview is exactly what "Ask" sends.
+  function remoteRequest() {
+    const labels = ui.labels.value;
+    const textOnly = ui.textOnly.checked;
+    const options = {
+      endpoint: ui.endpoint.value.trim(),
+      model: ui.model.value.trim(),
+      apiKey: ui.key.value || undefined,
+      labels,
+      textOnly,
+      stream: true,
+    };
+    if (!options.endpoint) throw new Error('enter the server\'s endpoint, e.g. http://localhost:11434/v1');
+    if (!options.model) throw new Error('enter the model name the server knows, e.g. llava:7b');
+    if (state.clipReport) {
+      const prompt = buildPrompt(state.clipReport, { labels, mode: textOnly ? 'summaries' : 'enriched' });
+      return { messages: prompt, options, what: 'the whole clip' };
+    }
+    const names = LABEL_SETS[labels];
+    const faces = state.lastResult?.faces ?? [];
+    const measured = faces.length
+      ? `Measured on this frame by a facial-expression model: ${Object.entries(faces[0].expressions)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`)
+        .join(', ')}.`
+      : 'No face was found on this frame by the facial-expression model.';
+    const content = [{ type: 'text', text: `Which emotion does the person show? ${measured} Choose one of: ${names.join(', ')}.` }];
+    if (!textOnly) content.push({ type: 'image_url', image_url: { url: frameDataUrl(), detail: 'low' } });
+    const messages = [
+      { role: 'system', content: `You recognise human emotions. Answer with one label from: ${names.join(', ')}, a score per label and a short rationale, as JSON.` },
+      { role: 'user', content },
+    ];
+    return { messages, options, what: 'this frame' };
+  }
+
+  function frameDataUrl() {
+    const frame = grabFrame();
+    const canvas = document.createElement('canvas');
+    canvas.width = frame.width;
+    canvas.height = frame.height;
+    canvas.getContext('2d').putImageData(frame, 0, 0);
+    return canvas.toDataURL('image/jpeg', 0.85);
+  }
+
+  // The request as it will be POSTed; data URLs shortened for reading (the bytes are sent whole).
+  function showPreview() {
+    try {
+      const { messages, options } = remoteRequest();
+      const preview = previewRemote(messages, options);
+      const text = JSON.stringify(preview, null, 2).replace(/data:image\/[a-z]+;base64,([A-Za-z0-9+/=]{64,})/g,
+        (m, b64) => `${m.slice(0, m.indexOf(',') + 17)}… (${Math.round((b64.length * 3) / 4)} bytes)`);
+      ui.previewText.textContent = `${preview.images} image(s) would be sent${preview.textOnly ? ' (text only: no pixels)' : ''}.\n${text}`;
+      ui.previewText.hidden = false;
+      vlm.preview = preview;
+    } catch (e) {
+      fail(e, 'Cannot build the request');
+    }
+  }
+
+  async function askRemoteVlm() {
+    const { messages, options, what } = remoteRequest();
+    controller = new AbortController();
+    render();
+    say(`Asking ${options.model} about ${what}…`);
+    ui.text.textContent = '';
+    try {
+      const result = await askRemote(messages, {
+        ...options,
+        signal: controller.signal,
+        onToken: (piece) => {
+          ui.text.textContent += piece;
+        },
+      });
+      const names = Object.keys(result.scores ?? {});
+      if (names.length) showScores(names, names.map((n) => result.scores[n]));
+      if (result.unparsed) {
+        say(`The answer names no label (shown below as it came).`);
+        ui.text.textContent = result.raw;
+      } else {
+        say(`The model's answer: ${result.label}${result.dropped_parameters?.length ? ` (the server refused ${result.dropped_parameters.join(', ')}; asked again without)` : ''}`);
+        ui.text.textContent = result.rationale ?? '';
+      }
+      return { label: result.label, scores: result.scores, text: result.rationale ?? result.raw, unparsed: result.unparsed };
+    } finally {
+      controller = null;
+    }
   }
 
   async function ask() {
@@ -171,8 +273,7 @@ export function setupVlm({ state, currentFrame }) {
     render();
     say('Thinking…');
     try {
-      const frame = grabFrame();
-      vlm.answer = vlm.mode === 'local' ? await askLocal(frame) : await askRemote(frame);
+      vlm.answer = vlm.mode === 'local' ? await askLocal(grabFrame()) : await askRemoteVlm();
     } catch (e) {
       fail(e, 'The VLM could not answer');
     } finally {
@@ -186,6 +287,7 @@ export function setupVlm({ state, currentFrame }) {
     render();
     if (vlm.mode === 'local' && vlm.model) say('Ready. Ask about the frame.');
     if (vlm.mode === 'local' && !vlm.model) say('Enter the checkpoint URL and load it.');
+    if (vlm.mode === 'remote') say('Enter the server and model; nothing is sent before you ask.');
   });
   ui.load.addEventListener('click', load);
   ui.cancel.addEventListener('click', () => controller && controller.abort());
@@ -198,6 +300,8 @@ export function setupVlm({ state, currentFrame }) {
     }
   });
   ui.ask.addEventListener('click', ask);
+  ui.preview.addEventListener('click', showPreview);
+  ui.stop.addEventListener('click', () => controller && controller.abort());
   render();
   if (vlm.mode === 'local' && ui.url.value) load();
 }

@@ -433,6 +433,48 @@ async function main() {
     record('bad input → Error with a sentence', p);
   }
 
+  // The demo's VLM panel, remote: preview first (nothing sent), then ask; "send no pixels" sends none.
+  {
+    const p = [];
+    let info = '';
+    const demo = await browser.context.newPage();
+    try {
+      const endpoint = endpointFor(fake, 'vllm');
+      await demo.goto(`${browser.base}/index.html?input=photo&backend=cpu&vlm=remote&vlmModel=llava:7b&vlmEndpoint=${encodeURIComponent(endpoint)}`);
+      await demo.waitForFunction(() => window.__emolens?.ready && window.__emolens.frames >= 1 && window.__emolens.vlm, null, { timeout: 120_000 });
+      await demo.fill('#vlm-key', KEY);
+      await demo.click('#vlm-preview');
+      const preview = await demo.evaluate(() => document.getElementById('vlm-preview-text').textContent);
+      if (!/Bearer <redacted>/.test(preview)) p.push('the preview does not show the redacted Authorization header');
+      if (preview.includes(KEY)) p.push('the preview shows the key');
+      if (!/1 image\(s\) would be sent/.test(preview)) p.push(`preview: ${preview.slice(0, 80)}`);
+      if (postsTo(await fake.seen(), endpoint).length) p.push('the preview sent a request');
+      const askDemo = async () => {
+        await demo.click('#vlm-ask');
+        await demo.waitForFunction(() => window.__emolens.vlm.status !== 'asking' && (window.__emolens.vlm.answer || window.__emolens.vlm.error), null, { timeout: 60_000 });
+        return demo.evaluate(() => ({ answer: window.__emolens.vlm.answer, error: window.__emolens.vlm.error, shown: document.getElementById('vlm-answer').textContent }));
+      };
+      const first = await askDemo();
+      if (first.error) p.push(`ask: ${first.error}`);
+      else if (first.answer?.label !== 'happy' || !first.shown.includes('happy')) p.push(`answer ${JSON.stringify(first.answer)} shown as ${JSON.stringify(first.shown)}`);
+      const [post] = postsTo(await fake.seen(), endpoint);
+      const parts = (post?.body.messages ?? []).flatMap((m) => (Array.isArray(m.content) ? m.content : []));
+      if (!parts.some((x) => x.type === 'image_url' && /^data:image\/jpeg;base64,/.test(x.image_url?.url))) p.push('the frame was not sent as a JPEG data URL');
+      if (!parts.some((x) => x.type === 'text' && /Measured on this frame/.test(x.text))) p.push('the measured probabilities were not sent');
+      if (header(post ?? { headers: [] }, 'authorization') !== `Bearer ${KEY}`) p.push('the key did not travel in the Authorization header');
+      await demo.check('#vlm-text-only');
+      const second = await askDemo();
+      const posts = postsTo(await fake.seen(), endpoint);
+      if (second.error) p.push(`text-only ask: ${second.error}`);
+      if (posts.length !== 2) p.push(`${posts.length} POSTs, expected 2`);
+      else if (JSON.stringify(posts[1].body).includes('image_url')) p.push('"send no pixels" still sent an image');
+      info = `answer ${first.answer?.label}, ${posts.length} POSTs`;
+    } catch (e) {
+      p.push(`demo page: ${e.message}`);
+    }
+    await demo.close().catch(() => {});
+    cell("the demo's remote panel (preview, ask, text only)", 'vllm', record('demo: VLM = remote previews (key redacted, nothing sent), asks, and sends no pixels when told', p, info));
+  }
   // Over the whole run: the key in no URL the server saw, no header but Authorization, no log line.
   {
     const seen = await fake.seen();

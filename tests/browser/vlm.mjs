@@ -708,10 +708,10 @@ async function demo(browser) {
     await page.waitForFunction(() => window.__emolens && window.__emolens.ready, null, { timeout: 120_000 });
     const offByDefault = await page.evaluate(() => document.getElementById('vlm-mode').value);
     if (offByDefault !== 'none') p.push(`VLM choice defaults to ${offByDefault}, expected none`);
-    // remote is a marked placeholder, not a fake answer.
+    // remote shows its own fields (tests/browser/remote.mjs asks the fake server through them).
     await page.selectOption('#vlm-mode', 'remote');
-    const remote = await page.evaluate(() => document.getElementById('vlm-answer').textContent);
-    if (!/remote: not wired yet/.test(remote)) p.push(`remote shows ${JSON.stringify(remote)}`);
+    const remoteShown = await page.evaluate(() => !document.getElementById('vlm-remote').hidden && document.getElementById('vlm-local').hidden);
+    if (!remoteShown) p.push('VLM = remote does not show the remote fields alone');
     await page.selectOption('#vlm-mode', 'local');
     await page.fill('#vlm-url', `${browser.base}/vlm/demo/`);
     await page.selectOption('#vlm-backend', 'cpu');
