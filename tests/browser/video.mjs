@@ -43,6 +43,7 @@ const nativePrompts = {
   enriched: native(['prompt', '--mode', 'enriched', '--stage1', '--permutations', '2', clip('single_face.mp4')]),
   keyframes: native(['prompt', '--mode', 'keyframes', '--detail', 'high', clip('single_face.mp4')]),
   summaries: native(['prompt', '--mode', 'summaries', '--labels', 'mafw', clip('single_face.mp4')]),
+  summariesAt2: native(['prompt', '--mode', 'summaries', '--labels', 'faceapi', '--keyframe-fps', '2', clip('single_face.mp4')]),
 };
 const nativeNoFace = native(['video', '--json', clip('no_face.mp4')]);
 /** Display times from the first frame, as ffprobe decodes them. */
@@ -275,8 +276,19 @@ if (same.ok && single.ok) {
       keyframes: build({ mode: 'keyframes', detail: 'high' }),
       summaries: build({ mode: 'summaries', labels: 'mafw' }),
       summariesNoJpeg: window.toPlain(window.emolens.buildPrompt(noJpeg, { mode: 'summaries', labels: 'mafw' })),
+      // keyframeFps: keyframes picked again from the records.
+      summariesAt2: build({ mode: 'summaries', labels: 'faceapi', keyframeFps: 2 }),
+      enrichedAt1: build({ mode: 'enriched', stage1: true, permutations: 2, keyframeFps: 1 }),
       errors: {
-        keyframeFps: bad({ keyframeFps: 2 }),
+        keyframeFpsWithoutPixels: bad({ keyframeFps: 2, mode: 'enriched' }),
+        keyframeFpsWithoutRecords: (() => {
+          try {
+            window.emolens.buildPrompt({ ...window.sameReport, records: undefined }, { keyframeFps: 2, mode: 'summaries' });
+            return { isError: false, message: 'accepted' };
+          } catch (e) {
+            return { isError: e instanceof Error, message: e.message };
+          }
+        })(),
         labels: bad({ labels: '' }),
         mode: bad({ mode: 'everything' }),
         noJpeg: (() => {
@@ -323,6 +335,15 @@ if (same.ok && single.ok) {
       if (mode === 'enriched' && (browserJson.requests.length !== 2 || !browserJson.stage1?.length)) p.push('permutations 2 and stage1 not honoured');
       record(`buildPrompt mode ${mode} (identical-pixels report): same JSON as \`emolens prompt\`, image bytes included`, p,
         `tokens ${browserJson.requests[0].tokens.total} (all frames: ${browserJson.all_frames_image_tokens} image tokens), images ${counts.join('/')}`);
+    }
+    {
+      const k = [];
+      const b = prompts.value.summariesAt2;
+      const n = { ...nativePrompts.summariesAt2, path: b.path };
+      if (JSON.stringify(b) !== JSON.stringify(n)) k.push(`keyframeFps 2 differs from \`emolens prompt --keyframe-fps 2\`: keyframes ${JSON.stringify(b.keyframes)} vs ${JSON.stringify(n.keyframes)}`);
+      if (b.keyframes.length <= prompts.value.summaries.keyframes.length) k.push('keyframeFps 2 gave no more keyframes than 1');
+      if (JSON.stringify(prompts.value.enrichedAt1) !== JSON.stringify(prompts.value.enriched)) k.push('keyframeFps 1 (the rate analysed at) changed the enriched request');
+      record('buildPrompt keyframeFps: keyframes picked again from the records, as `emolens prompt --keyframe-fps`', k, `${b.keyframes.length} keyframes at 2/s`);
     }
     const s = [];
     if (JSON.stringify(prompts.value.summariesNoJpeg) !== JSON.stringify(prompts.value.summaries)) s.push('summaries mode depends on keyframe pixels');
