@@ -19,7 +19,8 @@
 // - live mode on a MediaStream: keeps up (drops counted), times increase, stops on abort with
 //   the report.
 // Prints frames/s of dense analysis (CPU, WebGPU), then "N passed, M failed".
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, SHARED, startBrowser, record, finish, errorProblems } from './harness.mjs';
@@ -35,17 +36,20 @@ const BIN = path.join(targetDir, 'release', 'emolens');
 if (!fs.existsSync(BIN)) throw new Error(`${BIN} missing: run cargo build --release first`);
 
 // ------------------------------------------------------------------ native side
-const native = (args) => JSON.parse(execFileSync(BIN, args, { cwd: ROOT, maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+// The native runs go side by side (each is one process analysing the clip).
+const run = promisify(execFile);
+const native = async (args) => JSON.parse((await run(BIN, args, { cwd: ROOT, maxBuffer: 1 << 28 })).stdout);
 const clip = (name) => path.join(VIDEO, name);
 const t0 = Date.now();
-const nativeVideo = native(['video', '--json', '--records', '--keyframe-size', '512', clip('single_face.mp4')]);
-const nativePrompts = {
-  enriched: native(['prompt', '--mode', 'enriched', '--stage1', '--permutations', '2', clip('single_face.mp4')]),
-  keyframes: native(['prompt', '--mode', 'keyframes', '--detail', 'high', clip('single_face.mp4')]),
-  summaries: native(['prompt', '--mode', 'summaries', '--labels', 'mafw', clip('single_face.mp4')]),
-  summariesAt2: native(['prompt', '--mode', 'summaries', '--labels', 'faceapi', '--keyframe-fps', '2', clip('single_face.mp4')]),
-};
-const nativeNoFace = native(['video', '--json', clip('no_face.mp4')]);
+const [nativeVideo, enriched, keyframes, summaries, summariesAt2, nativeNoFace] = await Promise.all([
+  native(['video', '--json', '--records', '--keyframe-size', '512', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'enriched', '--stage1', '--permutations', '2', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'keyframes', '--detail', 'high', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'summaries', '--labels', 'mafw', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'summaries', '--labels', 'faceapi', '--keyframe-fps', '2', clip('single_face.mp4')]),
+  native(['video', '--json', clip('no_face.mp4')]),
+]);
+const nativePrompts = { enriched, keyframes, summaries, summariesAt2 };
 /** Display times from the first frame, as ffprobe decodes them. */
 function probeTimes(file) {
   const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', file]).toString();
