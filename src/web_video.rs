@@ -712,7 +712,8 @@ struct PromptOptions {
     permutations: Option<usize>,
     #[serde(default)]
     stage1: bool,
-    /// Only to say where it belongs: keyframes are picked (and their pixels taken) in analyzeVideo.
+    /// Pick keyframes again at this base rate (needs the report's records; image modes need
+    /// pixels for every new keyframe, i.e. only frames that were keyframes in the report).
     #[serde(default)]
     keyframe_fps: Option<f64>,
 }
@@ -738,13 +739,14 @@ fn jpeg_from_data_url(url: &str) -> Result<Vec<u8>, String> {
 /// `emolens video --json` with keyframe data URLs): the same JSON as `emolens prompt`.
 ///
 /// `options`: `{ labels = 'dfew', mode = 'enriched'|'keyframes'|'summaries', detail = 'low'|'high',
-/// permutations = 1, stage1 = false }`. `summaries` carries no image. `keyframeFps` is chosen in
-/// `analyzeVideo` (where the keyframe pixels are taken) and is refused here.
+/// permutations = 1, stage1 = false, keyframeFps? }`. `summaries` carries no image. Keyframes are
+/// the report's; `keyframeFps` picks them again from its records (`records: true`), and image
+/// modes then need a JPEG for each, which only frames that were already keyframes have.
 #[wasm_bindgen(js_name = buildPrompt)]
 pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-    let text = js_sys::JSON::stringify(&report)
-        .map_err(|_| JsError::new("buildPrompt: the report cannot be turned into JSON"))?;
-    let report: VideoReport = serde_json::from_str(&String::from(text)).map_err(|e| {
+    // Straight from the JS values (no JSON text): every number arrives bit-exact, so spotting
+    // the records again (keyframeFps) gives exactly the report's events.
+    let report: VideoReport = serde_wasm_bindgen::from_value(report).map_err(|e| {
         JsError::new(&format!(
             "buildPrompt takes the report of analyzeVideo (or emolens video --json): {e}"
         ))
@@ -755,11 +757,22 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
         serde_wasm_bindgen::from_value(options)
     }
     .map_err(|e| JsError::new(&format!("bad buildPrompt options: {e}")))?;
-    if options.keyframe_fps.is_some() {
-        return Err(JsError::new(
-            "keyframeFps is chosen in analyzeVideo, where the keyframes and their pixels are taken; buildPrompt uses the report's keyframes",
-        ));
-    }
+    // Another keyframe rate: picked again from the records; pixels exist only for frames that
+    // were keyframes already (checked below when the mode sends images).
+    let report = match options.keyframe_fps {
+        None => report,
+        Some(fps) if fps.is_finite() && fps >= 0.0 => report
+            .with_keyframes(&KeyframeOptions {
+                base_fps: fps,
+                max_keyframes: None,
+            })
+            .map_err(|e| JsError::new(&format!("keyframeFps: {e}")))?,
+        Some(fps) => {
+            return Err(JsError::new(&format!(
+                "keyframeFps must be a number >= 0 (at most 5 are used), not {fps}"
+            )));
+        }
+    };
     let spec = match options.labels {
         None => "dfew".to_string(),
         Some(LabelsOption::Spec(spec)) => spec,
@@ -779,8 +792,9 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
             .map(|k| {
                 let url = k.jpeg.as_deref().ok_or_else(|| {
                     format!(
-                        "the keyframe at {:.3} s has no JPEG (mode '{}' sends images)",
+                        "the keyframe at {:.3} s (frame {}) has no JPEG, and mode '{}' sends images: analyse the video with this keyframeFps, or use mode 'summaries'",
                         k.keyframe.time,
+                        k.keyframe.frame,
                         serde_json::to_value(mode)
                             .unwrap_or_default()
                             .as_str()

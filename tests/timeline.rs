@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
 use emolens::timeline::keyframes::{KeyframeReason, encode_jpeg};
-use emolens::timeline::{EventKind, KeyframeOptions, Timeline, select_keyframes, summarise};
+use emolens::timeline::{
+    EventKind, KeyframeOptions, Timeline, VideoReport, select_keyframes, summarise,
+};
 use emolens::video::{Analysis, VideoError, analyse_video, decode_all, probe};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -207,6 +209,31 @@ fn single_face_neutral_then_one_macro_smile() {
     let jpeg = encode_jpeg(&frame.image, 320, 80).unwrap();
     let back = image::load_from_memory(&jpeg).unwrap();
     assert_eq!((back.width(), back.height()), (320, 180));
+
+    // The report (CLI and browser): picking keyframes again from its records at another rate
+    // gives what a report made at that rate has, and keeps the pixels of unchanged keyframes.
+    let at = |base_fps| KeyframeOptions {
+        base_fps,
+        max_keyframes: None,
+    };
+    let mut report = VideoReport::new("clip".into(), t, &a.spotting, 1.0, &at(1.0), true);
+    report.keyframes[0].jpeg = Some("data:image/jpeg;base64,AAAA".into());
+    let again = report.with_keyframes(&at(3.0)).unwrap();
+    let direct = VideoReport::new("clip".into(), t, &a.spotting, 1.0, &at(3.0), true);
+    assert!(again.keyframes.len() > report.keyframes.len());
+    assert_eq!(again.keyframe_frames(), direct.keyframe_frames());
+    assert_eq!(again.summaries, direct.summaries);
+    assert_eq!(again.events, direct.events);
+    assert_eq!(again.keyframes[0].jpeg, report.keyframes[0].jpeg);
+    assert!(again.keyframes[1..].iter().all(|k| {
+        k.jpeg.is_none()
+            || report
+                .keyframes
+                .iter()
+                .any(|o| o.keyframe.frame == k.keyframe.frame)
+    }));
+    let without_records = VideoReport::new("clip".into(), t, &a.spotting, 1.0, &at(1.0), false);
+    assert!(without_records.with_keyframes(&at(3.0)).is_err());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::keyframes::{Keyframe, KeyframeOptions, StretchSummary, select_keyframes, summarise};
-use super::spot::{Event, Spotting};
+use super::spot::{Event, SpotOptions, Spotting, spot};
 use super::{FrameRecord, Timeline, TrackSummary};
 
 /// A keyframe in the report: where it is and, when its pixels were taken, where they went.
@@ -101,6 +101,49 @@ impl VideoReport {
             records: with_records.then(|| timeline.records.clone()),
             live: None,
         }
+    }
+
+    /// The same report with keyframes (and so summaries) picked anew, e.g. at another rate.
+    /// Needs the records: the timeline is rebuilt from them and spotted again. Keyframes that
+    /// were keyframes before keep their pixels; new ones have none.
+    pub fn with_keyframes(&self, keyframe_options: &KeyframeOptions) -> Result<Self, String> {
+        let records = self.records.clone().ok_or(
+            "picking keyframes again needs the report's per-frame records (analyse with records: true, or --records)",
+        )?;
+        let timeline = Timeline {
+            fps: self.fps,
+            width: self.width,
+            height: self.height,
+            main_track: self.main_track,
+            tracks: self.tracks.clone(),
+            records,
+        };
+        let spotting = spot(&timeline, &SpotOptions::default());
+        if spotting.events != self.events {
+            return Err(
+                "the report's events do not follow from its records (was it edited?)".into(),
+            );
+        }
+        let mut out = Self::new(
+            self.path.clone(),
+            &timeline,
+            &spotting,
+            self.analysis_fps,
+            keyframe_options,
+            true,
+        );
+        out.live = self.live.clone();
+        for keyframe in &mut out.keyframes {
+            if let Some(old) = self
+                .keyframes
+                .iter()
+                .find(|k| k.keyframe.frame == keyframe.keyframe.frame)
+            {
+                keyframe.file = old.file.clone();
+                keyframe.jpeg = old.jpeg.clone();
+            }
+        }
+        Ok(out)
     }
 
     /// The frame indices of the keyframes, in order.

@@ -19,7 +19,8 @@
 // - live mode on a MediaStream: keeps up (drops counted), times increase, stops on abort with
 //   the report.
 // Prints frames/s of dense analysis (CPU, WebGPU), then "N passed, M failed".
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, SHARED, startBrowser, record, finish, errorProblems } from './harness.mjs';
@@ -35,16 +36,20 @@ const BIN = path.join(targetDir, 'release', 'emolens');
 if (!fs.existsSync(BIN)) throw new Error(`${BIN} missing: run cargo build --release first`);
 
 // ------------------------------------------------------------------ native side
-const native = (args) => JSON.parse(execFileSync(BIN, args, { cwd: ROOT, maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+// The native runs go side by side (each is one process analysing the clip).
+const run = promisify(execFile);
+const native = async (args) => JSON.parse((await run(BIN, args, { cwd: ROOT, maxBuffer: 1 << 28 })).stdout);
 const clip = (name) => path.join(VIDEO, name);
 const t0 = Date.now();
-const nativeVideo = native(['video', '--json', '--records', '--keyframe-size', '512', clip('single_face.mp4')]);
-const nativePrompts = {
-  enriched: native(['prompt', '--mode', 'enriched', '--stage1', '--permutations', '2', clip('single_face.mp4')]),
-  keyframes: native(['prompt', '--mode', 'keyframes', '--detail', 'high', clip('single_face.mp4')]),
-  summaries: native(['prompt', '--mode', 'summaries', '--labels', 'mafw', clip('single_face.mp4')]),
-};
-const nativeNoFace = native(['video', '--json', clip('no_face.mp4')]);
+const [nativeVideo, enriched, keyframes, summaries, summariesAt2, nativeNoFace] = await Promise.all([
+  native(['video', '--json', '--records', '--keyframe-size', '512', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'enriched', '--stage1', '--permutations', '2', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'keyframes', '--detail', 'high', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'summaries', '--labels', 'mafw', clip('single_face.mp4')]),
+  native(['prompt', '--mode', 'summaries', '--labels', 'faceapi', '--keyframe-fps', '2', clip('single_face.mp4')]),
+  native(['video', '--json', clip('no_face.mp4')]),
+]);
+const nativePrompts = { enriched, keyframes, summaries, summariesAt2 };
 /** Display times from the first frame, as ffprobe decodes them. */
 function probeTimes(file) {
   const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', file]).toString();
@@ -275,8 +280,19 @@ if (same.ok && single.ok) {
       keyframes: build({ mode: 'keyframes', detail: 'high' }),
       summaries: build({ mode: 'summaries', labels: 'mafw' }),
       summariesNoJpeg: window.toPlain(window.emolens.buildPrompt(noJpeg, { mode: 'summaries', labels: 'mafw' })),
+      // keyframeFps: keyframes picked again from the records.
+      summariesAt2: build({ mode: 'summaries', labels: 'faceapi', keyframeFps: 2 }),
+      enrichedAt1: build({ mode: 'enriched', stage1: true, permutations: 2, keyframeFps: 1 }),
       errors: {
-        keyframeFps: bad({ keyframeFps: 2 }),
+        keyframeFpsWithoutPixels: bad({ keyframeFps: 2, mode: 'enriched' }),
+        keyframeFpsWithoutRecords: (() => {
+          try {
+            window.emolens.buildPrompt({ ...window.sameReport, records: undefined }, { keyframeFps: 2, mode: 'summaries' });
+            return { isError: false, message: 'accepted' };
+          } catch (e) {
+            return { isError: e instanceof Error, message: e.message };
+          }
+        })(),
         labels: bad({ labels: '' }),
         mode: bad({ mode: 'everything' }),
         noJpeg: (() => {
@@ -323,6 +339,15 @@ if (same.ok && single.ok) {
       if (mode === 'enriched' && (browserJson.requests.length !== 2 || !browserJson.stage1?.length)) p.push('permutations 2 and stage1 not honoured');
       record(`buildPrompt mode ${mode} (identical-pixels report): same JSON as \`emolens prompt\`, image bytes included`, p,
         `tokens ${browserJson.requests[0].tokens.total} (all frames: ${browserJson.all_frames_image_tokens} image tokens), images ${counts.join('/')}`);
+    }
+    {
+      const k = [];
+      const b = prompts.value.summariesAt2;
+      const n = { ...nativePrompts.summariesAt2, path: b.path };
+      if (JSON.stringify(b) !== JSON.stringify(n)) k.push(`keyframeFps 2 differs from \`emolens prompt --keyframe-fps 2\`: keyframes ${JSON.stringify(b.keyframes)} vs ${JSON.stringify(n.keyframes)}`);
+      if (b.keyframes.length <= prompts.value.summaries.keyframes.length) k.push('keyframeFps 2 gave no more keyframes than 1');
+      if (JSON.stringify(prompts.value.enrichedAt1) !== JSON.stringify(prompts.value.enriched)) k.push('keyframeFps 1 (the rate analysed at) changed the enriched request');
+      record('buildPrompt keyframeFps: keyframes picked again from the records, as `emolens prompt --keyframe-fps`', k, `${b.keyframes.length} keyframes at 2/s`);
     }
     const s = [];
     if (JSON.stringify(prompts.value.summariesNoJpeg) !== JSON.stringify(prompts.value.summaries)) s.push('summaries mode depends on keyframe pixels');
