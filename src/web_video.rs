@@ -30,7 +30,8 @@ use crate::labels::LabelSet;
 use crate::prompt::{ClipContext, ImageDetail, PromptMode, PromptRequest, prompt_json};
 use crate::timeline::keyframes::{encode_jpeg, jpeg_dimensions};
 use crate::timeline::{
-    KeyframeOptions, LiveStats, SpotOptions, TimelineBuilder, TrackerOptions, VideoReport, spot,
+    KeyframeOptions, KeyframeSampling, LiveStats, SpotOptions, TimelineBuilder, TrackerOptions,
+    VideoReport, spot,
 };
 use crate::web::{Analyzer, js_message};
 
@@ -61,6 +62,9 @@ struct VideoOptions {
     keyframe_fps: f64,
     #[serde(default)]
     max_keyframes: Option<usize>,
+    /// 'balanced' (default) or 'uniform' (evenly spread frames only, for comparison).
+    #[serde(default)]
+    keyframe_sampling: KeyframeSampling,
     /// Longer side of keyframe JPEGs (0: frame size).
     #[serde(default = "default_keyframe_size")]
     keyframe_size: usize,
@@ -252,7 +256,7 @@ fn report_of(
         &KeyframeOptions {
             base_fps: options.keyframe_fps,
             max_keyframes: options.max_keyframes,
-            ..Default::default()
+            sampling: options.keyframe_sampling,
         },
         options.records,
     )
@@ -350,6 +354,7 @@ impl Analyzer {
     /// `emolens video --json` (keyframes carry `jpeg`, a data URL; live sessions add `live`).
     ///
     /// `options`: `{ mode?: 'file'|'live', keyframeFps = 1 (cap 5), maxKeyframes?,
+    /// keyframeSampling = 'balanced'|'uniform',
     /// keyframeSize = 640, keyframeQuality = 85, records = false, batch = 4, maxFrames?, fps?,
     /// frameTimeoutMs = 15000, liveJpegLimit = 1800, onProgress?(done, total), signal? }`.
     /// Aborting a file analysis rejects; aborting a live session resolves with what it has.
@@ -716,6 +721,9 @@ struct PromptOptions {
     /// pixels for every new keyframe, i.e. only frames that were keyframes in the report).
     #[serde(default)]
     keyframe_fps: Option<f64>,
+    /// Pick keyframes again with this sampling ('balanced' | 'uniform'), under the same conditions.
+    #[serde(default)]
+    keyframe_sampling: Option<KeyframeSampling>,
 }
 
 #[derive(Deserialize)]
@@ -739,8 +747,8 @@ fn jpeg_from_data_url(url: &str) -> Result<Vec<u8>, String> {
 /// `emolens video --json` with keyframe data URLs): the same JSON as `emolens prompt`.
 ///
 /// `options`: `{ labels = 'dfew', mode = 'enriched'|'keyframes'|'summaries', detail = 'low'|'high',
-/// permutations = 1, stage1 = false, keyframeFps? }`. `summaries` carries no image. Keyframes are
-/// the report's; `keyframeFps` picks them again from its records (`records: true`), and image
+/// permutations = 1, stage1 = false, keyframeFps?, keyframeSampling? }`. `summaries` carries no
+/// image. Keyframes are the report's; `keyframeFps` / `keyframeSampling` pick them again from its records (`records: true`), and image
 /// modes then need a JPEG for each, which only frames that were already keyframes have.
 #[wasm_bindgen(js_name = buildPrompt)]
 pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsError> {
@@ -759,18 +767,22 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
     .map_err(|e| JsError::new(&format!("bad buildPrompt options: {e}")))?;
     // Another keyframe rate: picked again from the records; pixels exist only for frames that
     // were keyframes already (checked below when the mode sends images).
-    let report = match options.keyframe_fps {
-        None => report,
-        Some(fps) if fps.is_finite() && fps >= 0.0 => report
-            .with_keyframes(&KeyframeOptions {
-                base_fps: fps,
-                max_keyframes: None,
-            })
-            .map_err(|e| JsError::new(&format!("keyframeFps: {e}")))?,
-        Some(fps) => {
-            return Err(JsError::new(&format!(
-                "keyframeFps must be a number >= 0 (at most 5 are used), not {fps}"
-            )));
+    let report = match (options.keyframe_fps, options.keyframe_sampling) {
+        (None, None) => report,
+        (fps, sampling) => {
+            let fps = fps.unwrap_or(KeyframeOptions::default().base_fps);
+            if !(fps.is_finite() && fps >= 0.0) {
+                return Err(JsError::new(&format!(
+                    "keyframeFps must be a number >= 0 (at most 5 are used), not {fps}"
+                )));
+            }
+            report
+                .with_keyframes(&KeyframeOptions {
+                    base_fps: fps,
+                    max_keyframes: None,
+                    sampling: sampling.unwrap_or_default(),
+                })
+                .map_err(|e| JsError::new(&format!("keyframeFps / keyframeSampling: {e}")))?
         }
     };
     let spec = match options.labels {
