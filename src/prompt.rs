@@ -92,59 +92,10 @@ pub enum Role {
 }
 
 impl ClipContext {
-    /// The context of an analysed clip: its keyframes (`jpegs`: (width, height, bytes), one per
-    /// keyframe), a segment per summary with the keyframe inside it for stage 1, every event.
-    pub fn from_analysis(
-        timeline: &crate::timeline::Timeline,
-        spotting: &crate::timeline::Spotting,
-        keyframes: &[crate::timeline::Keyframe],
-        summaries: &[crate::timeline::StretchSummary],
-        jpegs: Vec<(u32, u32, Vec<u8>)>,
-    ) -> Self {
-        let keyframes: Vec<Keyframe> = keyframes
-            .iter()
-            .zip(jpegs)
-            .map(|(k, (width, height, jpeg))| Keyframe {
-                time: k.time,
-                width,
-                height,
-                jpeg,
-            })
-            .collect();
-        let segments = summaries
-            .iter()
-            .map(|s| Segment {
-                start: s.start_time,
-                end: s.end_time,
-                summary: s.text.clone(),
-                description: None,
-                // The last keyframe inside the stretch shows where it ended up.
-                keyframe: keyframes
-                    .iter()
-                    .rposition(|k| k.time >= s.start_time && k.time <= s.end_time),
-            })
-            .collect();
-        Self {
-            duration: timeline.duration(),
-            fps: timeline.fps,
-            frames: timeline.records.len(),
-            frame_width: timeline.width as u32,
-            frame_height: timeline.height as u32,
-            keyframes,
-            segments,
-            events: spotting
-                .events
-                .iter()
-                .map(crate::timeline::keyframes::describe_event)
-                .collect(),
-        }
-    }
-}
-
-impl ClipContext {
     /// The context of a video report (`emolens video --json`, or the browser's `analyzeVideo`):
-    /// the same as [`ClipContext::from_analysis`] on the analysis the report was made from.
-    /// `jpegs`: (width, height, bytes), one per report keyframe.
+    /// its keyframes (`jpegs`: (width, height, bytes), one per report keyframe), a segment per
+    /// summary with the last keyframe inside it (where the stretch ended up) for stage 1, and
+    /// every event.
     pub fn from_report(
         report: &crate::timeline::VideoReport,
         jpegs: Vec<(u32, u32, Vec<u8>)>,

@@ -469,7 +469,8 @@ if (!live.ok) {
   if (!(report.frames >= 3)) p.push(`only ${report.frames} frames analysed`);
   const times = report.records.map((r) => r.time);
   if (times.some((t, i) => i > 0 && !(t > times[i - 1]))) p.push('frame times do not increase');
-  if (!(stopLatency < 3)) p.push(`resolved ${stopLatency.toFixed(1)} s after the abort`);
+  // Generous: after the abort the report (spotting, keyframe JPEGs) is built on a busy main thread.
+  if (!(stopLatency < 5)) p.push(`resolved ${stopLatency.toFixed(1)} s after the abort`);
   // Never behind: the last analysed frame is from the last moments of the session, not from a queue.
   const lastTime = times.at(-1) ?? 0;
   if (!(lastTime > LIVE_SECONDS - 2.5)) p.push(`the last analysed frame is at ${lastTime.toFixed(2)} s of a ${LIVE_SECONDS} s session: it fell behind`);
