@@ -49,6 +49,9 @@ pub struct VideoInfo {
     /// Frame count the container announces (may be absent or approximate).
     pub frame_count: Option<usize>,
     pub duration: Option<f64>,
+    /// Whether frames can be converted to RGB exactly as Chromium draws them (see
+    /// [`bt601_to_rgb`]): 8-bit 4:2:0, BT.601 or untagged matrix, limited range, not rotated.
+    pub browser_exact: bool,
 }
 
 /// One decoded frame.
@@ -77,6 +80,9 @@ struct ProbeStream {
     r_frame_rate: Option<String>,
     nb_frames: Option<String>,
     duration: Option<String>,
+    pix_fmt: Option<String>,
+    color_space: Option<String>,
+    color_range: Option<String>,
     #[serde(default)]
     side_data_list: Vec<serde_json::Value>,
     #[serde(default)]
@@ -117,7 +123,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
     // times of the frames that passthrough decoding emits.
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate:stream_side_data=rotation:packet=pts_time,flags")
+        .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,pix_fmt,color_space,color_range:stream_tags=rotate:stream_side_data=rotation:packet=pts_time,flags")
         .args(["-of", "json"])
         .arg(path)
         .stdin(Stdio::null())
@@ -168,6 +174,15 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
         )
         .next()
         .unwrap_or(0.0);
+    let untagged_or = |value: &Option<String>, accepted: &[&str]| {
+        value
+            .as_deref()
+            .is_none_or(|v| v == "unknown" || accepted.contains(&v))
+    };
+    let browser_exact = stream.pix_fmt.as_deref() == Some("yuv420p")
+        && untagged_or(&stream.color_space, &["smpte170m", "bt470bg"])
+        && untagged_or(&stream.color_range, &["tv"])
+        && rotation == 0.0;
     if (rotation.abs() - 90.0).abs() < 1.0 || (rotation.abs() - 270.0).abs() < 1.0 {
         std::mem::swap(&mut width, &mut height);
     }
@@ -206,6 +221,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
             .or_else(|| stream.nb_frames.and_then(|n| n.parse().ok())),
         duration: stream.duration.and_then(|d| d.parse().ok()),
         timestamps,
+        browser_exact,
     })
 }
 
@@ -222,6 +238,41 @@ pub fn scaled_size(width: usize, height: usize, max_side: Option<usize>) -> (usi
     }
 }
 
+/// Planar YUV 4:2:0 (BT.601, limited range) to RGB, bit for bit as Chromium draws a video frame
+/// into a canvas: each chroma sample serves its 2×2 block, and the matrix is applied in 6-bit
+/// fixed point (luma scaled through a 16-bit product). Checked against Chromium's pixels on the
+/// test clips: identical.
+pub fn bt601_to_rgb(planes: &[u8], width: usize, height: usize) -> Vec<u8> {
+    // 1.164 · 64 scaled by 2^16/257 (luma enters as y · 0x0101), its offset for y = 16 plus
+    // rounding, and the chroma terms · 64 (2.018 · 64 is held at 128).
+    const Y_GAIN: i32 = 18997;
+    const Y_OFFSET: i32 = -1160;
+    const U_TO_B: i32 = 128;
+    const U_TO_G: i32 = 25;
+    const V_TO_G: i32 = 52;
+    const V_TO_R: i32 = 102;
+    let chroma_width = width.div_ceil(2);
+    let (luma, chroma) = planes.split_at(width * height);
+    let (u_plane, v_plane) = chroma.split_at(chroma_width * height.div_ceil(2));
+    let to_byte = |x: i32| (x >> 6).clamp(0, 255) as u8;
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for row in 0..height {
+        let chroma_row = (row / 2) * chroma_width;
+        for col in 0..width {
+            let y = i32::from(luma[row * width + col]);
+            let u = i32::from(u_plane[chroma_row + col / 2]) - 128;
+            let v = i32::from(v_plane[chroma_row + col / 2]) - 128;
+            let y = ((y * 0x0101 * Y_GAIN) >> 16) + Y_OFFSET;
+            rgb.extend_from_slice(&[
+                to_byte(y + V_TO_R * v),
+                to_byte(y - U_TO_G * u - V_TO_G * v),
+                to_byte(y + U_TO_B * u),
+            ]);
+        }
+    }
+    rgb
+}
+
 /// Streams the frames of a video, decoded by an `ffmpeg` child process.
 pub struct VideoDecoder {
     path: PathBuf,
@@ -231,6 +282,8 @@ pub struct VideoDecoder {
     child: Child,
     stdout: BufReader<ChildStdout>,
     stderr: Option<JoinHandle<String>>,
+    /// Frames arrive as YUV 4:2:0 and are converted here ([`bt601_to_rgb`]), else as RGB.
+    yuv: bool,
     next_index: usize,
     done: bool,
 }
@@ -246,15 +299,19 @@ impl VideoDecoder {
             .args(["-map", "0:v:0", "-an", "-sn"])
             // One output frame per decoded frame: no duplicates or drops to a constant rate.
             .args(["-fps_mode", "passthrough"]);
+        // Unscaled frames in the common formats are converted here, with the arithmetic
+        // Chromium uses to draw a video frame, so that the browser and native analyses see the
+        // same pixels; other formats, and scaled frames, are converted by ffmpeg.
+        let yuv = (width, height) == (info.width, info.height) && info.browser_exact;
         if (width, height) != (info.width, info.height) {
             cmd.args(["-vf", &format!("scale={width}:{height}:flags=area")]);
         } else {
-            // YUV → RGB as Chromium draws a video frame (chroma repeated, exact rounding): the
-            // browser and native analyses then see the same pixels within ±1 (ffmpeg's default
-            // is brighter by about 1.3 on average, up to 3).
+            // Closest to Chromium with ffmpeg's own scaler (chroma repeated, exact rounding):
+            // within ±1 (its default is brighter by about 1.3 on average, up to 3).
             cmd.args(["-sws_flags", "neighbor+accurate_rnd+full_chroma_int"]);
         }
-        cmd.args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        let pixel_format = if yuv { "yuv420p" } else { "rgb24" };
+        cmd.args(["-f", "rawvideo", "-pix_fmt", pixel_format, "-"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -275,6 +332,7 @@ impl VideoDecoder {
             child,
             stdout,
             stderr: Some(stderr),
+            yuv,
             next_index: 0,
             done: false,
         })
@@ -323,7 +381,13 @@ impl VideoDecoder {
         if self.done {
             return Ok(None);
         }
-        let mut data = vec![0u8; self.width * self.height * 3];
+        let (chroma_width, chroma_height) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        let frame_bytes = if self.yuv {
+            self.width * self.height + 2 * chroma_width * chroma_height
+        } else {
+            self.width * self.height * 3
+        };
+        let mut data = vec![0u8; frame_bytes];
         let mut filled = 0;
         while filled < data.len() {
             match self.stdout.read(&mut data[filled..]) {
@@ -348,7 +412,12 @@ impl VideoDecoder {
         }
         let index = self.next_index;
         self.next_index += 1;
-        let image = RgbImage::new(self.width, self.height, data).expect("size checked");
+        let rgb = if self.yuv {
+            bt601_to_rgb(&data, self.width, self.height)
+        } else {
+            data
+        };
+        let image = RgbImage::new(self.width, self.height, rgb).expect("size checked");
         Ok(Some(VideoFrame {
             index,
             time: self.time_of(index),
@@ -468,4 +537,21 @@ pub fn encode_frames(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bt601_to_rgb;
+
+    #[test]
+    fn bt601_limited_range_corners_and_chroma_sharing() {
+        // 2×2 luma (black, white, mid, mid) sharing one grey chroma sample, then pure red.
+        let grey = bt601_to_rgb(&[16, 235, 126, 126, 128, 128], 2, 2);
+        assert_eq!(grey, [0, 0, 0, 255, 255, 255, 128, 128, 128, 128, 128, 128]);
+        // BT.601 red: Y 81, U 90, V 240.
+        let red = bt601_to_rgb(&[81, 90, 240], 1, 1);
+        assert!(red[0] >= 254 && red[1] <= 1 && red[2] <= 1, "{red:?}");
+        // Odd sizes: chroma planes round up.
+        assert_eq!(bt601_to_rgb(&[16; 9 + 4 + 4], 3, 3).len(), 27);
+    }
 }

@@ -215,6 +215,7 @@ fn single_face_neutral_then_one_macro_smile() {
     let at = |base_fps| KeyframeOptions {
         base_fps,
         max_keyframes: None,
+        ..Default::default()
     };
     let mut report = VideoReport::new("clip".into(), t, &a.spotting, 1.0, &at(1.0), true);
     report.keyframes[0].jpeg = Some("data:image/jpeg;base64,AAAA".into());
