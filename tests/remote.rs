@@ -568,3 +568,69 @@ fn cli_dry_run_sends_nothing() {
     std::thread::sleep(Duration::from_millis(50));
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn cli_ask_about_a_video_with_stage_one() {
+    let clip = format!(
+        "{}/../shared/data/video/single_face.mp4",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let server = dialect_server(Dialect::Vllm);
+    let args = [
+        "ask",
+        &clip,
+        "--endpoint",
+        &server.base,
+        "--model",
+        "m",
+        "--stage1",
+    ];
+    let (code, out, err) = emolens(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out["label"], "happy", "{out}");
+    // One request per stretch between keyframes, then the final question carrying their
+    // descriptions next to the measurements and the keyframes.
+    let stage1 = out["stage1"].as_array().expect("stage-1 descriptions");
+    assert!(!stage1.is_empty(), "{out}");
+    let sent = server.requests();
+    assert_eq!(sent.len(), stage1.len() + 1);
+    for r in &sent[..stage1.len()] {
+        assert!(
+            r.body.get("response_format").is_none(),
+            "stage 1 asks for free text"
+        );
+        assert!(
+            r.body.to_string().contains("image_url"),
+            "stage 1 shows one frame"
+        );
+    }
+    let last = sent.last().unwrap().body.to_string();
+    assert!(last.contains("Described:"), "{last}");
+    assert!(
+        last.contains("lip-corner pull"),
+        "the measured summary is sent: {last}"
+    );
+    assert!(last.contains("image_url"));
+
+    // Text only: no pixel leaves, and stage 1 (which needs frames) is refused.
+    let server = dialect_server(Dialect::Ollama);
+    let args = [
+        "ask",
+        &clip,
+        "--endpoint",
+        &server.base,
+        "--model",
+        "m",
+        "--mode",
+        "summaries",
+    ];
+    let (code, out, err) = emolens(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out["label"], "happy");
+    let sent = server.requests();
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].body.to_string().contains("image_url"));
+    let (code, _, err) = emolens(&[&args[..], &["--stage1"]].concat(), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--stage1"), "{err}");
+}

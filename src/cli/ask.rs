@@ -1,5 +1,7 @@
-//! `emolens ask --endpoint URL --model NAME [--image JPEG]... [--prompt TEXT] [--dry-run]`:
-//! classify an emotion with a remote OpenAI-compatible VLM.
+//! `emolens ask [VIDEO] --endpoint URL --model NAME [--mode enriched|keyframes|summaries]
+//! [--stage1] [--image JPEG]... [--prompt TEXT] [--dry-run]`: classify an emotion with a remote
+//! OpenAI-compatible VLM, from a video's enriched context (what `emolens prompt` builds) or from
+//! images and a prompt.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,17 +10,29 @@ use std::time::Duration;
 use clap::Args;
 
 use super::EXIT_BAD_INPUT;
+use super::prompt::ClipArgs;
 use emolens::labels::LabelSet;
+use emolens::prompt::{ClipContext, PromptOptions, final_request, stage1_requests};
 use emolens::remote::ask::{AskOptions, build_requests};
 use emolens::remote::client::{Client, ask};
 use emolens::remote::native::UreqTransport;
-use emolens::remote::request::{build_messages, image_data_url};
+use emolens::remote::request::{ChatRequest, Message, build_messages, image_data_url};
 use emolens::remote::{ApiKey, Endpoint, RetryPolicy};
 
 const DEFAULT_PROMPT: &str = "What emotion does the person in these frames express?";
 
 #[derive(Args)]
 pub struct AskArgs {
+    /// A video: analysed, then asked about through the prompt of `--mode` (as `emolens prompt`
+    /// builds it). Without it, `--image` and `--prompt` make the request.
+    video: Option<PathBuf>,
+    /// Stage 1 first: one request per stretch between keyframes (its measured summary and one
+    /// frame) asking the VLM to describe the change; the final question then carries those
+    /// descriptions next to the measurements.
+    #[arg(long, requires = "video")]
+    stage1: bool,
+    #[command(flatten)]
+    clip: ClipArgs,
     /// Base URL of the OpenAI-compatible API (e.g. http://localhost:8000/v1 for vLLM,
     /// http://localhost:8080/v1 for llama.cpp, http://localhost:11434/v1 for Ollama).
     #[arg(long)]
@@ -35,12 +49,12 @@ pub struct AskArgs {
     /// Label set: dfew, mafw, faceapi, or a comma-separated list.
     #[arg(long, default_value = "dfew")]
     labels: String,
-    #[arg(long, conflicts_with = "prompt_file")]
+    #[arg(long, conflicts_with_all = ["prompt_file", "video"])]
     prompt: Option<String>,
-    #[arg(long)]
+    #[arg(long, conflicts_with = "video")]
     prompt_file: Option<PathBuf>,
     /// Image files (JPEG/PNG), sent inline as data URLs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "video")]
     image: Vec<PathBuf>,
     /// Ask K times with the label list in different orders and average (label-order bias).
     #[arg(long, default_value_t = 1)]
@@ -122,10 +136,40 @@ pub fn run(args: AskArgs) -> ExitCode {
         seed: args.seed,
         max_in_flight: args.concurrency.max(1),
     };
-    let messages = |order: &[String]| build_messages(&prompt, &images, order);
+    if args.stage1 && !args.clip.mode().sends_images() {
+        return fail(
+            "--stage1 sends one frame per stretch, and --mode summaries promises no pixels: drop one of them",
+        );
+    }
+    let mut clip = match &args.video {
+        Some(video) => match args.clip.clip(video, args.stage1) {
+            Ok((_, clip)) => Some(clip),
+            Err(e) => return fail(e),
+        },
+        None => None,
+    };
+    let stage1 = match &clip {
+        Some(clip) if args.stage1 => stage1_requests(clip, args.clip.detail()),
+        _ => Vec::new(),
+    };
+    let stage1_request = |messages: Vec<Message>| {
+        let mut r = ChatRequest::new(args.model.clone(), messages);
+        r.temperature = Some(args.temperature);
+        r.max_tokens = Some(args.max_tokens);
+        r
+    };
 
     if args.dry_run {
         eprintln!("emolens: dry run, would POST to {}", endpoint.url);
+        for (_, messages) in &stage1 {
+            println!(
+                "{}",
+                endpoint
+                    .http_request(&stage1_request(messages.clone()))
+                    .body
+            );
+        }
+        let messages = final_messages(&labels, &args, clip.as_ref(), &prompt, &images);
         for (_, r) in build_requests(&labels, &opts, &messages) {
             println!("{}", endpoint.http_request(&r).body);
         }
@@ -142,6 +186,24 @@ pub fn run(args: AskArgs) -> ExitCode {
         endpoint,
         policy,
     };
+    // Stage 1, one stretch after another: each description goes into the final question.
+    let mut descriptions = Vec::new();
+    for (segment, messages) in stage1 {
+        match client.complete(stage1_request(messages)) {
+            Ok(exchange) => {
+                let text = exchange.completion.content.trim().to_string();
+                if let Some(clip) = clip.as_mut() {
+                    clip.segments[segment].description = Some(text.clone());
+                }
+                descriptions.push(serde_json::json!({"segment": segment, "description": text}));
+            }
+            Err(e) => {
+                eprintln!("emolens: stage 1, stretch {segment}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let messages = final_messages(&labels, &args, clip.as_ref(), &prompt, &images);
     let result = match ask(&client, &labels, &opts, &messages) {
         Ok(r) => r,
         Err(e) => {
@@ -149,10 +211,33 @@ pub fn run(args: AskArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let out = result.to_json(&labels);
+    let mut out = result.to_json(&labels);
+    if args.stage1 {
+        out["stage1"] = serde_json::Value::Array(descriptions);
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&out).expect("serialisable")
     );
     ExitCode::SUCCESS
+}
+
+/// The conversation for one label order: the clip's final question in `--mode` when a video was
+/// given, else the prompt and images.
+fn final_messages<'a>(
+    labels: &'a LabelSet,
+    args: &'a AskArgs,
+    clip: Option<&'a ClipContext>,
+    prompt: &'a str,
+    images: &'a [String],
+) -> impl Fn(&[String]) -> Vec<Message> + 'a {
+    move |order: &[String]| match clip {
+        Some(clip) => {
+            let mut options = PromptOptions::new(args.clip.mode(), labels.clone());
+            options.label_order = order.iter().filter_map(|n| labels.canonical(n)).collect();
+            options.detail = args.clip.detail();
+            final_request(clip, &options)
+        }
+        None => build_messages(prompt, images, order),
+    }
 }

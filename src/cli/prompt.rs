@@ -1,6 +1,6 @@
 //! `emolens prompt PATH [--labels dfew|mafw|...] [--mode enriched|keyframes|summaries] [--keyframe-fps F]`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -19,13 +19,15 @@ enum Mode {
     Summaries,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum DetailArg {
+    Low,
+    High,
+}
+
+/// How a clip becomes the context of a VLM request (shared by `prompt` and `ask`).
 #[derive(Args)]
-pub struct PromptArgs {
-    /// Any video file ffmpeg reads.
-    path: PathBuf,
-    /// dfew, ferv39k, mafw, faceapi, or a comma-separated list.
-    #[arg(long, default_value = "dfew")]
-    labels: String,
+pub struct ClipArgs {
     #[arg(long, value_enum, default_value_t = Mode::Enriched)]
     mode: Mode,
     /// Base keyframe rate per second (at most 5); event apexes and rare states come on top.
@@ -41,6 +43,72 @@ pub struct PromptArgs {
     /// Image detail level (sets the image token cost).
     #[arg(long, value_enum, default_value_t = DetailArg::Low)]
     detail: DetailArg,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+impl ClipArgs {
+    pub fn mode(&self) -> PromptMode {
+        match self.mode {
+            Mode::Enriched => PromptMode::Enriched,
+            Mode::Keyframes => PromptMode::Keyframes,
+            Mode::Summaries => PromptMode::Summaries,
+        }
+    }
+
+    pub fn detail(&self) -> ImageDetail {
+        match self.detail {
+            DetailArg::Low => ImageDetail::Low,
+            DetailArg::High => ImageDetail::High,
+        }
+    }
+
+    /// Analyses the clip and gathers its context; keyframe pixels are only encoded when
+    /// something will carry them (an image mode, or stage 1).
+    pub fn clip(&self, path: &Path, stage1: bool) -> Result<(VideoReport, ClipContext), String> {
+        let analysis = analyse(path, &self.analysis)?;
+        let report = VideoReport::new(
+            path.display().to_string(),
+            &analysis.timeline,
+            &analysis.spotting,
+            analysis.frames_per_second,
+            &KeyframeOptions {
+                base_fps: self.keyframe_fps,
+                max_keyframes: None,
+                sampling: self.keyframe_sampling,
+            },
+            false,
+        );
+        let jpegs = if self.mode().sends_images() || stage1 {
+            encode_frames(
+                path,
+                self.analysis.max_side,
+                &report.keyframe_frames(),
+                self.keyframe_size,
+                85,
+            )?
+            .into_iter()
+            .map(|(_, w, h, jpeg)| (w, h, jpeg))
+            .collect()
+        } else {
+            report
+                .keyframes
+                .iter()
+                .map(|_| (0, 0, Vec::new()))
+                .collect()
+        };
+        let clip = ClipContext::from_report(&report, jpegs);
+        Ok((report, clip))
+    }
+}
+
+#[derive(Args)]
+pub struct PromptArgs {
+    /// Any video file ffmpeg reads.
+    path: PathBuf,
+    /// dfew, ferv39k, mafw, faceapi, or a comma-separated list.
+    #[arg(long, default_value = "dfew")]
+    labels: String,
     /// Label-order debiasing: this many requests, labels listed in rotated orders.
     #[arg(long, default_value_t = 1)]
     permutations: usize,
@@ -48,13 +116,7 @@ pub struct PromptArgs {
     #[arg(long)]
     stage1: bool,
     #[command(flatten)]
-    analysis: AnalysisArgs,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DetailArg {
-    Low,
-    High,
+    clip: ClipArgs,
 }
 
 pub fn run(args: PromptArgs) -> ExitCode {
@@ -75,55 +137,14 @@ pub fn run(args: PromptArgs) -> ExitCode {
 
 fn build(args: &PromptArgs) -> Result<serde_json::Value, String> {
     let labels = LabelSet::from_spec(&args.labels).map_err(|e| format!("--labels: {e}"))?;
-    let mode = match args.mode {
-        Mode::Enriched => PromptMode::Enriched,
-        Mode::Keyframes => PromptMode::Keyframes,
-        Mode::Summaries => PromptMode::Summaries,
-    };
-    let detail = match args.detail {
-        DetailArg::Low => ImageDetail::Low,
-        DetailArg::High => ImageDetail::High,
-    };
-    let analysis = analyse(&args.path, &args.analysis)?;
-    let report = VideoReport::new(
-        args.path.display().to_string(),
-        &analysis.timeline,
-        &analysis.spotting,
-        analysis.frames_per_second,
-        &KeyframeOptions {
-            base_fps: args.keyframe_fps,
-            max_keyframes: None,
-            sampling: args.keyframe_sampling,
-        },
-        false,
-    );
-    // Pixels are only encoded when the request will carry them.
-    let jpegs = if mode.sends_images() || args.stage1 {
-        encode_frames(
-            &args.path,
-            args.analysis.max_side,
-            &report.keyframe_frames(),
-            args.keyframe_size,
-            85,
-        )?
-        .into_iter()
-        .map(|(_, w, h, jpeg)| (w, h, jpeg))
-        .collect()
-    } else {
-        report
-            .keyframes
-            .iter()
-            .map(|_| (0, 0, Vec::new()))
-            .collect()
-    };
-    let clip = ClipContext::from_report(&report, jpegs);
+    let (report, clip) = args.clip.clip(&args.path, args.stage1)?;
     Ok(prompt_json(
         &report.path,
         &clip,
         &PromptRequest {
-            mode,
+            mode: args.clip.mode(),
             labels,
-            detail,
+            detail: args.clip.detail(),
             permutations: args.permutations,
             stage1: args.stage1,
         },
