@@ -634,3 +634,63 @@ fn cli_ask_about_a_video_with_stage_one() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--stage1"), "{err}");
 }
+
+#[test]
+fn cli_ask_corrects_the_decision_with_priors_or_a_content_free_answer() {
+    let clip = format!(
+        "{}/../shared/data/video/single_face.mp4",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // The answer's scores: happy 0.7, neutral 0.2, surprise 0.1 (Ollama: no logprobs, so the
+    // scores are what gets corrected). Happy is common, neutral rare: neutral wins after the
+    // logit adjustment (ln .2 − ln .01 > ln .7 − ln .9).
+    let server = dialect_server(Dialect::Ollama);
+    let priors = "0.9,0.02,0.01,0.02,0.02,0.02,0.01";
+    let base = [
+        "ask",
+        &clip,
+        "--endpoint",
+        &server.base,
+        "--model",
+        "m",
+        "--mode",
+        "summaries",
+    ];
+    let (code, out, err) = emolens(&[&base[..], &["--priors", priors]].concat(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out["label"], "happy");
+    assert_eq!(out["corrected"]["method"], "priors");
+    assert_eq!(out["corrected"]["label"], "neutral", "{out}");
+
+    // Contextual calibration: a second request about the content-free clip (no measurements).
+    let server = dialect_server(Dialect::Ollama);
+    let base = [
+        "ask",
+        &clip,
+        "--endpoint",
+        &server.base,
+        "--model",
+        "m",
+        "--mode",
+        "summaries",
+    ];
+    let (code, out, err) = emolens(&[&base[..], &["--content-free"]].concat(), &[]);
+    assert_eq!(code, 0, "{err}");
+    let sent = server.requests();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].body.to_string().contains("lip-corner pull"));
+    assert!(
+        !sent[1].body.to_string().contains("lip-corner pull"),
+        "measurements emptied"
+    );
+    assert_eq!(out["corrected"]["method"], "content_free");
+    assert!(
+        out["corrected"]["content_free_scores"]["happy"].is_f64(),
+        "{out}"
+    );
+
+    // Priors that do not fit the label set are refused before anything is sent.
+    let (code, _, err) = emolens(&[&base[..], &["--priors", "0.5,0.5"]].concat(), &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--priors needs 7"), "{err}");
+}

@@ -11,8 +11,10 @@ use clap::Args;
 
 use super::EXIT_BAD_INPUT;
 use super::prompt::ClipArgs;
+use emolens::calibration::Correction;
 use emolens::labels::LabelSet;
-use emolens::prompt::{ClipContext, PromptOptions, final_request, stage1_requests};
+use emolens::prompt::{ClipContext, PromptOptions, content_free, final_request, stage1_requests};
+use emolens::remote::ask::AskResult;
 use emolens::remote::ask::{AskOptions, build_requests};
 use emolens::remote::client::{Client, ask};
 use emolens::remote::native::UreqTransport;
@@ -31,6 +33,17 @@ pub struct AskArgs {
     /// descriptions next to the measurements.
     #[arg(long, requires = "video")]
     stage1: bool,
+    /// Prior correction (logit adjustment): class priors, one per label in the set's order;
+    /// the decision is then argmax of log p − τ·log prior.
+    #[arg(long, value_delimiter = ',', conflicts_with = "content_free")]
+    priors: Option<Vec<f64>>,
+    /// τ of the prior correction.
+    #[arg(long, default_value_t = 1.0)]
+    tau: f64,
+    /// Contextual calibration: also ask about the content-free clip (grey keyframes, empty
+    /// measurements) and divide its answer out.
+    #[arg(long, requires = "video")]
+    content_free: bool,
     #[command(flatten)]
     clip: ClipArgs,
     /// Base URL of the OpenAI-compatible API (e.g. http://localhost:8000/v1 for vLLM,
@@ -136,6 +149,15 @@ pub fn run(args: AskArgs) -> ExitCode {
         seed: args.seed,
         max_in_flight: args.concurrency.max(1),
     };
+    if let Some(priors) = &args.priors
+        && (priors.len() != labels.len() || priors.iter().any(|p| !(*p > 0.0)))
+    {
+        return fail(format!(
+            "--priors needs {} positive numbers, one per label ({})",
+            labels.len(),
+            labels.names().join(", ")
+        ));
+    }
     if args.stage1 && !args.clip.mode().sends_images() {
         return fail(
             "--stage1 sends one frame per stretch, and --mode summaries promises no pixels: drop one of them",
@@ -215,6 +237,52 @@ pub fn run(args: AskArgs) -> ExitCode {
     if args.stage1 {
         out["stage1"] = serde_json::Value::Array(descriptions);
     }
+    // Long-tail corrections of the decision, on the per-label probabilities (else the scores).
+    let correction = match (&args.priors, &clip) {
+        (Some(priors), _) => Some(("priors", Correction::from_priors(priors, args.tau), None)),
+        (None, Some(clip)) if args.content_free => {
+            let blank = content_free(clip);
+            let messages = final_messages(&labels, &args, Some(&blank), &prompt, &images);
+            match ask(&client, &labels, &opts, &messages) {
+                Ok(answer) => match label_values(&answer, &labels) {
+                    Some(values) => Some((
+                        "content_free",
+                        Correction::from_content_free(&values),
+                        Some(values),
+                    )),
+                    None => {
+                        eprintln!("emolens: the content-free answer names no label; no correction");
+                        None
+                    }
+                },
+                Err(e) => {
+                    eprintln!("emolens: content-free request: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        _ => None,
+    };
+    if let (Some((method, correction, baseline)), Some(values)) =
+        (correction, label_values(&result, &labels))
+    {
+        let adjusted = correction.adjust(&values);
+        let best = emolens::calibration::argmax(&adjusted);
+        let named = |v: &[f64]| -> serde_json::Map<String, serde_json::Value> {
+            labels
+                .names()
+                .iter()
+                .zip(v)
+                .map(|(n, x)| (n.clone(), serde_json::json!(x)))
+                .collect()
+        };
+        out["corrected"] = serde_json::json!({
+            "method": method,
+            "label": labels.name(best),
+            "adjusted_scores": named(&adjusted),
+            "content_free_scores": baseline.as_deref().map(named),
+        });
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&out).expect("serialisable")
@@ -240,4 +308,20 @@ fn final_messages<'a>(
         }
         None => build_messages(prompt, images, order),
     }
+}
+
+/// Per-label values in the label set's order: the logprob probabilities when the server gave
+/// them, else the answer's scores (floored, so a log never meets zero).
+fn label_values(result: &AskResult, labels: &LabelSet) -> Option<Vec<f64>> {
+    let pairs = result.probabilities.as_ref().or(result.scores.as_ref())?;
+    labels
+        .names()
+        .iter()
+        .map(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.max(1e-6))
+        })
+        .collect()
 }
