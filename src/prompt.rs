@@ -93,13 +93,14 @@ pub enum Role {
 
 impl ClipContext {
     /// The context of a video report (`emolens video --json`, or the browser's `analyzeVideo`):
-    /// its keyframes (`jpegs`: (width, height, bytes), one per report keyframe), a segment per
-    /// summary with the last keyframe inside it (where the stretch ended up) for stage 1, and
-    /// every event.
+    /// its keyframes (`jpegs`: (width, height, bytes), one per report keyframe; `None` when no
+    /// request will carry pixels), a segment per summary with the last keyframe inside it (where
+    /// the stretch ended up) for stage 1, and every event.
     pub fn from_report(
         report: &crate::timeline::VideoReport,
-        jpegs: Vec<(u32, u32, Vec<u8>)>,
+        jpegs: Option<Vec<(u32, u32, Vec<u8>)>>,
     ) -> Self {
+        let jpegs = jpegs.unwrap_or_else(|| vec![(0, 0, Vec::new()); report.keyframes.len()]);
         let keyframes: Vec<Keyframe> = report
             .keyframes
             .iter()

@@ -798,7 +798,7 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
     }
     // Pixels are only decoded when the request will carry them, as natively.
     let jpegs = if mode.sends_images() || options.stage1 {
-        report
+        let jpegs = report
             .keyframes
             .iter()
             .map(|k| {
@@ -818,13 +818,10 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
                 Ok((w, h, jpeg))
             })
             .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| JsError::new(&e))?
+            .map_err(|e| JsError::new(&e))?;
+        Some(jpegs)
     } else {
-        report
-            .keyframes
-            .iter()
-            .map(|_| (0, 0, Vec::new()))
-            .collect()
+        None
     };
     let clip = ClipContext::from_report(&report, jpegs);
     let json = prompt_json(

@@ -569,6 +569,25 @@ fn cli_dry_run_sends_nothing() {
     assert!(server.requests().is_empty());
 }
 
+/// `emolens ask` about `single_face.mp4` in text-only mode, plus `extra` arguments.
+fn ask_about_clip(server: &Server, extra: &[&str]) -> (i32, Value, String) {
+    let clip = format!(
+        "{}/../shared/data/video/single_face.mp4",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let args = [
+        "ask",
+        &clip,
+        "--endpoint",
+        &server.base,
+        "--model",
+        "m",
+        "--mode",
+        "summaries",
+    ];
+    emolens(&[&args[..], extra].concat(), &[])
+}
+
 #[test]
 fn cli_ask_about_a_video_with_stage_one() {
     let clip = format!(
@@ -614,49 +633,25 @@ fn cli_ask_about_a_video_with_stage_one() {
 
     // Text only: no pixel leaves, and stage 1 (which needs frames) is refused.
     let server = dialect_server(Dialect::Ollama);
-    let args = [
-        "ask",
-        &clip,
-        "--endpoint",
-        &server.base,
-        "--model",
-        "m",
-        "--mode",
-        "summaries",
-    ];
-    let (code, out, err) = emolens(&args, &[]);
+    let (code, out, err) = ask_about_clip(&server, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["label"], "happy");
     let sent = server.requests();
     assert_eq!(sent.len(), 1);
     assert!(!sent[0].body.to_string().contains("image_url"));
-    let (code, _, err) = emolens(&[&args[..], &["--stage1"]].concat(), &[]);
+    let (code, _, err) = ask_about_clip(&server, &["--stage1"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--stage1"), "{err}");
 }
 
 #[test]
 fn cli_ask_corrects_the_decision_with_priors_or_a_content_free_answer() {
-    let clip = format!(
-        "{}/../shared/data/video/single_face.mp4",
-        env!("CARGO_MANIFEST_DIR")
-    );
     // The answer's scores: happy 0.7, neutral 0.2, surprise 0.1 (Ollama: no logprobs, so the
     // scores are what gets corrected). Happy is common, neutral rare: neutral wins after the
     // logit adjustment (ln .2 − ln .01 > ln .7 − ln .9).
     let server = dialect_server(Dialect::Ollama);
     let priors = "0.9,0.02,0.01,0.02,0.02,0.02,0.01";
-    let base = [
-        "ask",
-        &clip,
-        "--endpoint",
-        &server.base,
-        "--model",
-        "m",
-        "--mode",
-        "summaries",
-    ];
-    let (code, out, err) = emolens(&[&base[..], &["--priors", priors]].concat(), &[]);
+    let (code, out, err) = ask_about_clip(&server, &["--priors", priors]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out["label"], "happy");
     assert_eq!(out["corrected"]["method"], "priors");
@@ -664,17 +659,7 @@ fn cli_ask_corrects_the_decision_with_priors_or_a_content_free_answer() {
 
     // Contextual calibration: a second request about the content-free clip (no measurements).
     let server = dialect_server(Dialect::Ollama);
-    let base = [
-        "ask",
-        &clip,
-        "--endpoint",
-        &server.base,
-        "--model",
-        "m",
-        "--mode",
-        "summaries",
-    ];
-    let (code, out, err) = emolens(&[&base[..], &["--content-free"]].concat(), &[]);
+    let (code, out, err) = ask_about_clip(&server, &["--content-free"]);
     assert_eq!(code, 0, "{err}");
     let sent = server.requests();
     assert_eq!(sent.len(), 2);
@@ -690,7 +675,7 @@ fn cli_ask_corrects_the_decision_with_priors_or_a_content_free_answer() {
     );
 
     // Priors that do not fit the label set are refused before anything is sent.
-    let (code, _, err) = emolens(&[&base[..], &["--priors", "0.5,0.5"]].concat(), &[]);
+    let (code, _, err) = ask_about_clip(&server, &["--priors", "0.5,0.5"]);
     assert_eq!(code, 2);
     assert!(err.contains("--priors needs 7"), "{err}");
 }

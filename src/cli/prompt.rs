@@ -80,7 +80,7 @@ impl ClipArgs {
             false,
         );
         let jpegs = if self.mode().sends_images() || stage1 {
-            encode_frames(
+            let jpegs = encode_frames(
                 path,
                 self.analysis.max_side,
                 &report.keyframe_frames(),
@@ -88,14 +88,10 @@ impl ClipArgs {
                 85,
             )?
             .into_iter()
-            .map(|(_, w, h, jpeg)| (w, h, jpeg))
-            .collect()
+            .map(|(_, w, h, jpeg)| (w, h, jpeg));
+            Some(jpegs.collect())
         } else {
-            report
-                .keyframes
-                .iter()
-                .map(|_| (0, 0, Vec::new()))
-                .collect()
+            None
         };
         let clip = ClipContext::from_report(&report, jpegs);
         Ok((report, clip))

@@ -257,7 +257,7 @@ if (!same.ok) {
   let worst = 0;
   same.value.records.forEach((r, i) => r.expressions?.forEach((v, c) => (worst = Math.max(worst, Math.abs(v - nativeVideo.records[i].expressions[c])))));
   pureFps = same.value.analysis_fps;
-  record('identical pixels (analyzeFrames on ffmpeg\'s frames): the whole report equals `emolens video --json --records` (numbers within 1e-3 relative)', p, `max expression difference ${worst.toExponential(2)}, ${pureFps.toFixed(2)} frames/s`);
+  record('identical pixels (analyzeFrames on the native decoder\'s frames): the whole report equals `emolens video --json --records` (numbers within 1e-3 relative)', p, `max expression difference ${worst.toExponential(2)}, ${pureFps.toFixed(2)} frames/s`);
 }
 
 // ---------------------------------------------------------------- buildPrompt
