@@ -298,9 +298,12 @@ struct FileFrames {
 }
 
 impl FileFrames {
-    /// The frame rate seen so far (30 until two frames are in).
+    /// The frame rate seen lately (30 until two frames are in). Asked for every frame, so it
+    /// looks at the last frames only: the whole history would make a long file quadratic.
     fn fps(&self) -> f64 {
-        median_fps(&self.times).unwrap_or(30.0)
+        const RECENT: usize = 121;
+        let from = self.times.len().saturating_sub(RECENT);
+        median_fps(&self.times[from..]).unwrap_or(30.0)
     }
 
     /// Takes the frame now drawn in `context`, shown at `time`; the same frame presented again

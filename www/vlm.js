@@ -134,7 +134,8 @@ export function setupVlm({ state, currentFrame }) {
     }
   }
 
-  function grabFrame() {
+  // The frame shown now, at most MAX_FRAME_EDGE on its longer side, drawn into a canvas.
+  function frameCanvas() {
     const el = currentFrame();
     const w = el && (el.videoWidth || el.naturalWidth);
     const h = el && (el.videoHeight || el.naturalHeight);
@@ -143,9 +144,13 @@ export function setupVlm({ state, currentFrame }) {
     const canvas = document.createElement('canvas');
     canvas.width = Math.round(w * scale);
     canvas.height = Math.round(h * scale);
-    const c = canvas.getContext('2d');
-    c.drawImage(el, 0, 0, canvas.width, canvas.height);
-    return c.getImageData(0, 0, canvas.width, canvas.height);
+    canvas.getContext('2d').drawImage(el, 0, 0, canvas.width, canvas.height);
+    return canvas;
+  }
+
+  function grabFrame() {
+    const canvas = frameCanvas();
+    return canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
   }
 
   function showScores(labels, probabilities) {
@@ -207,21 +212,12 @@ export function setupVlm({ state, currentFrame }) {
         .join(', ')}.`
       : 'No face was found on this frame by the facial-expression model.';
     const content = [{ type: 'text', text: `Which emotion does the person show? ${measured} Choose one of: ${names.join(', ')}.` }];
-    if (!textOnly) content.push({ type: 'image_url', image_url: { url: frameDataUrl(), detail: 'low' } });
+    if (!textOnly) content.push({ type: 'image_url', image_url: { url: frameCanvas().toDataURL('image/jpeg', 0.85), detail: 'low' } });
     const messages = [
       { role: 'system', content: `You recognise human emotions. Answer with one label from: ${names.join(', ')}, a score per label and a short rationale, as JSON.` },
       { role: 'user', content },
     ];
     return { messages, options, what: 'this frame' };
-  }
-
-  function frameDataUrl() {
-    const frame = grabFrame();
-    const canvas = document.createElement('canvas');
-    canvas.width = frame.width;
-    canvas.height = frame.height;
-    canvas.getContext('2d').putImageData(frame, 0, 0);
-    return canvas.toDataURL('image/jpeg', 0.85);
   }
 
   // The request as it will be POSTed; data URLs shortened for reading (the bytes are sent whole).

@@ -120,9 +120,9 @@ pub fn base_rate_records(timeline: &Timeline, rate: f64) -> Vec<usize> {
     picks
 }
 
-/// The usual VLM baseline, for comparison with [`select_keyframes`]: `count` frames evenly
+/// The usual VLM baseline, [`KeyframeSampling::Uniform`]: `count` frames evenly
 /// spread over the clip, blind to what happens in it.
-pub fn select_uniform_keyframes(timeline: &Timeline, count: usize) -> Vec<Keyframe> {
+fn select_uniform_keyframes(timeline: &Timeline, count: usize) -> Vec<Keyframe> {
     let records = &timeline.records;
     if records.is_empty() || count == 0 {
         return Vec::new();

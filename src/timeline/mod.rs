@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::face::{Face, FrameFaces, PixelBox};
 pub use features::{ActionFeatures, FEATURE_NAMES, NUM_FEATURES};
 pub use keyframes::{
-    Keyframe, KeyframeOptions, KeyframeSampling, StretchSummary, select_keyframes,
-    select_uniform_keyframes, summarise,
+    Keyframe, KeyframeOptions, KeyframeSampling, StretchSummary, select_keyframes, summarise,
 };
 pub use report::{LiveStats, ReportKeyframe, VideoReport};
 pub use spot::{Event, EventKind, SpotOptions, Spotting, spot};
