@@ -24,6 +24,13 @@ if [ "$have" != "$WASM_BINDGEN_VERSION" ]; then
   exit 1
 fi
 
+# The target's rustflags from .cargo/config.toml (+simd128), for the feature list below.
+config_flags=$(sed -n 's/^rustflags = \[\(.*\)\]/\1/p' .cargo/config.toml 2>/dev/null | tr -d '",')
+if [ -z "${RUSTFLAGS:-}" ]; then
+  echo "build-wasm: wasm target features: $(rustc --print cfg --target "$TARGET" $config_flags | sed -n 's/^target_feature="\(.*\)"$/\1/p' | tr '\n' ' ')"
+else
+  echo "build-wasm: RUSTFLAGS is set, so cargo ignores .cargo/config.toml's rustflags (add -C target-feature=+simd128 yourself)" >&2
+fi
 echo "== cargo build --release --lib --target $TARGET"
 cargo build --release --lib --target "$TARGET"
 # Honour CARGO_TARGET_DIR / build.target-dir (cargo metadata knows where the artifacts go).
@@ -55,7 +62,7 @@ else
         feats+=(--enable-"$f") ;;
       *) echo "build-wasm: note: target feature '$f' has no wasm-opt flag mapped" >&2 ;;
     esac
-  done < <(rustc --print cfg --target "$TARGET" ${RUSTFLAGS:-} | sed -n 's/^target_feature="\(.*\)"$/\1/p')
+  done < <(rustc --print cfg --target "$TARGET" $config_flags ${RUSTFLAGS:-} | sed -n 's/^target_feature="\(.*\)"$/\1/p')
   WASM_OPT=node_modules/.bin/wasm-opt
   echo "== $WASM_OPT -O2 ${feats[*]}"
   if [ -x "$WASM_OPT" ] && "$WASM_OPT" -O2 "${feats[@]}" "$wasm" -o "$wasm.opt"; then

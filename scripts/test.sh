@@ -9,7 +9,8 @@
 # VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server);
 # tests/browser/vlm.mjs runs the local VLM there (parity with transformers' reference outputs,
 # loading, generation, timings, the demo's VLM panel); tests/browser/video.mjs analyses the
-# clips in Chromium (file and live) and compares them with the native CLI.
+# clips in Chromium (file and live) and compares them with the native CLI; tests/browser/bench.mjs
+# prints the same-page benchmark against face-api.js (and checks parity and tracking).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -34,5 +35,6 @@ step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
 step "browser remote VLM client (tests/browser/remote.mjs)" node tests/browser/remote.mjs
 step "browser VLM test (tests/browser/vlm.mjs)" node tests/browser/vlm.mjs
 step "browser video test (tests/browser/video.mjs)" node tests/browser/video.mjs
+step "same-page benchmark against face-api.js (tests/browser/bench.mjs)" node tests/browser/bench.mjs --gpu-frames 2
 echo
 echo "=== all steps passed in $(( $(date +%s) - T0 )) s"

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
-use crate::face::{FaceAnalyzer, FaceError};
+use crate::face::{FaceAnalyzer, FaceError, FaceTracker, TrackingOptions, TrackingStats};
 use crate::frames::RgbImage;
 use crate::timeline::{SpotOptions, Spotting, Timeline, TimelineBuilder, TrackerOptions, spot};
 
@@ -454,6 +454,8 @@ pub struct Analysis {
     pub spotting: Spotting,
     /// Decoding + analysis speed.
     pub frames_per_second: f64,
+    /// Where the detector ran and where faces were tracked.
+    pub tracking: TrackingStats,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -464,16 +466,18 @@ pub enum AnalysisError {
     Face(#[from] FaceError),
 }
 
-/// Decodes every frame and analyses them `batch` at a time (one forward pass per batch), then
-/// builds the timeline and spots events. `progress(done, total)` is called after each batch.
+/// Decodes every frame and analyses them `batch` at a time (one forward pass per batch without
+/// tracking; frame by frame with it), then builds the timeline and spots events. `progress(done, total)` is called after each batch.
 pub fn analyse_video(
     analyzer: &FaceAnalyzer,
     path: &Path,
     max_side: Option<usize>,
     batch: usize,
+    tracking: TrackingOptions,
     progress: &mut dyn FnMut(usize, Option<usize>),
 ) -> Result<Analysis, AnalysisError> {
     let mut decoder = VideoDecoder::open(path, max_side)?;
+    let mut tracker = FaceTracker::new(tracking);
     let info = decoder.info().clone();
     let mut builder = TimelineBuilder::new(info.fps, TrackerOptions::default());
     let started = std::time::Instant::now();
@@ -490,7 +494,7 @@ pub fn analyse_video(
             break;
         }
         let images: Vec<&RgbImage> = chunk.iter().map(|f| &f.image).collect();
-        let results = pollster::block_on(analyzer.analyze(&images))?;
+        let results = pollster::block_on(analyzer.analyze_sequence(&images, &mut tracker))?;
         for (frame, faces) in chunk.iter().zip(&results) {
             builder.push(frame.index, frame.time, faces);
         }
@@ -504,6 +508,7 @@ pub fn analyse_video(
         timeline,
         spotting,
         frames_per_second: done as f64 / elapsed.max(1e-9),
+        tracking: tracker.stats(),
     })
 }
 

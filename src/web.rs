@@ -25,8 +25,17 @@ use crate::face::{DetectorOptions, FaceAnalyzer, FaceWeights, FrameFaces, MODEL_
 use crate::frames::RgbImage;
 use crate::weights::{Manifest, WeightMap};
 
+unsafe extern "C" {
+    /// Static constructors (dependencies register kernels with `inventory`), made by wasm-ld.
+    fn __wasm_call_ctors();
+}
+
 #[wasm_bindgen(start)]
 fn start() {
+    // Run once, here. Without an explicit call wasm-ld treats the module as a "command" and runs
+    // every constructor again at the start of every exported function: each call across the
+    // JS boundary (every JS value made or dropped) paid for it, most of the time of a frame.
+    unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
 }
 
@@ -62,6 +71,9 @@ struct FrameResult<'a> {
 struct WebGpu {
     device: Device,
     adapter_info: String,
+    /// Why the adapter is a software one (SwiftShader, a fallback adapter), when it is: it runs
+    /// on the CPU, far slower than the wasm CPU path.
+    software: Option<String>,
     /// The device's `maxStorageBufferBindingSize`: no single tensor can be larger.
     max_storage_buffer: u64,
 }
@@ -79,7 +91,7 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
     // wgpu on the web reports neither name nor driver.
     let result = match browser_adapter_info().await {
         Err(reason) => Err(reason),
-        Ok(adapter_info) => Device::wgpu_options()
+        Ok((adapter_info, software)) => Device::wgpu_options()
             .init_with_setup_async()
             .await
             .map(|(device, setup)| {
@@ -87,6 +99,7 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
                 Rc::new(WebGpu {
                     device,
                     adapter_info,
+                    software,
                     max_storage_buffer,
                 })
             })
@@ -96,8 +109,9 @@ async fn webgpu() -> Result<Rc<WebGpu>, String> {
     result
 }
 
-/// `navigator.gpu.requestAdapter()`'s `info` as "vendor architecture (description)".
-async fn browser_adapter_info() -> Result<String, String> {
+/// `navigator.gpu.requestAdapter()`'s `info` as "vendor architecture (description)", and why
+/// it is a software adapter when it is one.
+async fn browser_adapter_info() -> Result<(String, Option<String>), String> {
     let get = |target: &JsValue, key: &str| {
         js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
     };
@@ -125,16 +139,40 @@ async fn browser_adapter_info() -> Result<String, String> {
     if !description.is_empty() {
         text = format!("{text} ({description})").trim().to_string();
     }
-    Ok(if text.is_empty() {
-        "WebGPU adapter".into()
+    let text = if text.is_empty() {
+        "WebGPU adapter".to_string()
     } else {
         text
-    })
+    };
+    // `info.isFallbackAdapter` (Chrome ≥ 121; `adapter.isFallbackAdapter` before), or the
+    // software rasteriser by name where a browser says neither.
+    let fallback = get(&info, "isFallbackAdapter").is_truthy()
+        || get(&adapter, "isFallbackAdapter").is_truthy();
+    let software_name = ["swiftshader", "llvmpipe", "lavapipe", "software", "warp"]
+        .iter()
+        .any(|name| text.to_lowercase().contains(name));
+    let software = (fallback || software_name).then(|| {
+        format!(
+            "the WebGPU adapter ({text}) is a software {} that runs on the CPU, slower than emolens' own CPU path",
+            if fallback { "fallback adapter" } else { "rasteriser" }
+        )
+    });
+    Ok((text, software))
 }
 
 /// The page's shared WebGPU device (for the VLM binding).
 pub(crate) async fn webgpu_device() -> Result<Device, String> {
     webgpu().await.map(|gpu| gpu.device.clone())
+}
+
+/// The shared WebGPU device for `backend: 'auto'`: refused, with the reason, when the adapter
+/// is a software one.
+pub(crate) async fn hardware_webgpu_device() -> Result<Device, String> {
+    let gpu = webgpu().await?;
+    match &gpu.software {
+        Some(reason) => Err(reason.clone()),
+        None => Ok(gpu.device.clone()),
+    }
 }
 
 /// The WebGPU device's largest storage buffer, when there is a device.
@@ -155,8 +193,8 @@ pub struct Analyzer {
 #[wasm_bindgen]
 impl Analyzer {
     /// `options`: `{ backend: 'auto' | 'webgpu' | 'cpu', modelBaseUrl, inputSize?, scoreThreshold? }`.
-    /// `'auto'` uses WebGPU when the browser has an adapter and the CPU otherwise
-    /// (`fallbackReason` says why).
+    /// `'auto'` uses WebGPU when the browser has a hardware adapter and the CPU otherwise, also
+    /// when the only adapter is a software one (`fallbackReason` says why).
     pub async fn create(options: JsValue) -> Result<Analyzer, JsError> {
         let options: CreateOptions = if options.is_undefined() || options.is_null() {
             serde_wasm_bindgen::from_value(js_sys::Object::new().into())
@@ -177,6 +215,9 @@ impl Analyzer {
                 )
             }
             "auto" => match webgpu().await {
+                Ok(gpu) if gpu.software.is_some() => {
+                    (Device::flex(), "cpu", None, gpu.software.clone())
+                }
                 Ok(gpu) => (
                     gpu.device.clone(),
                     "webgpu",

@@ -86,3 +86,34 @@ export function nextFrame(video, ctx, step, seekTo, timeoutMs, signal) {
     }
   });
 }
+
+/**
+ * A JPEG of what `ctx` shows now, its longer side at most `size` (0: as is; never enlarged),
+ * encoded by the browser (libjpeg-turbo, asynchronously) so that live analysis does not wait for
+ * it. Resolves to a Blob; the canvas may be drawn on again at once.
+ */
+export function canvasJpeg(ctx, size, quality) {
+  const { width, height } = ctx.canvas;
+  const long = Math.max(width, height);
+  const scale = size > 0 && long > size ? size / long : 1;
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  let canvas = ctx.canvas;
+  if (scale !== 1) {
+    canvas = new OffscreenCanvas(w, h);
+    const small = canvas.getContext('2d');
+    small.imageSmoothingQuality = 'high';
+    small.drawImage(ctx.canvas, 0, 0, w, h);
+  }
+  return canvas.convertToBlob({ type: 'image/jpeg', quality: quality / 100 });
+}
+
+/** A Blob as a data: URL. */
+export function blobDataUrl(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error(`reading a keyframe JPEG failed: ${reader.error?.message}`));
+    reader.readAsDataURL(blob);
+  });
+}

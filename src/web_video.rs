@@ -22,9 +22,10 @@ use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlVideoElement, OffscreenCanvas, OffscreenCanvasRenderingContext2d};
 
-use crate::face::FrameFaces;
+use crate::face::{FaceTracker, FrameFaces, TrackingOptions};
 use crate::frames::RgbImage;
 use crate::labels::LabelSet;
 use crate::prompt::{ClipContext, ImageDetail, PromptMode, PromptRequest, prompt_json};
@@ -49,6 +50,16 @@ extern "C" {
         timeout_ms: f64,
         signal: &JsValue,
     ) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_name = canvasJpeg, catch)]
+    fn canvas_jpeg(
+        context: &OffscreenCanvasRenderingContext2d,
+        size: usize,
+        quality: u8,
+    ) -> Result<js_sys::Promise, JsValue>;
+
+    #[wasm_bindgen(js_name = blobDataUrl, catch)]
+    async fn blob_data_url(blob: JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Options of `analyzeVideo` that are plain data (`onProgress` and `signal` are read apart).
@@ -88,6 +99,27 @@ struct VideoOptions {
     /// Live mode: at most this many analysed frames kept as JPEGs for the keyframes.
     #[serde(default = "default_live_jpeg_limit")]
     live_jpeg_limit: usize,
+    /// Follow faces from frame to frame and run the detector only every `redetectEvery` frames
+    /// (and when a face moves fast, is lost or nears the edge); `false`: detect on every frame.
+    #[serde(default = "yes")]
+    tracking: bool,
+    #[serde(default)]
+    redetect_every: Option<usize>,
+}
+
+impl VideoOptions {
+    fn tracking(&self) -> TrackingOptions {
+        let defaults = TrackingOptions::default();
+        TrackingOptions {
+            enabled: self.tracking,
+            redetect_every: self.redetect_every.unwrap_or(defaults.redetect_every),
+            ..defaults
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> f64 {
@@ -167,6 +199,10 @@ fn plain_options(options: &JsValue) -> Result<VideoOptions, JsValue> {
     if options.batch == 0 {
         return Err(err("batch must be at least 1"));
     }
+    options
+        .tracking()
+        .validate()
+        .map_err(|e| err(format!("redetectEvery: {e}")))?;
     Ok(options)
 }
 
@@ -232,6 +268,18 @@ struct Collected {
     frames: Vec<(usize, f64, FrameFaces)>,
     /// Media time of the first frame (to seek back to keyframes).
     first_media_time: f64,
+    /// Decides where the detector runs, frame after frame.
+    tracker: FaceTracker,
+}
+
+impl Collected {
+    fn new(first_media_time: f64, options: &VideoOptions) -> Self {
+        Self {
+            frames: Vec::new(),
+            first_media_time,
+            tracker: FaceTracker::new(options.tracking()),
+        }
+    }
 }
 
 fn report_of(
@@ -248,7 +296,7 @@ fn report_of(
     }
     let timeline = builder.finish();
     let spotting = spot(&timeline, &SpotOptions::default());
-    VideoReport::new(
+    let mut report = VideoReport::new(
         path,
         &timeline,
         &spotting,
@@ -259,7 +307,9 @@ fn report_of(
             sampling: options.keyframe_sampling,
         },
         options.records,
-    )
+    );
+    report.tracking = Some(collected.tracker.stats());
+    report
 }
 
 fn report_progress(
@@ -343,7 +393,9 @@ impl FileFrames {
             return Ok(());
         }
         let images: Vec<RgbImage> = self.pending.iter().map(|p| p.2.clone()).collect();
-        let results = analyzer.analyze_batch(&images).await?;
+        let results = analyzer
+            .analyze_batch(&images, &mut self.collected.tracker)
+            .await?;
         for ((index, time, _), faces) in self.pending.drain(..).zip(results) {
             self.collected.frames.push((index, time, faces));
         }
@@ -447,14 +499,11 @@ impl Analyzer {
                 .map_err(|e| err(format!("frame {i}: {e}")))
         };
         let started = now_ms();
-        let mut collected = Collected {
-            frames: Vec::new(),
-            first_media_time: times[0],
-        };
+        let mut collected = Collected::new(times[0], &settings);
         for start in (0..times.len()).step_by(settings.batch) {
             let end = (start + settings.batch).min(times.len());
             let images = (start..end).map(image_of).collect::<Result<Vec<_>, _>>()?;
-            let results = self.analyze_batch(&images).await?;
+            let results = self.analyze_batch(&images, &mut collected.tracker).await?;
             for (i, faces) in (start..end).zip(results) {
                 collected.frames.push((i, times[i] - times[0], faces));
             }
@@ -475,10 +524,15 @@ impl Analyzer {
 }
 
 impl Analyzer {
-    async fn analyze_batch(&self, images: &[RgbImage]) -> Result<Vec<FrameFaces>, JsValue> {
+    /// Consecutive frames of one video (see `FaceAnalyzer::analyze_sequence`).
+    async fn analyze_batch(
+        &self,
+        images: &[RgbImage],
+        tracker: &mut FaceTracker,
+    ) -> Result<Vec<FrameFaces>, JsValue> {
         let refs: Vec<&RgbImage> = images.iter().collect();
         self.inner
-            .analyze(&refs)
+            .analyze_sequence(&refs, tracker)
             .await
             .map_err(|e| err(e.to_string()))
     }
@@ -505,10 +559,7 @@ impl Analyzer {
             frame_meta(seek(0.0).await?)?.ok_or_else(|| err("the video shows no first frame"))?;
         let first = meta.media_time;
         let mut stepper = FileFrames {
-            collected: Collected {
-                frames: Vec::new(),
-                first_media_time: first,
-            },
+            collected: Collected::new(first, options),
             pending: Vec::new(),
             times: Vec::new(),
             width,
@@ -621,12 +672,9 @@ impl Analyzer {
     ) -> Result<VideoReport, JsValue> {
         let (width, height) = (video.video_width(), video.video_height());
         let started = now_ms();
-        let mut collected = Collected {
-            frames: Vec::new(),
-            first_media_time: f64::NAN,
-        };
-        // (frame index, JPEG data URL) of the latest analysed frames.
-        let mut jpegs: VecDeque<(usize, String)> = VecDeque::new();
+        let mut collected = Collected::new(f64::NAN, options);
+        // (frame index, the browser's pending JPEG Blob) of the latest analysed frames.
+        let mut jpegs: VecDeque<(usize, js_sys::Promise)> = VecDeque::new();
         let mut dropped = 0usize;
         let mut last_presented: Option<f64> = None;
         let mut last_time = f64::NEG_INFINITY;
@@ -665,7 +713,9 @@ impl Analyzer {
             }
             last_time = time;
             let image = canvas_pixels(context, width, height)?;
-            let faces = self.analyze_batch(std::slice::from_ref(&image)).await?;
+            let faces = self
+                .analyze_batch(std::slice::from_ref(&image), &mut collected.tracker)
+                .await?;
             let index = collected.frames.len();
             collected.frames.push((
                 index,
@@ -674,7 +724,7 @@ impl Analyzer {
             ));
             jpegs.push_back((
                 index,
-                jpeg_data_url(&image, options.keyframe_size, options.keyframe_quality)?,
+                canvas_jpeg(context, options.keyframe_size, options.keyframe_quality)?,
             ));
             while jpegs.len() > options.live_jpeg_limit.max(1) {
                 jpegs.pop_front();
@@ -690,10 +740,16 @@ impl Analyzer {
         let mut report = report_of(&collected, options, path, elapsed);
         let mut without = 0;
         for keyframe in &mut report.keyframes {
-            keyframe.jpeg = jpegs
-                .iter()
-                .find(|(i, _)| *i == keyframe.keyframe.frame)
-                .map(|(_, url)| url.clone());
+            let pending = jpegs.iter().find(|(i, _)| *i == keyframe.keyframe.frame);
+            keyframe.jpeg = match pending {
+                Some((_, promise)) => {
+                    let blob = JsFuture::from(promise.clone())
+                        .await
+                        .map_err(|e| err(format!("keyframe JPEG: {}", js_message(&e))))?;
+                    blob_data_url(blob).await?.as_string()
+                }
+                None => None,
+            };
             without += usize::from(keyframe.jpeg.is_none());
         }
         report.live = Some(LiveStats {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights};
+use emolens::face::{DetectorOptions, FaceAnalyzer, FaceWeights, TrackingOptions};
 use emolens::timeline::keyframes::{KeyframeReason, encode_jpeg};
 use emolens::timeline::{
     EventKind, KeyframeOptions, Timeline, VideoReport, select_keyframes, summarise,
@@ -18,12 +18,16 @@ fn clip(name: &str) -> PathBuf {
 }
 
 fn analyse(name: &str) -> Analysis {
+    analyse_with(name, TrackingOptions::default())
+}
+
+fn analyse_with(name: &str, tracking: TrackingOptions) -> Analysis {
     let weights =
         FaceWeights::load_dir(&Path::new(ROOT).join("node_modules/@vladmandic/face-api/model"))
             .expect("face-api models installed by `npm ci`");
     let analyzer =
         FaceAnalyzer::new(&weights, &Device::flex(), DetectorOptions::default()).unwrap();
-    analyse_video(&analyzer, &clip(name), None, 8, &mut |_, _| {}).unwrap()
+    analyse_video(&analyzer, &clip(name), None, 8, tracking, &mut |_, _| {}).unwrap()
 }
 
 fn dominant(p: &[f64; 7]) -> usize {
@@ -305,4 +309,98 @@ fn spotting_benchmark_and_keyframe_sampling_on_spliced_bursts() {
         "{coverage:?}"
     );
     assert!(with_apexes.non_neutral_share > 2.0 * uniform.non_neutral_share);
+}
+
+/// Tracking (the detector every `redetect_every` frames, landmarks from the previous frame's
+/// crop in between) against the detector on every frame, on every clip: expressions within
+/// 0.02 on ≥ 95 % of the frames both see a face on, faces entering and leaving found within
+/// `redetect_every` frames, the same events, and the detector on far fewer frames.
+#[test]
+fn tracking_matches_detection_on_every_frame() {
+    use emolens::timeline::SpotOptions;
+    use emolens::timeline::bench::{BenchOptions, evaluate, find_ranges, generate};
+    let tracking = TrackingOptions::default();
+    let n = tracking.redetect_every;
+    for name in ["single_face.mp4", "face_noface.mov", "no_face.mp4"] {
+        let every = analyse_with(name, TrackingOptions::off());
+        let tracked = analyse_with(name, tracking);
+        let (a, b) = (&every.timeline.records, &tracked.timeline.records);
+        assert_eq!(a.len(), b.len(), "{name}");
+        let mut both = 0;
+        let mut close = 0;
+        let mut worst: f64 = 0.0;
+        for (x, y) in a.iter().zip(b) {
+            if let (Some(p), Some(q)) = (x.expressions, y.expressions) {
+                both += 1;
+                let d = p
+                    .iter()
+                    .zip(&q)
+                    .map(|(u, v)| (u - v).abs())
+                    .fold(0.0, f64::max);
+                worst = worst.max(d);
+                close += usize::from(d <= 0.02);
+            }
+        }
+        // Presence may differ only in runs shorter than the re-detection interval.
+        let mut run = 0;
+        let mut longest = 0;
+        for (x, y) in a.iter().zip(b) {
+            run = if x.face_present != y.face_present {
+                run + 1
+            } else {
+                0
+            };
+            longest = longest.max(run);
+        }
+        let stats = tracked.tracking;
+        println!(
+            "{name}: {close}/{both} frames within 0.02 (worst {worst:.3}); presence differs \
+             for at most {longest} frames in a row; detector on {}/{} frames {stats:?}; \
+             events {} vs {}; analysis {:.1} vs {:.1} frames/s",
+            stats.detected,
+            a.len(),
+            every.spotting.events.len(),
+            tracked.spotting.events.len(),
+            every.frames_per_second,
+            tracked.frames_per_second
+        );
+        assert!(
+            close as f64 >= 0.95 * both as f64,
+            "{name}: {close}/{both} within 0.02"
+        );
+        assert!(
+            longest < n,
+            "{name}: presence differs for {longest} frames in a row"
+        );
+        let kinds =
+            |s: &emolens::timeline::Spotting| s.events.iter().map(|e| e.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(&every.spotting),
+            kinds(&tracked.spotting),
+            "{name}: events"
+        );
+        if name == "single_face.mp4" {
+            assert!(
+                stats.detected * 4 <= a.len(),
+                "the detector ran on {} of {} frames",
+                stats.detected,
+                a.len()
+            );
+            // The spotting benchmark's F1 holds.
+            let score = |t: &Timeline| {
+                let (neutral, smile) = find_ranges(t).expect("neutral start and a smile");
+                let clips = generate(neutral, smile, &BenchOptions::default());
+                evaluate(t, &clips, &SpotOptions::default())
+            };
+            let (s_every, s_tracked) = (score(&every.timeline), score(&tracked.timeline));
+            println!(
+                "spot-bench F1 {:.3} (every frame) vs {:.3} (tracked)",
+                s_every.f1, s_tracked.f1
+            );
+            assert!(
+                (s_every.f1 - s_tracked.f1).abs() <= 0.01,
+                "{s_every:?} vs {s_tracked:?}"
+            );
+        }
+    }
 }

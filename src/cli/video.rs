@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::{DetectorArgs, EXIT_BAD_INPUT};
 use clap::Args;
+use emolens::face::TrackingOptions;
 use emolens::timeline::{KeyframeOptions, KeyframeSampling, VideoReport};
 use emolens::video::{Analysis, analyse_video, encode_frames};
 
@@ -51,13 +52,34 @@ pub struct AnalysisArgs {
     /// Downscale frames so the longer side is at most this (faster on large videos).
     #[arg(long)]
     pub max_side: Option<usize>,
+    /// Run the face detector on every frame instead of following faces from frame to frame.
+    #[arg(long)]
+    no_tracking: bool,
+    /// With tracking, run the detector at least every N frames (new faces are found within N).
+    #[arg(long, default_value_t = TrackingOptions::default().redetect_every)]
+    redetect_every: usize,
     #[command(flatten)]
     detector: DetectorArgs,
+}
+
+impl AnalysisArgs {
+    pub fn tracking(&self) -> Result<TrackingOptions, String> {
+        let options = TrackingOptions {
+            enabled: !self.no_tracking,
+            redetect_every: self.redetect_every,
+            ..TrackingOptions::default()
+        };
+        options
+            .validate()
+            .map_err(|e| format!("--redetect-every: {e}"))?;
+        Ok(options)
+    }
 }
 
 /// Decodes and analyses every frame of `path`, reporting progress on stderr.
 pub fn analyse(path: &Path, args: &AnalysisArgs) -> Result<Analysis, String> {
     let analyzer = args.detector.analyzer()?;
+    let tracking = args.tracking()?;
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut progress = |done: usize, total: Option<usize>| {
@@ -71,8 +93,15 @@ pub fn analyse(path: &Path, args: &AnalysisArgs) -> Result<Analysis, String> {
             );
         }
     };
-    analyse_video(&analyzer, path, args.max_side, args.batch, &mut progress)
-        .map_err(|e| e.to_string())
+    analyse_video(
+        &analyzer,
+        path,
+        args.max_side,
+        args.batch,
+        tracking,
+        &mut progress,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Writes the keyframes' JPEGs into `dir` and names each file in the report.
@@ -119,6 +148,7 @@ pub fn run(args: VideoArgs) -> ExitCode {
         },
         args.records,
     );
+    report.tracking = Some(analysis.tracking);
     if let Some(dir) = &args.keyframes
         && let Err(e) = write_keyframes(
             &args.path,
@@ -147,6 +177,13 @@ pub fn run(args: VideoArgs) -> ExitCode {
             report.face_frames,
             report.analysis_fps
         );
+        let t = analysis.tracking;
+        if args.analysis.tracking().is_ok_and(|o| o.enabled) {
+            println!(
+                "face detector on {} of {} frames, faces tracked on {} ({} periodic, {} moved, {} lost, {} at the edge)",
+                t.detected, report.frames, t.tracked, t.periodic, t.moved, t.lost, t.edge
+            );
+        }
         println!(
             "{} event(s), {} blink(s), {} talking stretch(es)",
             report.events.len(),

@@ -3,10 +3,9 @@
 //! pooling (stride 32 in all), a 1×1 head predicting 5 anchors × (x, y, w, h, score) per cell.
 
 use burn::module::Module;
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{Conv, SeparableConv, TfPadding, max_pool_same};
+use super::layers::{Conv, SeparableConv, TfPadding, max_pool_leaky_relu};
 use crate::weights::{WeightError, WeightMap};
 
 /// Anchor box sizes in grid cells, as the model was trained.
@@ -53,13 +52,13 @@ impl TinyFaceDetector {
 
     /// `[batch, 3, size, size]` normalised input → `[batch, 25, size/32, size/32]` raw predictions.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = leaky_relu(self.conv0.forward(input, TfPadding::Valid), LEAK);
-        x = max_pool_same(x, 2);
+        // Leaky ReLU rises monotonically, so it commutes with max pooling (one pass for both).
+        let mut x = max_pool_leaky_relu(self.conv0.forward(input, TfPadding::Valid), 2, LEAK);
         let last = self.separable.len() - 1;
         for (i, conv) in self.separable.iter().enumerate() {
-            x = leaky_relu(conv.forward(x, TfPadding::Same), LEAK);
             // The last pooling keeps the grid size: it only widens the receptive field.
-            x = max_pool_same(x, if i == last { 1 } else { 2 });
+            let stride = if i == last { 1 } else { 2 };
+            x = max_pool_leaky_relu(conv.forward(x, TfPadding::Same), stride, LEAK);
         }
         self.head.forward(x, TfPadding::Valid)
     }

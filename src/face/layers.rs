@@ -6,6 +6,7 @@
 //! padding rule live here, once.
 
 use burn::module::{Module, Param};
+use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -198,13 +199,70 @@ impl Dense {
     }
 }
 
-/// 2×2 max pooling with TF "SAME" padding (padded cells never win).
-pub fn max_pool_same(x: Tensor<4>, stride: usize) -> Tensor<4> {
+/// 2×2 max pooling with TF "SAME" padding (padded cells never win), then leaky ReLU. On burn's
+/// CPU backend one pass over the values on the host: its `max_pool2d` walks every window with
+/// index bookkeeping and took half of the detector's time in the browser, and strided views or
+/// reductions cost nearly as much. Elsewhere (WebGPU) burn's own kernels.
+pub fn max_pool_leaky_relu(x: Tensor<4>, stride: usize, leak: f64) -> Tensor<4> {
+    let device = x.device();
+    if device == Device::flex() {
+        return pool_on_host(x, stride, leak as f32, &device);
+    }
+    leaky_relu(max_pool_same(x, stride), leak)
+}
+
+/// burn's 2×2 max pooling with TF "SAME" padding.
+fn max_pool_same(x: Tensor<4>, stride: usize) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let options = MaxPoolOptions::new([2, 2])
         .with_stride([stride; 2])
         .with_padding_pairs([same_padding(h, 2, stride), same_padding(w, 2, stride)]);
     max_pool2d(x, options)
+}
+
+fn pool_on_host(x: Tensor<4>, stride: usize, leak: f32, device: &Device) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let (out_h, out_w) = (h.div_ceil(stride), w.div_ceil(stride));
+    let data = x.into_data();
+    let values = data.as_slice::<f32>().expect("f32 activations");
+    let mut out = vec![0.0f32; n * c * out_h * out_w];
+    let max = |a: f32, b: f32| if a > b { a } else { b };
+    for (plane, pooled) in values
+        .chunks_exact(h * w)
+        .zip(out.chunks_exact_mut(out_h * out_w))
+    {
+        for (oy, row) in pooled.chunks_exact_mut(out_w).enumerate() {
+            // For a 2×2 window SAME pads only at the end, so a window never starts outside:
+            // clamping its second row/column to the edge skips the padded cells.
+            let y0 = oy * stride;
+            let top = &plane[y0 * w..(y0 + 1) * w];
+            let y1 = (y0 + 1).min(h - 1);
+            let bottom = &plane[y1 * w..(y1 + 1) * w];
+            let cell = |x0: usize| {
+                let x1 = (x0 + 1).min(w - 1);
+                max(max(top[x0], top[x1]), max(bottom[x0], bottom[x1]))
+            };
+            if stride == 2 {
+                let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                for (o, (t, b)) in row.iter_mut().zip(pairs) {
+                    *o = max(max(t[0], t[1]), max(b[0], b[1]));
+                }
+                if w % 2 == 1 {
+                    row[out_w - 1] = cell(w - 1);
+                }
+            } else {
+                for (ox, o) in row.iter_mut().enumerate() {
+                    *o = cell(ox * stride);
+                }
+            }
+            for v in row.iter_mut() {
+                if *v < 0.0 {
+                    *v *= leak;
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(out, [n, c, out_h, out_w]), device)
 }
 
 #[cfg(test)]
@@ -218,5 +276,31 @@ mod tests {
         assert_eq!(same_padding(207, 2, 2), (0, 1));
         assert_eq!(same_padding(414, 2, 2), (0, 0));
         assert_eq!(same_padding(13, 2, 1), (0, 1));
+    }
+
+    #[test]
+    fn host_pooling_matches_burns_pooling() {
+        let device = Device::flex();
+        for (h, w, stride) in [
+            (414, 414, 2),
+            (207, 207, 2),
+            (13, 13, 1),
+            (7, 10, 2),
+            (5, 4, 1),
+        ] {
+            let x = Tensor::<4>::random(
+                [2, 3, h, w],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let ours = max_pool_leaky_relu(x.clone(), stride, 0.1);
+            let theirs = leaky_relu(max_pool_same(x, stride), 0.1);
+            assert_eq!(ours.dims(), theirs.dims(), "{h}x{w} stride {stride}");
+            assert_eq!(
+                ours.into_data(),
+                theirs.into_data(),
+                "{h}x{w} stride {stride}"
+            );
+        }
     }
 }

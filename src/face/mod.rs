@@ -9,6 +9,7 @@
 mod detector;
 mod features;
 mod layers;
+mod tracker;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use crate::frames::{PixelRect, RgbImage, SquareCanvas, SquarePadding, canvas_inp
 use crate::weights::{WeightError, WeightMap};
 use detector::{RelativeBox, TinyFaceDetector, decode_grid, non_max_suppression};
 use features::FaceFeatureNet;
+pub use tracker::{DetectReason, FaceTracker, Look, TrackingOptions, TrackingStats, Verdict};
 
 /// The face-api.js model files emolens reads, by manifest name.
 pub const MODEL_NAMES: [&str; 3] = [
@@ -317,9 +319,55 @@ impl FaceAnalyzer {
     /// Analyses a batch of frames: every face's box, landmarks and expressions.
     pub async fn analyze(&self, frames: &[&RgbImage]) -> Result<Vec<FrameFaces>, FaceError> {
         let detections = self.detect(frames).await?;
+        self.analyze_boxes(frames, &detections).await
+    }
+
+    /// Analyses consecutive frames of one video, in display order, with `tracker` deciding
+    /// where the detector runs (see [`FaceTracker`]); with tracking off, one batch as
+    /// [`Self::analyze`].
+    pub async fn analyze_sequence(
+        &self,
+        frames: &[&RgbImage],
+        tracker: &mut FaceTracker,
+    ) -> Result<Vec<FrameFaces>, FaceError> {
+        if !tracker.options().enabled {
+            let results = self.analyze(frames).await?;
+            results.iter().for_each(|r| tracker.detected(r));
+            return Ok(results);
+        }
+        let mut results = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let reason = match tracker.plan(frame.width, frame.height) {
+                Ok(boxes) => {
+                    let tracked = self.analyze_boxes(&[frame], &[boxes]).await?.remove(0);
+                    match tracker.tracked(&tracked) {
+                        Verdict::Keep => {
+                            results.push(tracked);
+                            continue;
+                        }
+                        Verdict::Detect(reason) => reason,
+                    }
+                }
+                Err(reason) => reason,
+            };
+            tracker.note_detection(reason);
+            let detected = self.analyze(&[frame]).await?.remove(0);
+            tracker.detected(&detected);
+            results.push(detected);
+        }
+        Ok(results)
+    }
+
+    /// Landmarks and expressions of the faces in known boxes (image pixels, with their scores),
+    /// one list per frame: the detector's, or those a tracker predicted.
+    pub async fn analyze_boxes(
+        &self,
+        frames: &[&RgbImage],
+        detections: &[Vec<(PixelBox, f64)>],
+    ) -> Result<Vec<FrameFaces>, FaceError> {
         // One crop per face, all frames together.
         let mut crops = Vec::new();
-        for (frame_index, (frame, boxes)) in frames.iter().zip(&detections).enumerate() {
+        for (frame_index, (frame, boxes)) in frames.iter().zip(detections).enumerate() {
             for (face_index, detection) in boxes.iter().enumerate() {
                 if let Some(rect) = detection.0.crop_rect(frame.width, frame.height) {
                     crops.push((frame_index, face_index, rect));

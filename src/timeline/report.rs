@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::keyframes::{Keyframe, KeyframeOptions, StretchSummary, select_keyframes, summarise};
 use super::spot::{Event, SpotOptions, Spotting, spot};
 use super::{FrameRecord, Timeline, TrackSummary};
+use crate::face::TrackingStats;
 
 /// A keyframe in the report: where it is and, when its pixels were taken, where they went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +59,9 @@ pub struct VideoReport {
     /// Live (webcam) sessions only.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub live: Option<LiveStats>,
+    /// Where the face detector ran and where faces were tracked from the previous frame.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tracking: Option<TrackingStats>,
 }
 
 impl VideoReport {
@@ -100,6 +104,7 @@ impl VideoReport {
                 .collect(),
             records: with_records.then(|| timeline.records.clone()),
             live: None,
+            tracking: None,
         }
     }
 

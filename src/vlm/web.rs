@@ -331,13 +331,19 @@ fn check_backend_name(backend: &str) -> Result<(), JsError> {
     }
 }
 
-/// The device for `backend`, its name, and for `'auto'` without WebGPU why it runs on the CPU.
+/// The device for `backend`, its name, and for `'auto'` without a hardware WebGPU adapter why it
+/// runs on the CPU.
 async fn pick_device(backend: &str) -> Result<(Device, String, Option<String>), JsError> {
     check_backend_name(backend)?;
     if backend == "cpu" {
         return Ok((Device::flex(), "cpu".into(), None));
     }
-    Ok(match (backend, crate::web::webgpu_device().await) {
+    let device = if backend == "auto" {
+        crate::web::hardware_webgpu_device().await
+    } else {
+        crate::web::webgpu_device().await
+    };
+    Ok(match (backend, device) {
         (_, Ok(device)) => (device, "webgpu".into(), None),
         ("auto", Err(reason)) => {
             web_sys::console::warn_1(&format!("emolens: the VLM runs on the CPU: {reason}").into());
