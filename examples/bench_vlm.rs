@@ -33,7 +33,7 @@ fn main() {
     } else {
         (Device::flex(), "flex (CPU)")
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/vlm");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vlm");
 
     println!("decode speed, {backend}, greedy, {tokens} new tokens, best of {repeat}");
     println!(

@@ -9,15 +9,15 @@ use emolens::labels::{LabelSet, normalize};
 
 const DFEW: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/calibration/dfew.csv"
+    "/tests/data/calibration/dfew.csv"
 );
 const FERPLUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/calibration/ferplus.csv"
+    "/tests/data/calibration/ferplus.csv"
 );
 const RAFDB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/calibration/rafdb.csv"
+    "/tests/data/calibration/rafdb.csv"
 );
 
 fn close(a: f64, b: f64) -> bool {

@@ -13,7 +13,7 @@ fn emolens(args: &[&str]) -> Output {
 }
 
 fn faces(path: &str) -> String {
-    format!("{ROOT}/../shared/data/faces/{path}")
+    format!("{ROOT}/tests/data/faces/{path}")
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn models_dir() -> PathBuf {
 }
 
 fn faces_dir() -> PathBuf {
-    Path::new(ROOT).join("../shared/data/faces")
+    Path::new(ROOT).join("tests/data/faces")
 }
 
 fn analyzer(options: DetectorOptions) -> FaceAnalyzer {

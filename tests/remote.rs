@@ -572,7 +572,7 @@ fn cli_dry_run_sends_nothing() {
 /// `emolens ask` about `single_face.mp4` in text-only mode, plus `extra` arguments.
 fn ask_about_clip(server: &Server, extra: &[&str]) -> (i32, Value, String) {
     let clip = format!(
-        "{}/../shared/data/video/single_face.mp4",
+        "{}/tests/data/video/single_face.mp4",
         env!("CARGO_MANIFEST_DIR")
     );
     let args = [
@@ -591,7 +591,7 @@ fn ask_about_clip(server: &Server, extra: &[&str]) -> (i32, Value, String) {
 #[test]
 fn cli_ask_about_a_video_with_stage_one() {
     let clip = format!(
-        "{}/../shared/data/video/single_face.mp4",
+        "{}/tests/data/video/single_face.mp4",
         env!("CARGO_MANIFEST_DIR")
     );
     let server = dialect_server(Dialect::Vllm);

@@ -14,7 +14,7 @@ use emolens::video::{Analysis, VideoError, analyse_video, decode_all, probe};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn clip(name: &str) -> PathBuf {
-    Path::new(ROOT).join("../shared/data/video").join(name)
+    Path::new(ROOT).join("tests/data/video").join(name)
 }
 
 fn analyse(name: &str) -> Analysis {

@@ -1,5 +1,5 @@
 //! Parity of the burn Idefics3 against transformers' reference outputs, label scoring and
-//! loading errors. Data: ../shared/data/vlm next to the crate.
+//! loading errors. Data: tests/data/vlm.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 fn data_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/vlm")
+        .join("tests/data/vlm")
         .join(name)
 }
 

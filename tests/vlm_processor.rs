@@ -1,5 +1,5 @@
 //! SmolVLM processor, chat layout, tokenizer, label scoring from text and loading from bytes.
-//! Data: ../shared/data/vlm next to the crate.
+//! Data: tests/data/vlm.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use safetensors::SafeTensors;
 
 fn data_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/vlm")
+        .join("tests/data/vlm")
         .join(name)
 }
 

@@ -4,6 +4,7 @@
 //
 //   node tests/browser/bench.mjs [--clip assets/sample.mp4] [--frames 72] [--fps 30]
 //        [--gpu-frames 4] [--live-seconds 8] [--no-webgpu] [--no-live] [--pkg DIR] [--json FILE]
+//        [--profile]
 //
 // Prints one table: ms/frame (median) and frames/s of face-api.js at 416 (detection + 68
 // landmarks + expressions), emolens' analyzeFrame at 416 (the same work) and by default (two
@@ -14,14 +15,16 @@
 // Checks (they can fail): emolens at 416 matches face-api.js on every frame (face count, every
 // expression probability within 1e-3), and tracking changes no event of the dense path.
 // `--pkg DIR` serves another wasm build as /pkg/ (e.g. a copy of the previous one, for
-// before/after numbers on the same machine). Needs scripts/build-wasm.sh and npm ci.
+// before/after numbers on the same machine). `--profile` also samples the page (Chrome's CPU
+// profiler) during analyzeFrame at 416 and the dense path and prints where the time goes, per
+// function (wasm names: burn's ops, gemm kernels, ours). Needs scripts/build-wasm.sh and npm ci.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, startBrowser, record, finish } from './harness.mjs';
 
 function parseArgs(argv) {
-  const o = { clip: path.join(ROOT, 'assets', 'sample.mp4'), frames: 72, fps: 30, gpuFrames: 4, liveSeconds: 8, webgpu: true, live: true, pkg: null, json: null };
+  const o = { clip: path.join(ROOT, 'assets', 'sample.mp4'), frames: 72, fps: 30, gpuFrames: 4, liveSeconds: 8, webgpu: true, live: true, pkg: null, json: null, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -37,8 +40,9 @@ function parseArgs(argv) {
     else if (a === '--no-live') o.live = false;
     else if (a === '--pkg') o.pkg = path.resolve(val());
     else if (a === '--json') o.json = path.resolve(val());
+    else if (a === '--profile') o.profile = true;
     else if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 19).join('\n'));
+      console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 23).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -78,6 +82,31 @@ const at416 = await run('emolens analyzeFrame 416', (a) => window.bench.frames(a
 const twoViews = await run('emolens analyzeFrame default', (a) => window.bench.frames(a), cpu);
 const dense = await run('emolens analyzeFrames (tracking)', ([a, v]) => window.bench.dense(a, v), [cpu, {}]);
 const denseEvery = await run('emolens analyzeFrames (detector on every frame)', ([a, v]) => window.bench.dense(a, v), [cpu, { tracking: false }]);
+
+/** Runs `work` under Chrome's sampling profiler; the functions with the most self time. */
+async function profiled(p, work) {
+  const cdp = await p.context().newCDPSession(p);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
+  await cdp.send('Profiler.start');
+  await work();
+  const { profile } = await cdp.send('Profiler.stop');
+  await cdp.detach();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children || []) parent.set(c, n);
+  const short = (n) => (n?.callFrame.functionName || '(anonymous)').replace(/::h[0-9a-f]{16}$/, '').slice(-60);
+  const self = new Map();
+  for (const id of profile.samples) {
+    const n = byId.get(id);
+    if (['(idle)', '(program)', '(garbage collector)'].includes(n.callFrame.functionName)) continue;
+    const key = `${short(n)} <- ${short(parent.get(id))}`;
+    self.set(key, (self.get(key) || 0) + 1);
+  }
+  const samples = [...self.values()].reduce((a, b) => a + b, 0);
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => [k, v / samples]);
+  return { top, samples };
+}
 
 // ------------------------------------------------------------------ checks
 if (faceApi && at416) {
@@ -162,6 +191,16 @@ if (gpu) {
   g('analyzeFrame default', gpu.twoViews);
   g('analyzeFrames, tracking', gpu.dense, gpu.dense?.msPerFrame);
   if (gpu.auto) console.log(`  'auto' chose ${gpu.auto.backend}${gpu.auto.fallbackReason ? `: ${gpu.auto.fallbackReason}` : ''}`);
+}
+if (o.profile) {
+  for (const [name, fn, arg] of [
+    ['analyzeFrame, inputSize 416', (a) => window.bench.frames(a), { ...cpu, inputSize: 416, maxFrames: 24 }],
+    ['analyzeFrames (tracking)', ([a, v]) => window.bench.dense(a, v), [cpu, {}]],
+  ]) {
+    const { top, samples } = await profiled(page, () => run(`profile ${name}`, fn, arg));
+    console.log(`\nwhere the time goes, ${name} (CPU, ${samples} samples; self time, function <- caller):`);
+    top.forEach(([k, share]) => console.log(`  ${(100 * share).toFixed(1).padStart(5)} %  ${k}`));
+  }
 }
 if (o.json) fs.writeFileSync(o.json, JSON.stringify({ faceApi: faceApi && { ...faceApi, results: undefined }, at416: at416 && { ...at416, results: undefined }, twoViews: twoViews && { ...twoViews, results: undefined }, dense: dense && { ...dense, expressions: undefined }, denseEvery: denseEvery && { ...denseEvery, expressions: undefined }, cold, live, gpu }, null, 1));
 console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);

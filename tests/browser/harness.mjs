@@ -8,7 +8,7 @@
 //   const r = await browser.call(page, 'what', async (arg) => window.capture(() => ...), arg);
 //   record('name', problems, 'info');  ...  await browser.close(); finish();
 //
-// Served: /pkg/ (wasm-bindgen output), /shared/ (../shared/data), /assets/, /www-dist/ (webpack
+// Served: /pkg/ (wasm-bindgen output), /shared/ (tests/data), /assets/, /www-dist/ (webpack
 // output), /tests/ (tests/browser), /models/ (the face-api models from node_modules), any extra
 // `mounts`, and `routes` first.
 import { chromium } from 'playwright-core';
@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared', 'data');
+// The test data (tests/data, with SOURCES.md), served as /shared/.
+export const SHARED = path.join(ROOT, 'tests', 'data');
 const { createHandler } = require(path.join(ROOT, 'scripts', 'serve.js'));
 
 export const CHROMIUM_ARGS = [

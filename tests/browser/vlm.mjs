@@ -5,8 +5,8 @@
 //        [--screenshot demo.png]
 //
 // Needs pkg/ (scripts/build-wasm.sh) and, for the demo check, www/dist (webpack). Data: the tiny
-// random-weight checkpoints in ../shared/data/vlm/. They come without a tokenizer; SmolLM's
-// (../shared/data/vlm/smollm_tokenizer) does not fit their 256-token vocabulary, so the server
+// random-weight checkpoints in tests/data/vlm/. They come without a tokenizer; SmolLM's
+// (tests/data/vlm/smollm_tokenizer) does not fit their 256-token vocabulary, so the server
 // hands out the byte-level tokenizer that tests/vlm_processor.rs builds for them (same ids:
 // ChatML specials 0–2, bytes as 3–247, SmolVLM's image tokens at 248–255).
 //
