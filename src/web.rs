@@ -294,6 +294,17 @@ impl Analyzer {
 }
 
 impl Analyzer {
+    /// Another handle on the same networks (a live session keeps one).
+    pub(crate) fn share(&self) -> Analyzer {
+        Analyzer {
+            inner: self.inner.clone(),
+            backend: self.backend.clone(),
+            adapter_info: self.adapter_info.clone(),
+            fallback_reason: self.fallback_reason.clone(),
+            canvas: self.canvas.clone(),
+        }
+    }
+
     /// Copies the source's current pixels (RGB) through a reused offscreen canvas.
     fn pixels(&self, source: &JsValue) -> Result<RgbImage, JsValue> {
         let error = |message: String| JsValue::from(JsError::new(&message));

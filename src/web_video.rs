@@ -16,13 +16,10 @@
 //! counted. Keyframes are only known at the end, so every analysed frame is kept as a JPEG, at
 //! most `liveJpegLimit` of them (the oldest go first); a keyframe whose JPEG went has none.
 
-use std::collections::VecDeque;
-
 use js_sys::{Function, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{HtmlVideoElement, OffscreenCanvas, OffscreenCanvasRenderingContext2d};
 
 use crate::face::{FaceTracker, FrameFaces, TrackingOptions};
@@ -31,10 +28,11 @@ use crate::labels::LabelSet;
 use crate::prompt::{ClipContext, ImageDetail, PromptMode, PromptRequest, prompt_json};
 use crate::timeline::keyframes::{encode_jpeg, jpeg_dimensions};
 use crate::timeline::{
-    KeyframeOptions, KeyframeSampling, LiveStats, SpotOptions, TimelineBuilder, TrackerOptions,
-    VideoReport, spot,
+    KeyframeOptions, KeyframeSampling, SpotOptions, TimelineBuilder, TrackerOptions, VideoReport,
+    spot,
 };
 use crate::web::{Analyzer, js_message};
+use crate::web_live::LiveFrames;
 
 #[wasm_bindgen(module = "/src/web_video.js")]
 extern "C" {
@@ -52,20 +50,20 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_name = canvasJpeg, catch)]
-    fn canvas_jpeg(
+    pub(crate) fn canvas_jpeg(
         context: &OffscreenCanvasRenderingContext2d,
         size: usize,
         quality: u8,
     ) -> Result<js_sys::Promise, JsValue>;
 
     #[wasm_bindgen(js_name = blobDataUrl, catch)]
-    async fn blob_data_url(blob: JsValue) -> Result<JsValue, JsValue>;
+    pub(crate) async fn blob_data_url(blob: JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Options of `analyzeVideo` that are plain data (`onProgress` and `signal` are read apart).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct VideoOptions {
+pub(crate) struct VideoOptions {
     /// 'file' or 'live'; by default 'live' for a MediaStream in `srcObject`, else 'file'.
     #[serde(default)]
     mode: Option<String>,
@@ -78,9 +76,9 @@ struct VideoOptions {
     keyframe_sampling: KeyframeSampling,
     /// Longer side of keyframe JPEGs (0: frame size).
     #[serde(default = "default_keyframe_size")]
-    keyframe_size: usize,
+    pub(crate) keyframe_size: usize,
     #[serde(default = "default_quality")]
-    keyframe_quality: u8,
+    pub(crate) keyframe_quality: u8,
     /// Include every frame's record.
     #[serde(default)]
     records: bool,
@@ -98,7 +96,7 @@ struct VideoOptions {
     frame_timeout_ms: f64,
     /// Live mode: at most this many analysed frames kept as JPEGs for the keyframes.
     #[serde(default = "default_live_jpeg_limit")]
-    live_jpeg_limit: usize,
+    pub(crate) live_jpeg_limit: usize,
     /// Follow faces from frame to frame and run the detector only every `redetectEvery` frames
     /// (and when a face moves fast, is lost or nears the edge); `false`: detect on every frame.
     #[serde(default = "yes")]
@@ -148,7 +146,7 @@ struct FrameMeta {
     presented_frames: f64,
 }
 
-fn err(message: impl AsRef<str>) -> JsValue {
+pub(crate) fn err(message: impl AsRef<str>) -> JsValue {
     JsError::new(message.as_ref()).into()
 }
 
@@ -162,7 +160,7 @@ fn js_option(options: &JsValue, key: &str) -> JsValue {
 }
 
 /// Options as data: `onProgress` and `signal` are dropped before serde sees them.
-fn plain_options(options: &JsValue) -> Result<VideoOptions, JsValue> {
+pub(crate) fn plain_options(options: &JsValue) -> Result<VideoOptions, JsValue> {
     let plain = js_sys::Object::new();
     if options.is_object() {
         let source: &js_sys::Object = options.unchecked_ref();
@@ -216,7 +214,10 @@ fn aborted(signal: &JsValue) -> bool {
 }
 
 /// A 2D context of the video's size that frames are drawn into and read back from.
-fn frame_canvas(width: u32, height: u32) -> Result<OffscreenCanvasRenderingContext2d, JsValue> {
+pub(crate) fn frame_canvas(
+    width: u32,
+    height: u32,
+) -> Result<OffscreenCanvasRenderingContext2d, JsValue> {
     let canvas = OffscreenCanvas::new(width, height)?;
     let settings = js_sys::Object::new();
     Reflect::set(&settings, &"willReadFrequently".into(), &JsValue::TRUE)?;
@@ -227,7 +228,7 @@ fn frame_canvas(width: u32, height: u32) -> Result<OffscreenCanvasRenderingConte
         .map_err(|_| err("the 2D canvas context has an unexpected type"))
 }
 
-fn canvas_pixels(
+pub(crate) fn canvas_pixels(
     context: &OffscreenCanvasRenderingContext2d,
     width: u32,
     height: u32,
@@ -242,7 +243,7 @@ fn jpeg_data_url(image: &RgbImage, size: usize, quality: u8) -> Result<String, J
     Ok(crate::prompt::image_data_url(&jpeg))
 }
 
-fn now_ms() -> f64 {
+pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
@@ -263,17 +264,17 @@ fn median_fps(times: &[f64]) -> Option<f64> {
 }
 
 /// The analysed frames of a session, before the timeline is built (the rate is known last).
-struct Collected {
+pub(crate) struct Collected {
     /// (index, time from the first frame, faces)
-    frames: Vec<(usize, f64, FrameFaces)>,
+    pub(crate) frames: Vec<(usize, f64, FrameFaces)>,
     /// Media time of the first frame (to seek back to keyframes).
-    first_media_time: f64,
+    pub(crate) first_media_time: f64,
     /// Decides where the detector runs, frame after frame.
-    tracker: FaceTracker,
+    pub(crate) tracker: FaceTracker,
 }
 
 impl Collected {
-    fn new(first_media_time: f64, options: &VideoOptions) -> Self {
+    pub(crate) fn new(first_media_time: f64, options: &VideoOptions) -> Self {
         Self {
             frames: Vec::new(),
             first_media_time,
@@ -282,7 +283,7 @@ impl Collected {
     }
 }
 
-fn report_of(
+pub(crate) fn report_of(
     collected: &Collected,
     options: &VideoOptions,
     path: String,
@@ -525,7 +526,7 @@ impl Analyzer {
 
 impl Analyzer {
     /// Consecutive frames of one video (see `FaceAnalyzer::analyze_sequence`).
-    async fn analyze_batch(
+    pub(crate) async fn analyze_batch(
         &self,
         images: &[RgbImage],
         tracker: &mut FaceTracker,
@@ -670,20 +671,11 @@ impl Analyzer {
         signal: &JsValue,
         path: String,
     ) -> Result<VideoReport, JsValue> {
-        let (width, height) = (video.video_width(), video.video_height());
-        let started = now_ms();
-        let mut collected = Collected::new(f64::NAN, options);
-        // (frame index, the browser's pending JPEG Blob) of the latest analysed frames.
-        let mut jpegs: VecDeque<(usize, js_sys::Promise)> = VecDeque::new();
-        let mut dropped = 0usize;
+        let size = (video.video_width(), video.video_height());
+        let mut frames = LiveFrames::new(options);
         let mut last_presented: Option<f64> = None;
-        let mut last_time = f64::NEG_INFINITY;
         loop {
-            if aborted(signal)
-                || options
-                    .max_frames
-                    .is_some_and(|m| collected.frames.len() >= m)
-            {
+            if aborted(signal) || options.max_frames.is_some_and(|m| frames.analysed() >= m) {
                 break;
             }
             // Only the frame presented after the previous analysis ends is taken: the ones
@@ -701,63 +693,17 @@ impl Analyzer {
                 break;
             };
             if let Some(previous) = last_presented {
-                dropped += (meta.presented_frames - previous - 1.0).max(0.0) as usize;
+                frames.count_dropped((meta.presented_frames - previous - 1.0).max(0.0) as usize);
             }
             last_presented = Some(meta.presented_frames);
-            if collected.first_media_time.is_nan() {
-                collected.first_media_time = meta.media_time;
+            if frames
+                .take(self, context, size, meta.media_time, options)
+                .await?
+            {
+                report_progress(on_progress, frames.analysed(), None)?;
             }
-            let time = meta.media_time - collected.first_media_time;
-            if time <= last_time {
-                continue;
-            }
-            last_time = time;
-            let image = canvas_pixels(context, width, height)?;
-            let faces = self
-                .analyze_batch(std::slice::from_ref(&image), &mut collected.tracker)
-                .await?;
-            let index = collected.frames.len();
-            collected.frames.push((
-                index,
-                time,
-                faces.into_iter().next().expect("one result per image"),
-            ));
-            jpegs.push_back((
-                index,
-                canvas_jpeg(context, options.keyframe_size, options.keyframe_quality)?,
-            ));
-            while jpegs.len() > options.live_jpeg_limit.max(1) {
-                jpegs.pop_front();
-            }
-            report_progress(on_progress, collected.frames.len(), None)?;
         }
-        if collected.frames.is_empty() {
-            return Err(err(
-                "the live video ended or was stopped before any frame was analysed",
-            ));
-        }
-        let elapsed = now_ms() - started;
-        let mut report = report_of(&collected, options, path, elapsed);
-        let mut without = 0;
-        for keyframe in &mut report.keyframes {
-            let pending = jpegs.iter().find(|(i, _)| *i == keyframe.keyframe.frame);
-            keyframe.jpeg = match pending {
-                Some((_, promise)) => {
-                    let blob = JsFuture::from(promise.clone())
-                        .await
-                        .map_err(|e| err(format!("keyframe JPEG: {}", js_message(&e))))?;
-                    blob_data_url(blob).await?.as_string()
-                }
-                None => None,
-            };
-            without += usize::from(keyframe.jpeg.is_none());
-        }
-        report.live = Some(LiveStats {
-            dropped_frames: dropped,
-            keyframes_without_jpeg: without,
-            stopped: aborted(signal),
-        });
-        Ok(report)
+        frames.finish(options, path, aborted(signal), false).await
     }
 }
 

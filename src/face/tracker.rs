@@ -277,7 +277,7 @@ impl FaceTracker {
                 && b.y >= margin
                 && b.right() <= w - margin
                 && b.bottom() <= h - margin;
-            if !inside || !(b.width.is_finite() && b.width > 1.0 && b.height > 1.0) {
+            if !(inside && b.width.is_finite() && b.width > 1.0 && b.height > 1.0) {
                 return Err(DetectReason::Edge);
             }
             boxes.push((b, face.score));

@@ -30,6 +30,9 @@ pub struct LiveStats {
     pub keyframes_without_jpeg: usize,
     /// Whether the session was stopped by its AbortSignal.
     pub stopped: bool,
+    /// Whether it ran in a Web Worker (`www/live.js`) rather than on the page's thread.
+    #[serde(default)]
+    pub worker: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -167,11 +167,13 @@ window.bench = {
       };
     }),
 
-  // Live mode: the clip looping as a 30 fps MediaStream, analysed for `seconds`.
-  live: ({ url, seconds, options }) =>
+  // Live mode: the clip looping as a 30 fps MediaStream, analysed for `seconds`, on this thread
+  // (analyzeVideo) or in a Web Worker (www/live.js).
+  live: ({ url, seconds, options, worker }) =>
     window.capture(async () => {
-      const analyzer = await window.emolens.Analyzer.create(options);
-      await analyzer.analyzeFrame(window.clipFrames[0]);
+      const analyzer = worker ? null : await window.emolens.Analyzer.create(options);
+      if (analyzer) await analyzer.analyzeFrame(window.clipFrames[0]);
+      const { analyzeLive } = worker ? await import('/www/live.js') : {};
       const source = document.createElement('video');
       source.muted = true;
       source.loop = true;
@@ -190,17 +192,22 @@ window.bench = {
       const stop = new AbortController();
       setTimeout(() => stop.abort(), seconds * 1000);
       const started = performance.now();
-      const report = await analyzer.analyzeVideo(camera, { signal: stop.signal });
+      const report = worker
+        ? await analyzeLive(camera, { analyzer: options, signal: stop.signal })
+        : await analyzer.analyzeVideo(camera, { signal: stop.signal });
       const elapsed = (performance.now() - started) / 1000;
       observer.disconnect();
       source.pause();
-      analyzer.free();
+      analyzer?.free();
       return {
         analysed: report.frames,
         dropped: report.live.dropped_frames,
         // The frames a 30 fps camera delivered meanwhile (the session ends within a frame of the abort).
         streamFrames: Math.min(elapsed, seconds) * 30,
         tracking: report.tracking ?? null,
+        worker: report.live.worker ?? false,
+        keyframesWithJpeg: report.keyframes.filter((k) => k.jpeg).length,
+        keyframes: report.keyframes.length,
         longestTaskMs: longTasks.length ? Math.max(...longTasks) : 0,
         longTasks: longTasks.length,
       };

@@ -54,7 +54,7 @@ function parseArgs(argv) {
 
 const o = parseArgs(process.argv.slice(2));
 const t0 = Date.now();
-const mounts = { '/node_modules/': path.join(ROOT, 'node_modules'), '/clip/': path.dirname(o.clip) };
+const mounts = { '/node_modules/': path.join(ROOT, 'node_modules'), '/clip/': path.dirname(o.clip), '/www/': path.join(ROOT, 'www') };
 if (o.pkg) mounts['/pkg/'] = o.pkg;
 const browser = await startBrowser({ mounts, timeoutS: 1200 });
 const clipUrl = `/clip/${encodeURIComponent(path.basename(o.clip))}`;
@@ -146,6 +146,15 @@ const cold = coldRes.ok ? coldRes.value : (record('cold start', [`rejected: ${co
 await coldPage.page.close();
 
 const live = o.live ? await run('live mode', (a) => window.bench.live(a), { url: clipUrl, seconds: o.liveSeconds, options: cpu }) : null;
+const liveWorker = o.live ? await run('live mode in a worker', (a) => window.bench.live(a), { url: clipUrl, seconds: o.liveSeconds, options: cpu, worker: true }) : null;
+if (liveWorker) {
+  const p = [];
+  if (!liveWorker.worker) p.push('the report says the worker did not run');
+  if (!(liveWorker.analysed >= 0.5 * liveWorker.streamFrames)) p.push(`${liveWorker.analysed} of ${liveWorker.streamFrames.toFixed(0)} frames analysed`);
+  if (liveWorker.keyframesWithJpeg !== liveWorker.keyframes) p.push(`${liveWorker.keyframesWithJpeg}/${liveWorker.keyframes} keyframes with a JPEG`);
+  if (!(liveWorker.longestTaskMs < 50)) p.push(`a main-thread task took ${liveWorker.longestTaskMs.toFixed(0)} ms`);
+  record('live mode in a Web Worker: analyses, keyframe JPEGs, main thread free (no task ≥ 50 ms)', p, `${liveWorker.analysed} analysed, longest main-thread task ${liveWorker.longestTaskMs.toFixed(0)} ms`);
+}
 
 let gpu = null;
 const hasGpu = o.webgpu && (await browser.call(page, 'webgpu?', () => !!navigator.gpu));
@@ -180,9 +189,10 @@ if (dense?.tracking) {
   console.log(`tracking: detector on ${t.detected} of ${decoded.frames} frames (${t.periodic} periodic, ${t.moved} moved, ${t.lost} lost, ${t.edge} at the edge)`);
 }
 console.log(`cold start (module fetch + compile, models, first result): face-api.js ${fmt(faceApi?.coldMs, 0)} ms, emolens ${fmt(cold?.totalMs, 0)} ms (module ${fmt(cold?.initMs, 0)} ms)`);
-if (live) {
-  const coverage = live.analysed / live.streamFrames;
-  console.log(`live mode, the clip as a 30 fps stream for ${o.liveSeconds} s: ${live.analysed} frames analysed of ${fmt(live.streamFrames, 0)} (${fmt(100 * coverage, 0)} %; ${live.dropped} counted as dropped), longest main-thread task ${fmt(live.longestTaskMs, 0)} ms (${live.longTasks} tasks ≥ 50 ms)`);
+for (const [name, l] of [['main thread', live], ['Web Worker', liveWorker]]) {
+  if (!l) continue;
+  const presented = l.analysed + l.dropped;
+  console.log(`live mode (${name}), the clip as a 30 fps stream for ${o.liveSeconds} s: ${l.analysed} frames analysed of ${presented} presented (${fmt(100 * l.analysed / presented, 0)} %; of 30/s: ${fmt(100 * l.analysed / l.streamFrames, 0)} %), longest main-thread task ${fmt(l.longestTaskMs, 0)} ms (${l.longTasks} tasks ≥ 50 ms)`);
 }
 if (gpu) {
   const g = (name, r, ms) => r && console.log(`  ${name}: ${fmt(ms ?? r.medianMs)} ms/frame; first frame ${fmt(r.firstMs, 0)} ms; per frame ${r.calls ? Object.entries(r.calls).map(([k, v]) => `${fmt(v, 1)} ${k}`).join(', ') : '(not counted)'}`);
@@ -202,7 +212,7 @@ if (o.profile) {
     top.forEach(([k, share]) => console.log(`  ${(100 * share).toFixed(1).padStart(5)} %  ${k}`));
   }
 }
-if (o.json) fs.writeFileSync(o.json, JSON.stringify({ faceApi: faceApi && { ...faceApi, results: undefined }, at416: at416 && { ...at416, results: undefined }, twoViews: twoViews && { ...twoViews, results: undefined }, dense: dense && { ...dense, expressions: undefined }, denseEvery: denseEvery && { ...denseEvery, expressions: undefined }, cold, live, gpu }, null, 1));
+if (o.json) fs.writeFileSync(o.json, JSON.stringify({ faceApi: faceApi && { ...faceApi, results: undefined }, at416: at416 && { ...at416, results: undefined }, twoViews: twoViews && { ...twoViews, results: undefined }, dense: dense && { ...dense, expressions: undefined }, denseEvery: denseEvery && { ...denseEvery, expressions: undefined }, cold, live, liveWorker, gpu }, null, 1));
 console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 await browser.close();
 finish();
