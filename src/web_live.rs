@@ -18,6 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ImageBitmap, OffscreenCanvasRenderingContext2d};
 
+use crate::timeline::live::LivePolicy;
 use crate::timeline::{LiveStats, VideoReport};
 use crate::web::{Analyzer, js_message};
 use crate::web_video::{
@@ -196,5 +197,45 @@ impl LiveSession {
             .await?;
         serde::Serialize::serialize(&report, &serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|e| err(e.to_string()))
+    }
+}
+
+/// The page's side of a worker session: what to do with each presented frame
+/// ([`LivePolicy`]); each answer is `{ action, ... }` as the policy's types serialise.
+#[wasm_bindgen]
+#[derive(Default)]
+pub struct LiveCapture {
+    policy: LivePolicy,
+}
+
+fn plain<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| err(e.to_string()))
+}
+
+#[wasm_bindgen]
+impl LiveCapture {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> LiveCapture {
+        LiveCapture::default()
+    }
+
+    /// The camera presented a frame (`presentedFrames` of `requestVideoFrameCallback`):
+    /// `{ action: 'send', dropped } | { action: 'wait', replaces } | { action: 'ignore' }`.
+    pub fn presented(&mut self, presented_frames: f64) -> Result<JsValue, JsValue> {
+        plain(&self.policy.presented(presented_frames.max(0.0) as u64))
+    }
+
+    /// The frame in flight was analysed:
+    /// `{ action: 'sendWaiting', dropped } | { action: 'idle' } | { action: 'finish', dropped }`.
+    pub fn analysed(&mut self) -> Result<JsValue, JsValue> {
+        plain(&self.policy.analysed())
+    }
+
+    /// Stop: `{ action: 'finish', dropped, releaseWaiting } |
+    /// { action: 'afterInFlight', releaseWaiting } | { action: 'nothing' }`.
+    pub fn stop(&mut self) -> Result<JsValue, JsValue> {
+        plain(&self.policy.stop())
     }
 }

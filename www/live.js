@@ -1,11 +1,14 @@
 // Live analysis of a webcam <video> in a Web Worker, so that the page's main thread stays free:
-// it only copies each frame into an ImageBitmap and transfers it. As in analyzeVideo's live mode
-// (src/web_live.rs decides everything) nothing queues: while a frame is analysed only the newest
-// one waits, and the frames it replaces are dropped and counted. Where workers or OffscreenCanvas are missing, it runs analyzeVideo on
+// it only copies each frame into an ImageBitmap and transfers it. Nothing queues: while a frame
+// is analysed only the newest waits, and the frames it replaces are dropped and counted. The
+// decisions are Rust's (LiveCapture, src/timeline/live.rs; the analysis: src/web_live.rs); this
+// file carries them out. Where workers or OffscreenCanvas are missing, it runs analyzeVideo on
 // the main thread instead (`report.live.worker` says which ran).
 //
 //   const report = await analyzeLive(video, { analyzer: { backend: 'auto', modelBaseUrl: 'models/' },
 //     fallback: analyzerOnThisThread, signal, onProgress: (analysed) => {}, ...analyzeVideoOptions });
+
+import init, { LiveCapture } from '../pkg/emolens.js';
 
 export async function analyzeLive(video, { analyzer, fallback, signal, onProgress, ...videoOptions } = {}) {
   const workers = typeof Worker !== 'undefined' && typeof OffscreenCanvas !== 'undefined' && typeof createImageBitmap !== 'undefined';
@@ -13,6 +16,7 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
     if (!fallback) throw new Error('this browser has no Web Workers with OffscreenCanvas, and no analyzer for the main thread was given (option fallback)');
     return fallback.analyzeVideo(video, { ...videoOptions, mode: 'live', signal, onProgress });
   }
+  await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) }); // once per page
   const worker = new Worker(new URL('./live-worker.js', import.meta.url), { type: 'module' });
   let onMessage = () => {};
   let onError = () => {};
@@ -28,66 +32,52 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
     worker.postMessage({ type: 'start', analyzer, video: videoOptions });
     await ready;
     return await new Promise((resolve, reject) => {
-      // One frame in flight and at most one waiting: the newest, which replaces (and drops) an
-      // older one, so the worker never idles between frames and never works through a backlog.
-      let inFlight = false;
+      // What to do with each frame is LiveCapture's answer (src/timeline/live.rs): one frame in
+      // flight, only the newest waiting, every other frame dropped and counted.
+      const capture = new LiveCapture();
       let waiting = null;
-      let stopping = false;
-      let dropped = 0;
-      let lastPresented = null;
       let handle = 0;
-      const send = (frame) => {
-        inFlight = true;
-        const sent = dropped;
-        dropped = 0;
+      const release = (frame) => frame?.bitmap.then((b) => b.close(), () => {});
+      const send = (frame, dropped) =>
         frame.bitmap.then(
-          (bitmap) => worker.postMessage({ type: 'frame', bitmap, time: frame.time, dropped: sent }, [bitmap]),
+          (bitmap) => worker.postMessage({ type: 'frame', bitmap, time: frame.time, dropped }, [bitmap]),
           (e) => reject(new Error(`copying a video frame failed: ${e.message}`)),
         );
-      };
-      const discard = (frame) => {
-        dropped += 1;
-        frame.bitmap.then((b) => b.close(), () => {});
-      };
-      const finish = () => {
-        stopping = true;
-        if (handle) video.cancelVideoFrameCallback(handle);
-        if (waiting) discard(waiting);
-        waiting = null;
-        if (inFlight) return; // finished when the frame in flight is done
-        onMessage = (data) => {
-          if (data.type === 'report') resolve(data.report);
-        };
+      const finish = (dropped) => {
+        onMessage = (data) => data.type === 'report' && resolve(data.report);
         worker.postMessage({ type: 'finish', stopped: !!signal?.aborted, dropped });
+      };
+      const stop = () => {
+        if (handle) video.cancelVideoFrameCallback(handle);
+        handle = 0;
+        const answer = capture.stop();
+        if (answer.releaseWaiting) release(waiting);
+        if (answer.action === 'finish') finish(answer.dropped);
       };
       onError = reject;
       onMessage = (data) => {
         if (data.type !== 'analysed') return;
-        inFlight = false;
         onProgress?.(data.analysed);
-        if (stopping) finish();
-        else if (waiting) {
-          const frame = waiting;
-          waiting = null;
-          send(frame);
-        }
+        const answer = capture.analysed();
+        if (answer.action === 'sendWaiting') send(waiting, answer.dropped);
+        else if (answer.action === 'finish') finish(answer.dropped);
+        if (answer.action !== 'idle') waiting = null;
       };
       const onFrame = (_now, meta) => {
         handle = 0;
-        if (stopping) return;
-        if (lastPresented !== null) dropped += Math.max(0, meta.presentedFrames - lastPresented - 1);
-        lastPresented = meta.presentedFrames;
+        const answer = capture.presented(meta.presentedFrames);
+        if (answer.action === 'ignore') return;
         const frame = { bitmap: createImageBitmap(video), time: meta.mediaTime };
-        if (!inFlight) send(frame);
+        if (answer.action === 'send') send(frame, answer.dropped);
         else {
-          if (waiting) discard(waiting);
+          if (answer.replaces) release(waiting);
           waiting = frame;
         }
         handle = video.requestVideoFrameCallback(onFrame);
       };
-      if (signal?.aborted) return finish();
-      signal?.addEventListener('abort', finish, { once: true });
-      video.addEventListener('ended', finish, { once: true });
+      if (signal?.aborted) return stop();
+      signal?.addEventListener('abort', stop, { once: true });
+      video.addEventListener('ended', stop, { once: true });
       handle = video.requestVideoFrameCallback(onFrame);
     });
   } finally {

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod features;
 pub mod keyframes;
+pub mod live;
 pub mod report;
 pub mod spot;
 pub mod stats;
