@@ -145,10 +145,11 @@ pub struct LiveSession {
 impl LiveSession {
     /// Starts a session on `analyzer` with `analyzeVideo`'s options (keyframes, tracking, ...).
     pub fn start(analyzer: &Analyzer, options: JsValue) -> Result<LiveSession, JsValue> {
+        let options = plain_options(&options)?;
         Ok(LiveSession {
             analyzer: analyzer.share(),
-            options: plain_options(&options)?,
-            frames: LiveFrames::new(&plain_options(&options)?),
+            frames: LiveFrames::new(&options),
+            options,
             canvas: None,
         })
     }
