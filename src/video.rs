@@ -467,7 +467,8 @@ pub enum AnalysisError {
 }
 
 /// Decodes every frame and analyses them `batch` at a time (one forward pass per batch without
-/// tracking; frame by frame with it), then builds the timeline and spots events. `progress(done, total)` is called after each batch.
+/// tracking; frame by frame with it), then builds the timeline and spots events.
+/// `progress(done, total)` is called after each batch.
 pub fn analyse_video(
     analyzer: &FaceAnalyzer,
     path: &Path,

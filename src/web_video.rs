@@ -107,12 +107,7 @@ pub(crate) struct VideoOptions {
 
 impl VideoOptions {
     fn tracking(&self) -> TrackingOptions {
-        let defaults = TrackingOptions::default();
-        TrackingOptions {
-            enabled: self.tracking,
-            redetect_every: self.redetect_every.unwrap_or(defaults.redetect_every),
-            ..defaults
-        }
+        TrackingOptions::with(self.tracking, self.redetect_every)
     }
 }
 

@@ -64,11 +64,7 @@ pub struct AnalysisArgs {
 
 impl AnalysisArgs {
     pub fn tracking(&self) -> Result<TrackingOptions, String> {
-        let options = TrackingOptions {
-            enabled: !self.no_tracking,
-            redetect_every: self.redetect_every,
-            ..TrackingOptions::default()
-        };
+        let options = TrackingOptions::with(!self.no_tracking, Some(self.redetect_every));
         options
             .validate()
             .map_err(|e| format!("--redetect-every: {e}"))?;
@@ -178,7 +174,7 @@ pub fn run(args: VideoArgs) -> ExitCode {
             report.analysis_fps
         );
         let t = analysis.tracking;
-        if args.analysis.tracking().is_ok_and(|o| o.enabled) {
+        if !args.analysis.no_tracking {
             println!(
                 "face detector on {} of {} frames, faces tracked on {} ({} periodic, {} moved, {} lost, {} at the edge)",
                 t.detected, report.frames, t.tracked, t.periodic, t.moved, t.lost, t.edge

@@ -18,7 +18,7 @@ use crate::frames::{PixelRect, RgbImage, SquareCanvas, SquarePadding, canvas_inp
 use crate::weights::{WeightError, WeightMap};
 use detector::{RelativeBox, TinyFaceDetector, decode_grid, non_max_suppression};
 use features::FaceFeatureNet;
-pub use tracker::{DetectReason, FaceTracker, Look, TrackingOptions, TrackingStats, Verdict};
+pub use tracker::{DetectReason, FaceTracker, TrackingOptions, TrackingStats, Verdict};
 
 /// The face-api.js model files emolens reads, by manifest name.
 pub const MODEL_NAMES: [&str; 3] = [

@@ -10,7 +10,7 @@
 //! longer fit the face's shape at detection (lost, occluded), and when a crop reaches the
 //! frame's edge (a face leaving).
 //!
-//! A plain state machine: [`FaceTracker::look`] says what to run on the next frame,
+//! A plain state machine: [`FaceTracker::plan`] says what to run on the next frame,
 //! [`FaceTracker::detected`] and [`FaceTracker::tracked`] take what came out. The executor is
 //! [`super::FaceAnalyzer::analyze_sequence`], the same for the CLI and the page.
 
@@ -52,6 +52,17 @@ impl Default for TrackingOptions {
 }
 
 impl TrackingOptions {
+    /// The defaults with tracking on or off and, if given, another re-detection interval (what
+    /// the CLI's flags and the page's options set).
+    pub fn with(enabled: bool, redetect_every: Option<usize>) -> Self {
+        let defaults = Self::default();
+        Self {
+            enabled,
+            redetect_every: redetect_every.unwrap_or(defaults.redetect_every),
+            ..defaults
+        }
+    }
+
     /// Detection on every frame.
     pub fn off() -> Self {
         Self {
@@ -83,15 +94,6 @@ impl TrackingOptions {
         }
         Ok(())
     }
-}
-
-/// What to run on the next frame.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Look {
-    /// The detector, then landmarks and expressions in its boxes.
-    Detect,
-    /// Landmarks and expressions in these boxes (with the scores of their detections).
-    Track(Vec<(PixelBox, f64)>),
 }
 
 /// Why a frame went to the detector.
@@ -247,14 +249,6 @@ impl FaceTracker {
 
     pub fn stats(&self) -> TrackingStats {
         self.stats
-    }
-
-    /// What to run on a frame of `width` × `height` pixels.
-    pub fn look(&self, width: usize, height: usize) -> Look {
-        match self.plan(width, height) {
-            Ok(boxes) => Look::Track(boxes),
-            Err(_) => Look::Detect,
-        }
     }
 
     /// The tracked boxes, or why the detector must run.
