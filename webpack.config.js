@@ -2,19 +2,24 @@
 //
 //   npx webpack --mode production      # -> www/dist/
 //
-// The wasm package comes from `scripts/build-wasm.sh` (pkg/, wasm-bindgen --target web). The pages
-// pass `new URL('../pkg/emolens_bg.wasm', import.meta.url)` to init(), so webpack emits the .wasm
-// as a plain asset that the browser fetches (no asyncWebAssembly experiment needed).
+// The pages import the npm package `emolens` by name, as a user's project would: pkg/, built by
+// `scripts/build-wasm.sh` and made a package by `scripts/package.sh` (its package.json `exports`).
+// The package's init() finds its .wasm with `new URL('emolens_bg.wasm', import.meta.url)`, so
+// webpack emits the .wasm as a plain asset that the browser fetches; the face models are the
+// package's models/.
 const path = require('node:path');
 const fs = require('node:fs');
 const CopyPlugin = require('copy-webpack-plugin');
 
 const root = __dirname;
-const modelDir = path.join(root, 'node_modules/@vladmandic/face-api/model');
-const models = ['tiny_face_detector_model', 'face_landmark_68_model', 'face_expression_model'];
+const packageDir = path.join(root, 'pkg');
+const modelDir = path.join(packageDir, 'models');
 
-if (!fs.existsSync(path.join(root, 'pkg/emolens.js'))) {
-  throw new Error('pkg/emolens.js is missing: run scripts/build-wasm.sh before webpack');
+if (!fs.existsSync(path.join(packageDir, 'emolens.js'))) {
+  throw new Error('pkg/emolens.js is missing: run scripts/build-wasm.sh and scripts/package.sh before webpack');
+}
+if (!fs.existsSync(modelDir) || JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8')).name !== 'emolens') {
+  throw new Error('pkg/ is not the emolens package yet: run scripts/package.sh (after scripts/build-wasm.sh) before webpack');
 }
 
 module.exports = (env, argv) => ({
@@ -36,6 +41,9 @@ module.exports = (env, argv) => ({
     maxAssetSize: 32 * 1024 * 1024,
     maxEntrypointSize: 1024 * 1024,
   },
+  resolve: {
+    alias: { emolens: packageDir },
+  },
   module: {
     rules: [{ test: /\.wasm$/, type: 'asset/resource' }],
   },
@@ -44,10 +52,7 @@ module.exports = (env, argv) => ({
       patterns: [
         { from: 'www/index.html', to: 'index.html' },
         { from: 'www/style.css', to: 'style.css' },
-        ...models.flatMap((m) => [
-          { from: path.join(modelDir, `${m}-weights_manifest.json`), to: 'models/' },
-          { from: path.join(modelDir, `${m}.bin`), to: 'models/' },
-        ]),
+        { from: modelDir, to: 'models/' },
         // Bundled sample clip and photo (assets/); the demo reports it on the page if one is missing.
         { from: 'assets/sample.mp4', to: 'sample.mp4', noErrorOnMissing: true },
         { from: 'assets/sample.jpg', to: 'sample.jpg', noErrorOnMissing: true },

@@ -22,4 +22,6 @@ pub mod web;
 #[cfg(target_arch = "wasm32")]
 pub mod web_live;
 #[cfg(target_arch = "wasm32")]
+pub mod web_names;
+#[cfg(target_arch = "wasm32")]
 pub mod web_video;

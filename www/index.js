@@ -3,10 +3,10 @@
 //
 // URL parameters (handy for automation): ?backend=auto|webgpu|cpu&input=sample|photo|webcam|file
 // (and the VLM panel's, see vlm.js)
-import init, { Analyzer } from '../pkg/emolens.js';
+import init, { Analyzer, expressionNames } from 'emolens';
 import { setupVlm } from './vlm.js';
+import { setupClipReport } from './clip-report.js';
 
-const EXPRESSIONS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
 const MODEL_BASE_URL = 'models/';
 
 const $ = (id) => document.getElementById(id);
@@ -88,13 +88,18 @@ function renderStatus() {
 }
 
 // ------------------------------------------------------------------ expression bars
+// The names come from the package, so the bars are built once it is initialised.
+let EXPRESSIONS = [];
 const barEls = {};
-for (const name of EXPRESSIONS) {
-  const row = document.createElement('div');
-  row.className = 'bar';
-  row.innerHTML = `<span class="name">${name}</span><div class="track"><div class="fill"></div></div><span class="val">–</span>`;
-  ui.bars.appendChild(row);
-  barEls[name] = { row, fill: row.querySelector('.fill'), val: row.querySelector('.val') };
+function buildBars() {
+  EXPRESSIONS = expressionNames();
+  for (const name of EXPRESSIONS) {
+    const row = document.createElement('div');
+    row.className = 'bar';
+    row.innerHTML = `<span class="name">${name}</span><div class="track"><div class="fill"></div></div><span class="val">–</span>`;
+    ui.bars.appendChild(row);
+    barEls[name] = { row, fill: row.querySelector('.fill'), val: row.querySelector('.val') };
+  }
 }
 
 function renderBars(face) {
@@ -420,30 +425,25 @@ ui.pause.addEventListener('click', () => {
 // ------------------------------------------------------------------ whole clip
 // Every frame of the sample clip or the chosen file, on a second <video> so the live view keeps
 // its own; the live loop pauses meanwhile (both would compete for the same CPU or GPU).
-const clipUi = { button: $('whole-clip'), report: $('clip-report'), info: $('clip-info'), events: $('clip-events'), summaries: $('clip-summaries'), keyframes: $('clip-keyframes') };
-function listItems(list, texts) {
-  list.replaceChildren(...texts.map((t) => Object.assign(document.createElement('li'), { textContent: t })));
-}
-clipUi.button.addEventListener('click', () =>
+const clipButton = $('whole-clip');
+let clipReport = null; // set up once the package is initialised
+clipButton.addEventListener('click', () =>
   run('Could not analyse the whole clip', async () => {
     if (!state.analyzer) throw new Error('the analyzer is not ready yet');
     if (ui.input.value === 'photo' || !ui.video.currentSrc || state.stream) throw new Error('choose the sample clip or a file: a webcam has no whole clip');
     const clip = Object.assign(document.createElement('video'), { muted: true, playsInline: true, src: ui.video.currentSrc });
     stopLoop();
     ui.video.pause();
-    clipUi.button.disabled = true;
+    clipButton.disabled = true;
     try {
       const report = await state.analyzer.analyzeVideo(clip, {
+        records: true, // the timeline plot draws every frame
         onProgress: (done, total) => setStatusIdle(`whole clip: ${done}${total ? ` / ~${total}` : ''} frames analysed…`),
       });
       state.clipReport = report;
-      clipUi.info.textContent = `${report.frames} frames at ${report.fps} fps (${report.duration.toFixed(2)} s), face in ${report.face_frames}; analysed at ${report.analysis_fps.toFixed(1)} frames/s`;
-      listItems(clipUi.events, report.events.length ? report.events.map((e) => `${e.kind} ${e.onset_time.toFixed(2)}–${e.offset_time.toFixed(2)} s, apex ${e.apex_time.toFixed(2)} s: ${e.moves.slice(0, 3).map((m) => m.name).join(', ')}`) : ['none']);
-      listItems(clipUi.summaries, report.summaries.map((x) => x.text));
-      clipUi.keyframes.replaceChildren(...report.keyframes.map((k) => Object.assign(document.createElement('img'), { src: k.jpeg, title: `${k.time.toFixed(2)} s (${k.reason})` })));
-      clipUi.report.hidden = false;
+      clipReport.show(report);
     } finally {
-      clipUi.button.disabled = false;
+      clipButton.disabled = false;
       clip.removeAttribute('src');
       await restartSource();
     }
@@ -459,7 +459,9 @@ for (const [key, sel] of [['backend', ui.backend], ['input', ui.input]]) {
 
 run('Could not start emolens', async () => {
   setStatus('Loading the WebAssembly module…');
-  await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) });
+  await init(); // the package finds its .wasm beside it (a URL the bundler resolves)
+  buildBars();
+  clipReport = setupClipReport({ video: ui.video, state });
   // The VLM panel works whatever happens to the face analyser.
   setupVlm({ state, currentFrame: () => (ui.input.value === 'photo' ? ui.photo : ui.video) });
   await createAnalyzer(ui.backend.value);

@@ -13,7 +13,7 @@
 //
 // URL parameters: ?vlm=none|local|remote&vlmUrl=URL&vlmBackend=auto|webgpu|cpu
 //                 &vlmEndpoint=URL&vlmModel=NAME&vlmTextOnly=1
-import { LocalVlm, askRemote, previewRemote, buildPrompt } from '../pkg/emolens.js';
+import { LocalVlm, askRemote, previewRemote, buildPrompt } from 'emolens';
 
 const LABEL_SETS = {
   faceapi: ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'],

@@ -1,0 +1,502 @@
+// The typed API of the emolens package: the options and results of every export of emolens.js,
+// which wasm-bindgen declares only as `any` (emolens.d.ts). Field names are those of the JSON the
+// package returns, which are also those of the CLI's `--json` output (snake_case).
+//
+// Kept by hand next to the Rust binding (src/web*.rs, src/remote/js.rs, src/vlm/web.rs):
+// scripts/check-types.sh fails when an export or a member is added or removed on one side only,
+// and type-checks tests/types/every-export.ts, which calls every function.
+
+export { default, initSync } from './emolens.js';
+export type { InitInput, InitOutput, SyncInitInput } from './emolens.js';
+
+// ------------------------------------------------------------------ shared
+/** `'auto'` takes WebGPU when the browser has a hardware adapter, else the CPU. */
+export type Backend = 'auto' | 'webgpu' | 'cpu';
+/** What really runs. */
+export type RunningBackend = 'webgpu' | 'cpu';
+
+/** A rectangle in the frame's pixels. */
+export interface PixelBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** The seven expression probabilities (they sum to 1); `expressionNames()` lists them in order. */
+export interface Expressions {
+  neutral: number;
+  happy: number;
+  sad: number;
+  angry: number;
+  fearful: number;
+  disgusted: number;
+  surprised: number;
+}
+
+/** Pixels `analyzeFrame` reads. */
+export type FrameSource = HTMLVideoElement | HTMLImageElement | HTMLCanvasElement | ImageBitmap | ImageData;
+
+// ------------------------------------------------------------------ Analyzer
+export interface AnalyzerOptions {
+  /** Default `'auto'`. */
+  backend?: Backend;
+  /** Folder (URL) holding the face models: the package's `models/` copied to your site. Default `'models/'`. */
+  modelBaseUrl?: string;
+  /** Detector input size in pixels (a multiple of 32). */
+  inputSize?: number;
+  /** Detector score threshold, 0..1. */
+  scoreThreshold?: number;
+}
+
+export interface Face {
+  box: PixelBox;
+  score: number;
+  /** The 68 landmarks, `[x, y]` in frame pixels. */
+  landmarks: [number, number][];
+  /** The box the landmark and expression models were run on. */
+  aligned_box: PixelBox;
+  expressions: Expressions;
+}
+
+export interface FrameAnalysis {
+  width: number;
+  height: number;
+  backend: RunningBackend;
+  faces: Face[];
+}
+
+export type KeyframeSampling = 'balanced' | 'uniform';
+
+/** `analyzeVideo`'s and `LiveSession.start`'s options. */
+export interface VideoOptions {
+  /** Default: `'live'` for a MediaStream in `srcObject`, else `'file'`. */
+  mode?: 'file' | 'live';
+  /** Base keyframe rate per second (at most 5). Default 1. */
+  keyframeFps?: number;
+  maxKeyframes?: number;
+  /** Default `'balanced'`: base rate plus event apexes and rare states. */
+  keyframeSampling?: KeyframeSampling;
+  /** Longer side of keyframe JPEGs (0: the frame's). Default 640. */
+  keyframeSize?: number;
+  /** JPEG quality, 1..100. Default 85. */
+  keyframeQuality?: number;
+  /** Include every frame's record (`report.records`). Default false. */
+  records?: boolean;
+  /** File mode: frames per forward pass. Default 4. */
+  batch?: number;
+  /** Stop after this many frames. */
+  maxFrames?: number;
+  /** The clip's frame rate; by default the median interval between frames. */
+  fps?: number;
+  /** Give up waiting for one frame after this long. Default 15000. */
+  frameTimeoutMs?: number;
+  /** Live mode: analysed frames kept as JPEGs for the keyframes. Default 1800. */
+  liveJpegLimit?: number;
+  /** Follow faces between frames, detecting only every `redetectEvery` frames. Default true. */
+  tracking?: boolean;
+  redetectEvery?: number;
+}
+
+export interface AnalyzeVideoOptions extends VideoOptions {
+  onProgress?: (done: number, total: number | undefined) => void;
+  /** Aborting a file analysis rejects; aborting a live session resolves with what it has. */
+  signal?: AbortSignal;
+}
+
+export interface AnalyzeFramesOptions extends Omit<VideoOptions, 'mode' | 'frameTimeoutMs' | 'liveJpegLimit' | 'maxFrames'> {
+  onProgress?: (done: number, total: number | undefined) => void;
+}
+
+// ------------------------------------------------------------------ the video report
+/** One analysed frame (`records: true`). */
+export interface FrameRecord {
+  index: number;
+  /** Media time, seconds. */
+  time: number;
+  face_present: boolean;
+  face_count: number;
+  track_id: number | null;
+  box: PixelBox | null;
+  landmarks?: [number, number][];
+  /** In `expressionNames()` order; null without a face. */
+  expressions: number[] | null;
+  /** Action features in `featureNames()` order (inter-ocular distances); null without a face. */
+  features: number[] | null;
+}
+
+export interface TrackSummary {
+  id: number;
+  first_time: number;
+  last_time: number;
+  frames: number;
+  mean_area: number;
+}
+
+export interface ChannelMove {
+  /** A feature name, or `expression:<name>`. */
+  name: string;
+  peak_activation: number;
+  peak_change: number;
+  peak_time: number;
+}
+
+export type EventKind = 'micro' | 'macro';
+
+/** A spotted facial movement. */
+export interface ExpressionEvent {
+  onset_time: number;
+  apex_time: number;
+  offset_time: number;
+  onset_frame: number;
+  apex_frame: number;
+  offset_frame: number;
+  duration: number;
+  kind: EventKind;
+  moves: ChannelMove[];
+  /** The top expression at the apex and its probability. */
+  apex_expression: [string, number] | null;
+  expression_sequence: string[];
+  /** Still active when the face or the clip ends. */
+  cut_off: boolean;
+}
+
+export interface StretchSummary {
+  start_time: number;
+  end_time: number;
+  start_frame: number;
+  end_frame: number;
+  text: string;
+}
+
+/** `base`: the base rate; `state`: the peak of a stretch of a non-neutral expression; `apex`: an event's apex. */
+export type KeyframeReason = 'base' | 'state' | 'apex';
+
+export interface ReportKeyframe {
+  record: number;
+  frame: number;
+  time: number;
+  reason: KeyframeReason;
+  expression: string | null;
+  /** Native `--keyframes DIR` only. */
+  file?: string;
+  /** Browser: the keyframe as a `data:image/jpeg;base64,` URL. */
+  jpeg?: string;
+}
+
+export interface LiveStats {
+  dropped_frames: number;
+  keyframes_without_jpeg: number;
+  stopped: boolean;
+  worker: boolean;
+}
+
+export interface TrackingStats {
+  detected: number;
+  tracked: number;
+  periodic: number;
+  edge: number;
+  moved: number;
+  lost: number;
+}
+
+/** `analyzeVideo`'s result: the JSON of `emolens video --json`. */
+export interface VideoReport {
+  /** The video's URL. */
+  path: string;
+  fps: number;
+  width: number;
+  height: number;
+  frames: number;
+  face_frames: number;
+  duration: number;
+  analysis_fps: number;
+  main_track: number | null;
+  tracks: TrackSummary[];
+  baseline_frames: number;
+  baseline_neutral: boolean;
+  events: ExpressionEvent[];
+  /** Blinks counted. */
+  blinks: number;
+  /** Talking stretches counted. */
+  talking: number;
+  summaries: StretchSummary[];
+  keyframes: ReportKeyframe[];
+  records?: FrameRecord[];
+  live?: LiveStats;
+  tracking?: TrackingStats;
+}
+
+export declare class Analyzer {
+  private constructor();
+  free(): void;
+  [Symbol.dispose](): void;
+  static create(options?: AnalyzerOptions): Promise<Analyzer>;
+  /** One frame: its faces, boxes, 68 landmarks and expressions. */
+  analyzeFrame(source: FrameSource): Promise<FrameAnalysis>;
+  /** Every frame of a `<video>` (file) or a `MediaStream` in `srcObject` (live). */
+  analyzeVideo(video: HTMLVideoElement, options?: AnalyzeVideoOptions): Promise<VideoReport>;
+  /** Frames you decoded (e.g. with WebCodecs), in display order, with their media times. */
+  analyzeFrames(frames: ImageData[], times: Float64Array | number[], options?: AnalyzeFramesOptions): Promise<VideoReport>;
+  readonly backend: RunningBackend;
+  /** The WebGPU adapter, undefined on the CPU. */
+  readonly adapterInfo: string | undefined;
+  /** Why `'auto'` runs on the CPU, undefined otherwise. */
+  readonly fallbackReason: string | undefined;
+}
+
+// ------------------------------------------------------------------ live capture in a worker
+export type OnPresented = { action: 'send'; dropped: number } | { action: 'wait'; replaces: boolean } | { action: 'ignore' };
+export type OnAnalysed = { action: 'sendWaiting'; dropped: number } | { action: 'idle' } | { action: 'finish'; dropped: number };
+export type OnStop = { action: 'finish'; dropped: number; releaseWaiting: boolean } | { action: 'afterInFlight'; releaseWaiting: boolean } | { action: 'nothing' };
+
+/** The page's side of a worker session: what to do with each presented frame. */
+export declare class LiveCapture {
+  free(): void;
+  [Symbol.dispose](): void;
+  constructor();
+  /** `presentedFrames` of `requestVideoFrameCallback`. */
+  presented(presented_frames: number): OnPresented;
+  analysed(): OnAnalysed;
+  stop(): OnStop;
+}
+
+/** A live session driven frame by frame (in a Web Worker). */
+export declare class LiveSession {
+  private constructor();
+  free(): void;
+  [Symbol.dispose](): void;
+  static start(analyzer: Analyzer, options?: VideoOptions): LiveSession;
+  /** Resolves to the number of frames analysed so far; the bitmap is closed. */
+  push(frame: ImageBitmap, media_time: number, dropped: number): Promise<number>;
+  finish(stopped: boolean, dropped: number): Promise<VideoReport>;
+}
+
+// ------------------------------------------------------------------ prompts
+export type PromptMode = 'enriched' | 'keyframes' | 'summaries';
+/** A known set (`'dfew'`, `'ferv39k'`, `'mafw'`, `'faceapi'`), `'a,b,c'`, or the names. */
+export type Labels = string | string[];
+
+export interface BuildPromptOptions {
+  /** Default `'dfew'`. */
+  labels?: Labels;
+  /** Default `'enriched'`; `promptModes()` lists them. */
+  mode?: PromptMode;
+  /** OpenAI image detail (sets the image token cost). Default `'low'`. */
+  detail?: 'low' | 'high';
+  /** Label-order debiasing: this many requests. Default 1. */
+  permutations?: number;
+  /** Also build the stage-1 requests (one per segment). */
+  stage1?: boolean;
+  /** Pick keyframes again (needs `records`; image modes need pixels for each). */
+  keyframeFps?: number;
+  keyframeSampling?: KeyframeSampling;
+}
+
+export type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string; detail?: 'low' | 'high' } };
+
+/** An OpenAI-compatible chat message. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string | ContentPart[];
+}
+
+export interface TokenEstimate {
+  text_tokens: number;
+  image_tokens: number;
+  images: number;
+  total: number;
+}
+
+export interface PromptRequest {
+  label_order: string[];
+  messages: ChatMessage[];
+  tokens: TokenEstimate;
+}
+
+/** `buildPrompt`'s result: the JSON of `emolens prompt`. */
+export interface Prompt {
+  path: string;
+  mode: PromptMode;
+  labels: string[];
+  frames: number;
+  duration: number;
+  /** Keyframe times, seconds. */
+  keyframes: number[];
+  requests: PromptRequest[];
+  /** What sending every frame as an image would cost. */
+  all_frames_image_tokens: number;
+  stage1?: { segment: number; messages: ChatMessage[] }[];
+}
+
+// ------------------------------------------------------------------ remote VLM
+/** What `askRemote` sends: messages, one request, a whole prompt, or messages per label order. */
+export type RemoteMessages = ChatMessage[] | PromptRequest | Prompt | ((labelOrder: string[]) => ChatMessage[]);
+
+export interface AskRemoteOptions {
+  /** An OpenAI-compatible base URL ending in /v1. */
+  endpoint: string;
+  model: string;
+  /** Default: the prompt's labels, else `'dfew'`. */
+  labels?: Labels;
+  /** Sent only as `Authorization: Bearer …`. */
+  apiKey?: string;
+  stream?: boolean;
+  onToken?: (text: string, requestIndex: number) => void;
+  signal?: AbortSignal;
+  logprobs?: number;
+  schema?: boolean;
+  temperature?: number;
+  maxTokens?: number;
+  permutations?: number;
+  seed?: number;
+  maxConcurrent?: number;
+  timeoutMs?: number;
+  retries?: number;
+  retryDelayMs?: number;
+  /** Strip every image: no pixel leaves the page. */
+  textOnly?: boolean;
+}
+
+export interface Usage {
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  total_tokens: number | null;
+}
+
+export type DroppedParameter = 'response_format' | 'logprobs' | 'stream_options';
+
+export interface AskRun {
+  order: string[];
+  kind: 'parsed' | 'unparsed';
+  label: string | null;
+  scores: Record<string, number> | null;
+  probabilities: Record<string, number> | null;
+  rationale: string | null;
+  raw: string;
+  attempts: number;
+  dropped_parameters: DroppedParameter[];
+  usage: Usage | null;
+  finish_reason: string | null;
+  model: string | null;
+}
+
+/** `askRemote`'s result: the JSON of `emolens ask --json`. */
+export interface AskResult {
+  label: string | null;
+  scores: Record<string, number> | null;
+  probabilities: Record<string, number> | null;
+  rationale: string | null;
+  usage: Usage | null;
+  dropped_parameters: DroppedParameter[];
+  /** Runs whose answer could not be read. */
+  unparsed: number;
+  raw: string | string[];
+  orders: string[][];
+  runs: AskRun[];
+}
+
+/** `previewRemote`'s result: exactly what would be POSTed, the key redacted. */
+export interface RemotePreview {
+  url: string;
+  textOnly: boolean;
+  images: number;
+  requests: { order: string[]; method: 'POST'; url: string; headers: Record<string, string>; body: string }[];
+}
+
+// ------------------------------------------------------------------ local VLM
+export interface LocalVlmOptions {
+  /** Folder holding config.json, tokenizer.json, model.safetensors (and preprocessor_config.json). */
+  baseUrl: string;
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  signal?: AbortSignal;
+  backend?: Backend;
+  maxMemoryBytes?: number;
+}
+
+/** Images for the local VLM: decoded pixels or encoded JPEG/PNG bytes. */
+export type VlmImage = ImageData | Uint8Array;
+/** User text (the images go before it) or chat messages whose `{ type: 'image' }` parts take the images in order. */
+export type VlmPrompt = string | { role: 'system' | 'user' | 'assistant'; content: string | ({ type: 'text'; text: string } | { type: 'image' })[] }[];
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Returning `false` stops the generation. */
+  onToken?: (textPiece: string, tokenId: number) => boolean | void;
+}
+
+export interface LabelScores {
+  labels: string[];
+  probabilities: number[];
+}
+
+export declare class LocalVlm {
+  private constructor();
+  free(): void;
+  [Symbol.dispose](): void;
+  static load(options: LocalVlmOptions): Promise<LocalVlm>;
+  /** Deletes every stored checkpoint; resolves to whether there was any. */
+  static clearCache(): Promise<boolean>;
+  generate(prompt: VlmPrompt, images?: VlmImage[], options?: GenerateOptions): Promise<string>;
+  scoreLabels(prompt: VlmPrompt, images: VlmImage[] | undefined, labels: string[]): Promise<LabelScores>;
+  readonly backend: RunningBackend;
+  readonly fallbackReason: string | undefined;
+  readonly cachedOffline: boolean;
+  readonly loadedFromCache: boolean;
+  readonly memoryBytes: number;
+  readonly parameterCount: number;
+}
+
+export interface VlmCheckOptions {
+  backend?: Backend;
+}
+
+export interface VlmCheckResult {
+  backend: RunningBackend;
+  maxImageFeatureDiff: number;
+  maxLogitDiff: number;
+  tolerance: number;
+  tokens: number[];
+  expectedTokens: number[];
+  greedyMatches: boolean;
+  passed: boolean;
+}
+
+export interface VlmBenchmarkOptions {
+  backend?: Backend;
+  tokens?: number;
+  repeat?: number;
+}
+
+export interface VlmBenchmarkResult {
+  backend: RunningBackend;
+  promptTokens: number;
+  images: number;
+  newTokens: number;
+  firstRunTtftMs: number;
+  ttftMs: number;
+  decodeTokensPerSecond: number;
+}
+
+// ------------------------------------------------------------------ functions
+/** The VLM request for a video report: the same JSON as `emolens prompt`. */
+export declare function buildPrompt(report: VideoReport, options?: BuildPromptOptions): Prompt;
+/** Asks an OpenAI-compatible server which emotion the clip shows. */
+export declare function askRemote(messages: RemoteMessages, options: AskRemoteOptions): Promise<AskResult>;
+/** What `askRemote` would send, sending nothing. */
+export declare function previewRemote(messages: RemoteMessages, options: AskRemoteOptions): RemotePreview;
+/** The 7 expression names, in the order of a frame record's `expressions`. */
+export declare function expressionNames(): string[];
+/** The action feature names, in the order of a frame record's `features`. */
+export declare function featureNames(): string[];
+/** `buildPrompt`'s modes, the default first. */
+export declare function promptModes(): PromptMode[];
+/** The browser's `emolens vlm-check DIR`. */
+export declare function vlmCheck(base_url: string, options?: VlmCheckOptions): Promise<VlmCheckResult>;
+/** Time to first token and decode speed on a checkpoint folder's reference inputs. */
+export declare function vlmBenchmark(base_url: string, options?: VlmBenchmarkOptions): Promise<VlmBenchmarkResult>;
+/** Runs once when the module is initialised (wasm-bindgen start); calling it again does nothing new. */
+export declare function start(): void;

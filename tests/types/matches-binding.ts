@@ -1,0 +1,32 @@
+// The typed API (package/index.d.ts) against what wasm-bindgen generated from the Rust binding
+// (pkg/emolens.d.ts, every option and result `any`): the same exports, the same members of each
+// class, the same number of parameters. A mismatch fails `tsc` with the names in the message.
+import type * as typed from 'emolens';
+import type * as binding from '../../pkg/emolens.js';
+
+type Arity<F> = F extends (...args: infer A) => unknown ? Required<A>['length'] : 'not a function';
+/** Names in both whose parameter counts differ. */
+type ArityMismatch<B, T> = {
+  [K in keyof B & keyof T]: [Arity<B[K]>] extends [Arity<T[K]>] ? ([Arity<T[K]>] extends [Arity<B[K]>] ? never : K) : K;
+}[keyof B & keyof T];
+
+declare const exportOnlyInBinding: Exclude<keyof typeof binding, keyof typeof typed>;
+declare const exportOnlyInTyped: Exclude<keyof typeof typed, keyof typeof binding>;
+declare const functionArity: ArityMismatch<typeof binding, typeof typed>;
+export const exportsMissingFromIndexDts: never = exportOnlyInBinding;
+export const exportsNotInTheBinding: never = exportOnlyInTyped;
+export const functionsWithOtherParameterCounts: never = functionArity;
+
+/** Instance and static members present on one side only, or with other parameter counts. */
+type ClassMismatch<B, T> =
+  | Exclude<keyof B, keyof T>
+  | Exclude<keyof T, keyof B>
+  | ArityMismatch<B, T>;
+declare const analyzer: ClassMismatch<binding.Analyzer, typed.Analyzer> | ClassMismatch<typeof binding.Analyzer, typeof typed.Analyzer>;
+declare const liveCapture: ClassMismatch<binding.LiveCapture, typed.LiveCapture> | ClassMismatch<typeof binding.LiveCapture, typeof typed.LiveCapture>;
+declare const liveSession: ClassMismatch<binding.LiveSession, typed.LiveSession> | ClassMismatch<typeof binding.LiveSession, typeof typed.LiveSession>;
+declare const localVlm: ClassMismatch<binding.LocalVlm, typed.LocalVlm> | ClassMismatch<typeof binding.LocalVlm, typeof typed.LocalVlm>;
+export const analyzerMembersDiffer: never = analyzer;
+export const liveCaptureMembersDiffer: never = liveCapture;
+export const liveSessionMembersDiffer: never = liveSession;
+export const localVlmMembersDiffer: never = localVlm;
