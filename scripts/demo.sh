@@ -18,16 +18,34 @@ fi
 stamp "wasm build (scripts/build-wasm.sh)"
 scripts/build-wasm.sh
 
+stamp "npm package (scripts/package.sh)"
+scripts/package.sh
+
 stamp "demo build (webpack --mode production)"
 node_modules/.bin/webpack --mode production
 
 [ -f assets/sample.mp4 ] || echo "demo: WARNING: assets/sample.mp4 is missing; the demo's 'sample clip' input will show an error" >&2
 
-stamp "native CLI on the bundled photo: emolens image assets/sample.jpg"
-if [ -f assets/sample.jpg ]; then
-  cargo run --release --bin emolens -- image assets/sample.jpg
+if [ -f assets/sample.mp4 ]; then
+  # What the demo's "Analyse whole clip" shows for the bundled clip, from the native CLI.
+  stamp "the bundled clip's analysis: emolens video assets/sample.mp4"
+  cargo build --release --bin emolens
+  emolens=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/release/emolens
+  "$emolens" video assets/sample.mp4
+  stamp "its VLM prompt, tokens per mode: emolens prompt --mode MODE assets/sample.mp4"
+  # The modes as the CLI lists them (--mode's possible values).
+  modes=$("$emolens" prompt --help | awk '/--mode/ { m = 1 } m && /possible values/ { gsub(/.*possible values: |\]|,/, ""); print; exit }')
+  for mode in $modes; do
+    "$emolens" prompt --mode "$mode" assets/sample.mp4 2>/dev/null | MODE=$mode node -e '
+      let s = "";
+      process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        const p = JSON.parse(s);
+        const t = p.requests[0].tokens;
+        console.log(`  ${process.env.MODE.padEnd(10)} ${String(t.total).padStart(5)} tokens (text ${t.text_tokens}, ${t.images} image(s) ${t.image_tokens}); every frame as an image: ${p.all_frames_image_tokens}`);
+      });'
+  done
 else
-  echo "demo: WARNING: assets/sample.jpg is missing; skipping the CLI run" >&2
+  echo "demo: WARNING: assets/sample.mp4 is missing; skipping the CLI run" >&2
 fi
 
 stamp "serving the demo on http://127.0.0.1:$PORT/ (Ctrl-C to stop)"

@@ -5,8 +5,11 @@
 #
 # cargo test --release runs the native tests, which also write target/parity/*.png and
 # target/parity/native.json; tests/browser/run.mjs then compares the wasm build in headless
-# Chromium (WebGPU and CPU) with those native results. tests/browser/remote.mjs runs the remote
-# VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server);
+# Chromium (WebGPU and CPU) with those native results. scripts/package.sh makes pkg/ the npm
+# package (scripts/check-types.sh checks its typed API); tests/browser/demo.mjs runs the built demo
+# on the bundled clip (plot, events, prompt tokens, download, no console error);
+# tests/browser/package.mjs installs the packed tarball into a scratch webpack project and runs it.
+# tests/browser/remote.mjs runs the remote VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server);
 # tests/browser/vlm.mjs runs the local VLM there (parity with transformers' reference outputs,
 # loading, generation, timings, the demo's VLM panel); tests/browser/video.mjs analyses the
 # clips in Chromium (file and live) and compares them with the native CLI; tests/browser/bench.mjs
@@ -30,7 +33,11 @@ step "native tests (cargo test --release)" cargo test --release
 # wasm-opt only shrinks the module (and takes minutes on 2 cores): the tests run the unoptimised
 # build; scripts/demo.sh optimises.
 step "wasm build (scripts/build-wasm.sh)" env NO_WASM_OPT=1 scripts/build-wasm.sh
+step "npm package (scripts/package.sh)" scripts/package.sh
+step "typed API (scripts/check-types.sh)" scripts/check-types.sh
 step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
+step "demo end to end (tests/browser/demo.mjs)" node tests/browser/demo.mjs
+step "npm package in a scratch webpack project (tests/browser/package.mjs)" node tests/browser/package.mjs
 step "browser test (tests/browser/run.mjs)" node tests/browser/run.mjs
 step "browser remote VLM client (tests/browser/remote.mjs)" node tests/browser/remote.mjs
 step "browser VLM test (tests/browser/vlm.mjs)" node tests/browser/vlm.mjs
