@@ -9,7 +9,8 @@
 # package (scripts/check-types.sh checks its typed API); tests/browser/demo.mjs runs the built demo
 # on the bundled clip (plot, events, prompt tokens, download, no console error);
 # tests/browser/package.mjs installs the packed tarball into a scratch webpack project and runs it.
-# tests/browser/remote.mjs runs the remote VLM client in Chromium against the fake server that cargo test built (examples/fake_vlm_server);
+# tests/browser/remote.mjs runs the remote VLM client in Chromium against the fake server that
+# cargo test built (examples/fake_vlm_server);
 # tests/browser/vlm.mjs runs the local VLM there (parity with transformers' reference outputs,
 # loading, generation, timings, the demo's VLM panel); tests/browser/video.mjs analyses the
 # clips in Chromium (file and live) and compares them with the native CLI; tests/browser/bench.mjs
