@@ -61,6 +61,12 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
     return Math.min(l.duration, Math.max(0, t));
   }
 
+  // Drawn again when its width changes, so that pixels and click positions stay true.
+  let drawnWidth = 0;
+  new ResizeObserver(() => {
+    if (report && canvas.clientWidth > 0 && canvas.clientWidth !== drawnWidth) render();
+  }).observe(canvas);
+
   canvas.addEventListener('click', (e) => {
     const t = timeAt(e.clientX);
     if (t !== null && onSeek) onSeek(t);
@@ -99,6 +105,7 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
     const axisTop = talkingTop + TALKING_HEIGHT + 4;
     const cssHeight = axisTop + AXIS_HEIGHT;
     const dpr = window.devicePixelRatio || 1;
+    drawnWidth = canvas.clientWidth;
     canvas.style.height = `${cssHeight}px`;
     canvas.width = Math.round(canvas.clientWidth * dpr);
     canvas.height = Math.round(cssHeight * dpr);
