@@ -85,7 +85,7 @@ export function setupClipReport({ video, state }) {
         ? report.events.map((e) => `${e.kind} ${e.onset_time.toFixed(2)}–${e.offset_time.toFixed(2)} s, apex ${e.apex_time.toFixed(2)} s: ${e.moves.slice(0, 3).map((m) => m.name).join(', ')}`)
         : ['none'],
     );
-    listItems(ui.summaries, report.summaries.map((x) => `${x.start_time.toFixed(2)}–${x.end_time.toFixed(2)} s: ${x.text}`));
+    listItems(ui.summaries, report.summaries.map((x) => x.text)); // each starts with its stretch's times
     ui.keyframes.replaceChildren(
       ...report.keyframes.map((k) => {
         const img = Object.assign(document.createElement('img'), { src: k.jpeg, alt: `keyframe at ${k.time.toFixed(2)} s`, title: `${k.time.toFixed(2)} s (${k.reason}); click to seek` });

@@ -411,6 +411,15 @@ ui.backend.addEventListener('change', () =>
 );
 ui.input.addEventListener('change', () => run('Could not open the input', restartSource));
 ui.file.addEventListener('change', () => run('Could not open the file', () => useSource('file')));
+// A seek while paused (from the timeline plot or a keyframe) gets its frame analysed too: the
+// frame loop only takes frames that arrive while no analysis runs. Not during a whole-clip run,
+// which has the analyzer to itself.
+ui.video.addEventListener('seeked', async () => {
+  const idle = () => ui.video.paused && !ui.video.seeking && state.analyzer && !clipButton.disabled;
+  if (!idle()) return;
+  if (state.inflight) await state.inflight;
+  if (idle() && !state.inflight) analyze(ui.video).catch((e) => showError(e, 'Analysis failed'));
+});
 ui.pause.addEventListener('click', () => {
   const v = ui.video;
   if (v.paused) {
@@ -432,6 +441,9 @@ clipButton.addEventListener('click', () =>
     if (!state.analyzer) throw new Error('the analyzer is not ready yet');
     if (ui.input.value === 'photo' || !ui.video.currentSrc || state.stream) throw new Error('choose the sample clip or a file: a webcam has no whole clip');
     const clip = Object.assign(document.createElement('video'), { muted: true, playsInline: true, src: ui.video.currentSrc });
+    // In the document (invisibly): Chromium may not present frames of a detached <video>.
+    clip.style.cssText = 'position: fixed; left: 0; top: 0; width: 2px; height: 2px; opacity: 0; pointer-events: none;';
+    document.body.appendChild(clip);
     stopLoop();
     ui.video.pause();
     clipButton.disabled = true;
@@ -445,6 +457,7 @@ clipButton.addEventListener('click', () =>
     } finally {
       clipButton.disabled = false;
       clip.removeAttribute('src');
+      clip.remove();
       await restartSource();
     }
   }),

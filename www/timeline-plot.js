@@ -21,6 +21,7 @@ const MARKER_HEIGHT = 16; // keyframe markers above the panels
 const EXPRESSION_HEIGHT = 130;
 const GAP = 8;
 const FEATURE_ROW = 10;
+const EVENT_ROW = 10; // the events again, solid, under the heat map
 const TALKING_HEIGHT = 10;
 const AXIS_HEIGHT = 22;
 const RIGHT_PAD = 12;
@@ -99,9 +100,10 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
     const nFeatures = featureNames.length;
     const width = Math.max(200, canvas.clientWidth - LABEL_WIDTH - RIGHT_PAD);
     const expressionsTop = MARKER_HEIGHT;
-    const featuresTop = expressionsTop + EXPRESSION_HEIGHT + GAP;
+    const featuresTop = expressionsTop + EXPRESSION_HEIGHT + 2 * GAP;
     const featuresHeight = nFeatures * FEATURE_ROW;
-    const talkingTop = featuresTop + featuresHeight + GAP;
+    const eventsTop = featuresTop + featuresHeight + GAP / 2;
+    const talkingTop = eventsTop + EVENT_ROW + GAP / 2;
     const axisTop = talkingTop + TALKING_HEIGHT + 4;
     const cssHeight = axisTop + AXIS_HEIGHT;
     const dpr = window.devicePixelRatio || 1;
@@ -127,7 +129,7 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
       ctx.fillStyle = EVENT_COLOURS[e.kind] || TEXT_COLOUR;
       ctx.fillRect(x0, bandTop, x1 - x0, bandBottom - bandTop);
       ctx.globalAlpha = 1;
-      ctx.fillRect(x0, bandTop, x1 - x0, 3);
+      ctx.fillRect(x0, eventsTop, x1 - x0, EVENT_ROW);
       return { kind: e.kind, onset: e.onset_time, apex: e.apex_time, offset: e.offset_time, x0, x1, apexX: x(e.apex_time) };
     });
 
@@ -190,6 +192,9 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
       ctx.fillText(featureNames[f], 8, y + FEATURE_ROW / 2);
     }
 
+    ctx.fillStyle = TEXT_COLOUR;
+    ctx.fillText(bands.length ? 'events' : 'events (none)', 8, eventsTop + EVENT_ROW / 2);
+
     // Talking spans.
     const talking = talkingSpans(report).map((s) => ({ start: s.start_time, end: s.end_time, x0: x(s.start_time), x1: x(s.end_time) }));
     ctx.fillStyle = TEXT_COLOUR;
@@ -212,7 +217,7 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
     }
     ctx.fillStyle = TEXT_COLOUR;
     ctx.fillText('keyframes', 8, MARKER_HEIGHT / 2);
-    ctx.fillText(`features: ±${scale.toFixed(2)} IOD`, 8, featuresTop - GAP / 2 - 1);
+    ctx.fillText(`features: ±${scale.toFixed(2)} IOD`, 8, featuresTop - GAP);
 
     // Time axis.
     ctx.textAlign = 'center';
@@ -232,8 +237,10 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
       height: cssHeight,
       expressions: { top: expressionsTop, height: EXPRESSION_HEIGHT },
       features: { top: featuresTop, height: featuresHeight, scale, names: featureNames },
+      eventStrip: { top: eventsTop, height: EVENT_ROW },
       talkingStrip: { top: talkingTop, height: TALKING_HEIGHT },
       colours: EVENT_COLOURS,
+      expressionColours: expressionNames.map((_, i) => EXPRESSION_COLOURS[i % EXPRESSION_COLOURS.length]),
       bands,
       talking,
       keyframes,

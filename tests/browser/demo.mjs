@@ -72,17 +72,19 @@ if (report) {
     const ctx = canvas.getContext('2d');
     const dpr = canvas.width / canvas.clientWidth;
     const pixel = (x, y) => Array.from(ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data);
-    // Pixels that differ from the panel background in a region (CSS px).
-    const inked = (x, y, w, h) => {
-      const d = ctx.getImageData(Math.round(x * dpr), Math.round(y * dpr), Math.round(w * dpr), Math.round(h * dpr)).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] + d[i + 1] + d[i + 2] > 60) n += 1;
-      return n / (d.length / 4);
-    };
+    // Pixels of each expression's line colour in the expression panel.
+    const d = ctx.getImageData(Math.round(layout.left * dpr), Math.round(layout.expressions.top * dpr), Math.round(layout.width * dpr), Math.round(layout.expressions.height * dpr)).data;
+    const want = layout.expressionColours.map((c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)));
+    const linePixels = want.map(() => 0);
+    for (let i = 0; i < d.length; i += 4) {
+      want.forEach((rgb, k) => {
+        if (d[i + 3] > 200 && rgb.every((v, j) => Math.abs(v - d[i + j]) <= 24)) linePixels[k] += 1;
+      });
+    }
     return {
       layout,
-      bandTops: layout.bands.map((b) => pixel((b.x0 + b.x1) / 2, layout.expressions.top + 1)),
-      expressionInk: inked(layout.left, layout.expressions.top, layout.width, layout.expressions.height),
+      bandStrips: layout.bands.map((b) => pixel((b.x0 + b.x1) / 2, layout.eventStrip.top + layout.eventStrip.height / 2)),
+      linePixels,
       keyframeMarks: layout.keyframes.map((k) => pixel(k.x, 4)),
     };
   });
@@ -101,17 +103,19 @@ if (report) {
     if (!b) return;
     if (b.kind !== e.kind) problems.push(`band ${i} is ${b.kind}, the event ${e.kind}`);
     if (Math.abs(b.x0 - xAt(e.onset_time)) > 0.5 || Math.abs(b.x1 - Math.max(b.x0 + 2, xAt(e.offset_time))) > 0.5) problems.push(`band ${i} spans x ${b.x0}–${b.x1}, the event ${e.onset_time}–${e.offset_time} s`);
-    if (!near(plot.bandTops[i], EVENT_COLOURS[e.kind])) problems.push(`band ${i} (${e.kind}) is drawn ${hex(plot.bandTops[i])}, expected ${EVENT_COLOURS[e.kind]}`);
+    if (!near(plot.bandStrips[i], EVENT_COLOURS[e.kind])) problems.push(`band ${i} (${e.kind}) is drawn ${hex(plot.bandStrips[i])}, expected ${EVENT_COLOURS[e.kind]}`);
   });
   if (l.keyframes.length !== report.keyframes.length) problems.push(`${l.keyframes.length} keyframe markers for ${report.keyframes.length} keyframes`);
   plot.keyframeMarks.forEach((rgb, i) => {
     if (rgb[0] + rgb[1] + rgb[2] < 600) problems.push(`keyframe ${i}'s marker is not drawn (${hex(rgb)} at x ${l.keyframes[i].x})`);
   });
   if (Math.abs(l.duration - report.duration) > 1 / report.fps) problems.push(`the plot spans ${l.duration} s, the clip ${report.duration} s`);
-  if (plot.expressionInk < 0.01) problems.push(`the expression panel is nearly empty (${(plot.expressionInk * 100).toFixed(2)} % inked)`);
+  // Each expression that leads some frame has its line drawn (the others may lie under another at 0).
+  const leading = new Set(report.records.filter((r) => r.expressions).map((r) => r.expressions.indexOf(Math.max(...r.expressions))));
+  for (const k of leading) if (plot.linePixels[k] < l.width / 10) problems.push(`expression ${k} leads some frames but its line has ${plot.linePixels[k]} pixels`);
   const talking = Array.isArray(report.talking) ? report.talking.length : 0;
   if (l.talking.length !== talking) problems.push(`${l.talking.length} talking spans drawn, the report has ${talking}`);
-  record('plot: a band per event in its colour, keyframe markers, expression lines', problems, `${l.bands.map((b) => b.kind).join(', ')}; ${l.keyframes.length} keyframes; ${(plot.expressionInk * 100).toFixed(1)} % of the expression panel inked`);
+  record('plot: a band per event in its colour, keyframe markers, expression lines', problems, `${l.bands.map((b) => b.kind).join(', ')}; ${l.keyframes.length} keyframes; line pixels per expression ${plot.linePixels.join(' ')}`);
 
   // The smile shows in the heat map: lip-corner pull is warm (more of the action) at the apex.
   const smile = report.events.find((e) => e.apex_expression && e.apex_expression[0] === 'happy') || report.events[0];
@@ -200,15 +204,20 @@ if (report) {
 
   // ---------------------------------------------------------------- screenshot
   try {
-    // The smile's apex on the stage (the click above seeked there), its analysis drawn over it.
-    await withTimeout(
-      page.waitForFunction((n) => {
-        const s = window.__emolens;
-        return !document.getElementById('video').seeking && s.frames > n && !s.inflight && s.lastResult && s.lastResult.faces.length > 0;
-      }, framesBeforeSeek, { polling: 100, timeout: 60_000 }),
-      70,
-      'the seeked frame analysed',
-    );
+    // The smile's apex on the stage (the click above seeked there), its analysis drawn over it:
+    // an analysis that was running at the click ends first, then the seeked frame's runs.
+    const settled = (n) =>
+      withTimeout(
+        page.waitForFunction((k) => {
+          const s = window.__emolens;
+          return !document.getElementById('video').seeking && s.frames > k && !s.inflight && s.lastResult && s.lastResult.faces.length > 0;
+        }, n, { polling: 100, timeout: 60_000 }),
+        70,
+        'the seeked frame analysed',
+      );
+    await settled(framesBeforeSeek);
+    await page.waitForTimeout(500);
+    await settled(framesBeforeSeek);
     const out = path.join(ROOT, 'target', 'demo.jpg');
     fs.mkdirSync(path.dirname(out), { recursive: true });
     await page.screenshot({ path: out, fullPage: true, type: 'jpeg', quality: 70 });
