@@ -3,11 +3,22 @@
 // package returns, which are also those of the CLI's `--json` output (snake_case).
 //
 // Kept by hand next to the Rust binding (src/web*.rs, src/remote/js.rs, src/vlm/web.rs):
-// scripts/check-types.sh fails when an export or a member is added or removed on one side only,
-// and type-checks tests/types/every-export.ts, which calls every function.
+// scripts/check-types.sh fails when an export or a member is added or removed on one side only
+// or a parameter count differs, and type-checks tests/types/every-export.ts, which calls every
+// function. Nothing here refers to emolens.d.ts, so no `any` of it leaks into the API.
 
-export { default, initSync } from './emolens.js';
-export type { InitInput, InitOutput, SyncInitInput } from './emolens.js';
+// ------------------------------------------------------------------ initialisation
+/** Where the .wasm comes from: by default `new URL('emolens_bg.wasm', import.meta.url)`. */
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+export type SyncInitInput = BufferSource | WebAssembly.Module;
+/** The instantiated module; only its memory is meant for use outside the package. */
+export interface InitOutput {
+  readonly memory: WebAssembly.Memory;
+}
+/** Fetches and instantiates the .wasm; call (and await) it once before anything else. */
+export default function init(options?: { module_or_path: InitInput | Promise<InitInput> }): Promise<InitOutput>;
+/** Instantiates the .wasm from bytes or a compiled module, synchronously (e.g. in a worker). */
+export declare function initSync(options: { module: SyncInitInput }): InitOutput;
 
 // ------------------------------------------------------------------ shared
 /** `'auto'` takes WebGPU when the browser has a hardware adapter, else the CPU. */

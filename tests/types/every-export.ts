@@ -95,6 +95,11 @@ export async function localVlm(image: ImageData, jpeg: Uint8Array): Promise<stri
   return [facts, text, chat, scores.probabilities[0], check.passed, bench.decodeTokensPerSecond, cleared].join(' ');
 }
 
+export async function explicitUrl(): Promise<WebAssembly.Memory> {
+  const output = await init({ module_or_path: new URL('/assets/emolens_bg.wasm', location.href) });
+  return output.memory;
+}
+
 export function synchronous(bytes: ArrayBuffer): void {
   initSync({ module: bytes });
   start();
