@@ -178,8 +178,6 @@ export function createTimelinePlot(canvas, { expressionNames, featureNames, onSe
     const step = width / Math.max(1, records.length);
     for (let f = 0; f < nFeatures; f++) {
       const y = featuresTop + f * FEATURE_ROW;
-      ctx.fillStyle = '#0c0f13';
-      ctx.fillRect(left, y, width, FEATURE_ROW - 1);
       for (const r of records) {
         if (!r.features) continue;
         const d = (r.features[f] - baseline[f]) / scale;
