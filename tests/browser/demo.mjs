@@ -113,7 +113,9 @@ if (report) {
   // Each expression that leads some frame has its line drawn (the others may lie under another at 0).
   const leading = new Set(report.records.filter((r) => r.expressions).map((r) => r.expressions.indexOf(Math.max(...r.expressions))));
   for (const k of leading) if (plot.linePixels[k] < l.width / 10) problems.push(`expression ${k} leads some frames but its line has ${plot.linePixels[k]} pixels`);
-  const talking = Array.isArray(report.talking) ? report.talking.length : 0;
+  // Talking spans, when the report lists them (a bare count draws none).
+  const spans = [report.talking, report.talking_spans].find(Array.isArray) || [];
+  const talking = spans.length;
   if (l.talking.length !== talking) problems.push(`${l.talking.length} talking spans drawn, the report has ${talking}`);
   record('plot: a band per event in its colour, keyframe markers, expression lines', problems, `${l.bands.map((b) => b.kind).join(', ')}; ${l.keyframes.length} keyframes; line pixels per expression ${plot.linePixels.join(' ')}`);
 
