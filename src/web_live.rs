@@ -204,7 +204,6 @@ impl LiveSession {
 /// The page's side of a worker session: what to do with each presented frame
 /// ([`LivePolicy`]); each answer is `{ action, ... }` as the policy's types serialise.
 #[wasm_bindgen]
-#[derive(Default)]
 pub struct LiveCapture {
     policy: LivePolicy,
 }
@@ -217,25 +216,37 @@ fn plain<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
 
 #[wasm_bindgen]
 impl LiveCapture {
+    /// With `analyzeVideo`'s options (of which it reads `liveQueue`: frames that may wait).
     #[wasm_bindgen(constructor)]
-    pub fn new() -> LiveCapture {
-        LiveCapture::default()
+    pub fn new(options: JsValue) -> Result<LiveCapture, JsValue> {
+        let options = plain_options(&options)?;
+        // Each waiting frame is a decoded bitmap (3.7 MB at 720p): bounded, not unlimited.
+        const MOST: usize = 240;
+        if !(1..=MOST).contains(&options.live_queue) {
+            return Err(err(format!(
+                "liveQueue must be between 1 and {MOST} frames, got {}",
+                options.live_queue
+            )));
+        }
+        Ok(LiveCapture {
+            policy: LivePolicy::new(options.live_queue),
+        })
     }
 
     /// The camera presented a frame (`presentedFrames` of `requestVideoFrameCallback`):
-    /// `{ action: 'send', dropped } | { action: 'wait', replaces } | { action: 'ignore' }`.
+    /// `{ action: 'send', dropped } | { action: 'queue', dropsOldest } | { action: 'ignore' }`.
     pub fn presented(&mut self, presented_frames: f64) -> Result<JsValue, JsValue> {
         plain(&self.policy.presented(presented_frames.max(0.0) as u64))
     }
 
     /// The frame in flight was analysed:
-    /// `{ action: 'sendWaiting', dropped } | { action: 'idle' } | { action: 'finish', dropped }`.
+    /// `{ action: 'sendNext', dropped } | { action: 'idle' } | { action: 'finish', dropped }`.
     pub fn analysed(&mut self) -> Result<JsValue, JsValue> {
         plain(&self.policy.analysed())
     }
 
-    /// Stop: `{ action: 'finish', dropped, releaseWaiting } |
-    /// { action: 'afterInFlight', releaseWaiting } | { action: 'nothing' }`.
+    /// Stop: `{ action: 'finish', dropped } | { action: 'drain' }` (the queued frames are
+    /// analysed first) `| { action: 'nothing' }`.
     pub fn stop(&mut self) -> Result<JsValue, JsValue> {
         plain(&self.policy.stop())
     }

@@ -97,6 +97,9 @@ pub(crate) struct VideoOptions {
     /// Live mode: at most this many analysed frames kept as JPEGs for the keyframes.
     #[serde(default = "default_live_jpeg_limit")]
     pub(crate) live_jpeg_limit: usize,
+    /// Live mode in a Web Worker (`www/live.js`): frames that may wait while one is analysed.
+    #[serde(default = "default_live_queue")]
+    pub(crate) live_queue: usize,
     /// Follow faces from frame to frame and run the detector only every `redetectEvery` frames
     /// (and when a face moves fast, is lost or nears the edge); `false`: detect on every frame.
     #[serde(default = "yes")]
@@ -132,6 +135,9 @@ fn default_frame_timeout() -> f64 {
 }
 fn default_live_jpeg_limit() -> usize {
     1800
+}
+fn default_live_queue() -> usize {
+    crate::timeline::live::DEFAULT_QUEUE_LIMIT
 }
 
 #[derive(Deserialize)]

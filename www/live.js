@@ -1,6 +1,7 @@
 // Live analysis of a webcam <video> in a Web Worker, so that the page's main thread stays free:
-// it only copies each frame into an ImageBitmap and transfers it. Nothing queues: while a frame
-// is analysed only the newest waits, and the frames it replaces are dropped and counted. The
+// it only copies each frame into an ImageBitmap and transfers it. While a frame is analysed, the
+// next ones wait in a short queue (option liveQueue) so that the detector's slower frames are
+// caught up on, and the oldest is dropped (and counted) when it is full. The
 // decisions are Rust's (LiveCapture, src/timeline/live.rs; the analysis: src/web_live.rs); this
 // file carries them out. Where workers or OffscreenCanvas are missing, it runs analyzeVideo on
 // the main thread instead (`report.live.worker` says which ran).
@@ -33,11 +34,11 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
     await ready;
     return await new Promise((resolve, reject) => {
       // What to do with each frame is LiveCapture's answer (src/timeline/live.rs): one frame in
-      // flight, only the newest waiting, every other frame dropped and counted.
-      const capture = new LiveCapture();
-      let waiting = null;
+      // flight, up to `liveQueue` waiting in order (the oldest dropped when full), every dropped
+      // frame counted; a stop analyses what waits, then finishes.
+      const capture = new LiveCapture(videoOptions);
+      const queue = [];
       let handle = 0;
-      const release = (frame) => frame?.bitmap.then((b) => b.close(), () => {});
       const send = (frame, dropped) =>
         frame.bitmap.then(
           (bitmap) => worker.postMessage({ type: 'frame', bitmap, time: frame.time, dropped }, [bitmap]),
@@ -51,7 +52,6 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
         if (handle) video.cancelVideoFrameCallback(handle);
         handle = 0;
         const answer = capture.stop();
-        if (answer.releaseWaiting) release(waiting);
         if (answer.action === 'finish') finish(answer.dropped);
       };
       onError = reject;
@@ -59,9 +59,8 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
         if (data.type !== 'analysed') return;
         onProgress?.(data.analysed);
         const answer = capture.analysed();
-        if (answer.action === 'sendWaiting') send(waiting, answer.dropped);
+        if (answer.action === 'sendNext') send(queue.shift(), answer.dropped);
         else if (answer.action === 'finish') finish(answer.dropped);
-        if (answer.action !== 'idle') waiting = null;
       };
       const onFrame = (_now, meta) => {
         handle = 0;
@@ -70,8 +69,8 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
         const frame = { bitmap: createImageBitmap(video), time: meta.mediaTime };
         if (answer.action === 'send') send(frame, answer.dropped);
         else {
-          if (answer.replaces) release(waiting);
-          waiting = frame;
+          if (answer.dropsOldest) queue.shift().bitmap.then((b) => b.close(), () => {});
+          queue.push(frame);
         }
         handle = video.requestVideoFrameCallback(onFrame);
       };

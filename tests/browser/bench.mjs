@@ -150,10 +150,13 @@ const liveWorker = o.live ? await run('live mode in a worker', (a) => window.ben
 if (liveWorker) {
   const p = [];
   if (!liveWorker.worker) p.push('the report says the worker did not run');
-  if (!(liveWorker.analysed >= 0.5 * liveWorker.streamFrames)) p.push(`${liveWorker.analysed} of ${liveWorker.streamFrames.toFixed(0)} frames analysed`);
+  // The issue's target: ≥ 90 % of the frames the camera presented (the queue catches up after
+  // the detector's frames).
+  const presented = liveWorker.analysed + liveWorker.dropped;
+  if (!(liveWorker.analysed >= 0.9 * presented)) p.push(`${liveWorker.analysed} of ${presented} presented frames analysed (< 90 %)`);
   if (liveWorker.keyframesWithJpeg !== liveWorker.keyframes) p.push(`${liveWorker.keyframesWithJpeg}/${liveWorker.keyframes} keyframes with a JPEG`);
   if (!(liveWorker.longestTaskMs < 50)) p.push(`a main-thread task took ${liveWorker.longestTaskMs.toFixed(0)} ms`);
-  record('live mode in a Web Worker: analyses, keyframe JPEGs, main thread free (no task ≥ 50 ms)', p, `${liveWorker.analysed} analysed, longest main-thread task ${liveWorker.longestTaskMs.toFixed(0)} ms`);
+  record('live mode in a Web Worker: ≥ 90 % of presented frames analysed, keyframe JPEGs, main thread free (no task ≥ 50 ms)', p, `${liveWorker.analysed} analysed, longest main-thread task ${liveWorker.longestTaskMs.toFixed(0)} ms`);
 }
 
 let gpu = null;
