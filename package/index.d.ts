@@ -104,6 +104,8 @@ export interface VideoOptions {
   frameTimeoutMs?: number;
   /** Live mode: analysed frames kept as JPEGs for the keyframes. Default 1800. */
   liveJpegLimit?: number;
+  /** Live mode in a Web Worker: frames that may wait while one is analysed (1..240). Default 8. */
+  liveQueue?: number;
   /** Follow faces between frames, detecting only every `redetectEvery` frames. Default true. */
   tracking?: boolean;
   redetectEvery?: number;
@@ -115,7 +117,7 @@ export interface AnalyzeVideoOptions extends VideoOptions {
   signal?: AbortSignal;
 }
 
-export interface AnalyzeFramesOptions extends Omit<VideoOptions, 'mode' | 'frameTimeoutMs' | 'liveJpegLimit' | 'maxFrames'> {
+export interface AnalyzeFramesOptions extends Omit<VideoOptions, 'mode' | 'frameTimeoutMs' | 'liveJpegLimit' | 'liveQueue' | 'maxFrames'> {
   onProgress?: (done: number, total: number | undefined) => void;
 }
 
@@ -257,15 +259,17 @@ export declare class Analyzer {
 }
 
 // ------------------------------------------------------------------ live capture in a worker
-export type OnPresented = { action: 'send'; dropped: number } | { action: 'wait'; replaces: boolean } | { action: 'ignore' };
-export type OnAnalysed = { action: 'sendWaiting'; dropped: number } | { action: 'idle' } | { action: 'finish'; dropped: number };
-export type OnStop = { action: 'finish'; dropped: number; releaseWaiting: boolean } | { action: 'afterInFlight'; releaseWaiting: boolean } | { action: 'nothing' };
+export type OnPresented = { action: 'send'; dropped: number } | { action: 'queue'; dropsOldest: boolean } | { action: 'ignore' };
+export type OnAnalysed = { action: 'sendNext'; dropped: number } | { action: 'idle' } | { action: 'finish'; dropped: number };
+/** `drain`: the queued frames are analysed first. */
+export type OnStop = { action: 'finish'; dropped: number } | { action: 'drain' } | { action: 'nothing' };
 
 /** The page's side of a worker session: what to do with each presented frame. */
 export declare class LiveCapture {
   free(): void;
   [Symbol.dispose](): void;
-  constructor();
+  /** With `analyzeVideo`'s options, of which it reads `liveQueue`. */
+  constructor(options?: VideoOptions);
   /** `presentedFrames` of `requestVideoFrameCallback`. */
   presented(presented_frames: number): OnPresented;
   analysed(): OnAnalysed;

@@ -55,12 +55,12 @@ export async function faces(video: HTMLVideoElement, image: HTMLImageElement): P
 }
 
 export async function live(analyzer: Analyzer, bitmap: ImageBitmap): Promise<VideoReport> {
-  const capture = new LiveCapture();
+  const capture = new LiveCapture({ liveQueue: 4 });
   const answer = capture.presented(12);
-  const dropped = answer.action === 'send' ? answer.dropped : 0;
+  const dropped = answer.action === 'send' ? answer.dropped : answer.action === 'queue' && answer.dropsOldest ? 1 : 0;
   const after = capture.analysed();
   const stop = capture.stop();
-  if (after.action === 'finish' || stop.action === 'afterInFlight') capture.free();
+  if (after.action === 'sendNext' || stop.action === 'drain') capture.free();
   const session = LiveSession.start(analyzer, { keyframeFps: 1, liveJpegLimit: 100 });
   const analysed: number = await session.push(bitmap, 0.033, dropped);
   return session.finish(analysed > 0, 0);

@@ -4,7 +4,11 @@
 import type * as typed from 'emolens';
 import type * as binding from '../../pkg/emolens.js';
 
-type Arity<F> = F extends (...args: infer A) => unknown ? Required<A>['length'] : 'not a function';
+type Arity<F> = F extends (...args: infer A) => unknown
+  ? Required<A>['length']
+  : F extends abstract new (...args: infer A) => unknown
+    ? Required<A>['length']
+    : 'not a function';
 /** Names in both whose parameter counts differ. */
 type ArityMismatch<B, T> = {
   [K in keyof B & keyof T]: [Arity<B[K]>] extends [Arity<T[K]>] ? ([Arity<T[K]>] extends [Arity<B[K]>] ? never : K) : K;
