@@ -1,7 +1,7 @@
 // The Web Worker half of live analysis (www/live.js starts it): its own emolens instance and
 // Analyzer, a LiveSession fed with the frames the page transfers. Every decision is in Rust
 // (src/web_live.rs); this file only passes messages.
-import init, { Analyzer, LiveSession } from 'emolens';
+import init, { Analyzer, LiveSession } from '../pkg/emolens.js';
 
 let session = null;
 let analyzer = null;
@@ -12,7 +12,7 @@ const fail = (e) => reply({ type: 'error', message: e instanceof Error ? e.messa
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === 'start') {
-      await init();
+      await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) });
       analyzer = await Analyzer.create(data.analyzer);
       session = LiveSession.start(analyzer, data.video);
       reply({ type: 'ready', backend: analyzer.backend, fallbackReason: analyzer.fallbackReason ?? null });

@@ -9,7 +9,7 @@
 //   const report = await analyzeLive(video, { analyzer: { backend: 'auto', modelBaseUrl: 'models/' },
 //     fallback: analyzerOnThisThread, signal, onProgress: (analysed) => {}, ...analyzeVideoOptions });
 
-import init, { LiveCapture } from 'emolens';
+import init, { LiveCapture } from '../pkg/emolens.js';
 
 export async function analyzeLive(video, { analyzer, fallback, signal, onProgress, ...videoOptions } = {}) {
   const workers = typeof Worker !== 'undefined' && typeof OffscreenCanvas !== 'undefined' && typeof createImageBitmap !== 'undefined';
@@ -17,7 +17,7 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
     if (!fallback) throw new Error('this browser has no Web Workers with OffscreenCanvas, and no analyzer for the main thread was given (option fallback)');
     return fallback.analyzeVideo(video, { ...videoOptions, mode: 'live', signal, onProgress });
   }
-  await init(); // once per page
+  await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) }); // once per page
   const worker = new Worker(new URL('./live-worker.js', import.meta.url), { type: 'module' });
   let onMessage = () => {};
   let onError = () => {};
