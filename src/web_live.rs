@@ -3,7 +3,7 @@
 //! [`LiveFrames`] is the part both ways share: it analyses a frame drawn in a canvas, keeps a
 //! bounded ring of keyframe-sized JPEGs (encoded by the browser, asynchronously) and builds the
 //! report. `Analyzer.analyzeVideo` drives it on the page's thread; [`LiveSession`] lets a Web
-//! Worker drive it (`www/live-worker.js`), so that the page's main thread only hands frames over:
+//! Worker drive it (`www/worker.js`), so that the page's main thread only hands frames over:
 //!
 //! ```js
 //! const session = LiveSession.start(analyzer, { keyframeFps: 1 });   // in the worker

@@ -109,7 +109,7 @@ pub(crate) struct VideoOptions {
 }
 
 impl VideoOptions {
-    fn tracking(&self) -> TrackingOptions {
+    pub(crate) fn tracking(&self) -> TrackingOptions {
         TrackingOptions::with(self.tracking, self.redetect_every)
     }
 }
@@ -152,7 +152,7 @@ pub(crate) fn err(message: impl AsRef<str>) -> JsValue {
 }
 
 /// Reads an option that serde cannot (a function, an AbortSignal).
-fn js_option(options: &JsValue, key: &str) -> JsValue {
+pub(crate) fn js_option(options: &JsValue, key: &str) -> JsValue {
     if options.is_object() {
         Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED)
     } else {
@@ -314,7 +314,7 @@ pub(crate) fn report_of(
     report
 }
 
-fn report_progress(
+pub(crate) fn report_progress(
     on_progress: &JsValue,
     done: usize,
     total: Option<usize>,
@@ -479,27 +479,8 @@ impl Analyzer {
     ) -> Result<JsValue, JsValue> {
         let settings = plain_options(&options)?;
         let on_progress = js_option(&options, "onProgress");
-        if frames.length() as usize != times.len() {
-            return Err(err(format!(
-                "analyzeFrames got {} frames and {} times",
-                frames.length(),
-                times.len()
-            )));
-        }
-        if times.is_empty() {
-            return Err(err("analyzeFrames got no frames"));
-        }
-        if !times.iter().all(|t| t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
-            return Err(err("analyzeFrames: times must be finite and increasing"));
-        }
-        let image_of = |i: usize| -> Result<RgbImage, JsValue> {
-            let data: web_sys::ImageData = frames
-                .get(i as u32)
-                .dyn_into()
-                .map_err(|_| err(format!("analyzeFrames: frame {i} is not an ImageData")))?;
-            RgbImage::from_rgba(data.width() as usize, data.height() as usize, &data.data())
-                .map_err(|e| err(format!("frame {i}: {e}")))
-        };
+        check_frames("analyzeFrames", &frames, &times)?;
+        let image_of = |i: usize| image_data_rgb("analyzeFrames", &frames, i);
         let started = now_ms();
         let mut collected = Collected::new(times[0], &settings);
         for start in (0..times.len()).step_by(settings.batch) {
@@ -512,17 +493,64 @@ impl Analyzer {
             report_progress(&on_progress, end, Some(times.len()))?;
         }
         let mut report = report_of(&collected, &settings, "frames".into(), now_ms() - started);
-        for keyframe in &mut report.keyframes {
-            keyframe.jpeg = Some(jpeg_data_url(
-                &image_of(keyframe.keyframe.frame)?,
-                settings.keyframe_size,
-                settings.keyframe_quality,
-            )?);
-        }
+        attach_jpegs(&mut report, image_of, &settings)?;
         report
             .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .map_err(|e| err(e.to_string()))
     }
+}
+
+/// Checks what `analyzeFrames` and its parallel twin are given: one time per frame, finite and
+/// increasing.
+pub(crate) fn check_frames(
+    who: &str,
+    frames: &js_sys::Array,
+    times: &[f64],
+) -> Result<(), JsValue> {
+    if frames.length() as usize != times.len() {
+        return Err(err(format!(
+            "{who} got {} frames and {} times",
+            frames.length(),
+            times.len()
+        )));
+    }
+    if times.is_empty() {
+        return Err(err(format!("{who} got no frames")));
+    }
+    if !times.iter().all(|t| t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(err(format!("{who}: times must be finite and increasing")));
+    }
+    Ok(())
+}
+
+/// The pixels of `frames[i]`, an `ImageData`.
+pub(crate) fn image_data_rgb(
+    who: &str,
+    frames: &js_sys::Array,
+    i: usize,
+) -> Result<RgbImage, JsValue> {
+    let data: web_sys::ImageData = frames
+        .get(i as u32)
+        .dyn_into()
+        .map_err(|_| err(format!("{who}: frame {i} is not an ImageData")))?;
+    RgbImage::from_rgba(data.width() as usize, data.height() as usize, &data.data())
+        .map_err(|e| err(format!("frame {i}: {e}")))
+}
+
+/// Encodes the report's keyframes from the frames they name.
+pub(crate) fn attach_jpegs(
+    report: &mut VideoReport,
+    image_of: impl Fn(usize) -> Result<RgbImage, JsValue>,
+    settings: &VideoOptions,
+) -> Result<(), JsValue> {
+    for keyframe in &mut report.keyframes {
+        keyframe.jpeg = Some(jpeg_data_url(
+            &image_of(keyframe.keyframe.frame)?,
+            settings.keyframe_size,
+            settings.keyframe_quality,
+        )?);
+    }
+    Ok(())
 }
 
 impl Analyzer {

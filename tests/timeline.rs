@@ -404,3 +404,38 @@ fn tracking_matches_detection_on_every_frame() {
         }
     }
 }
+
+/// The clip cut into chunks of `redetect_every` frames, each with its own tracker (as parallel
+/// Web Workers analyse it), gives exactly what one tracker over the whole clip gives.
+#[test]
+fn chunks_analysed_apart_equal_the_whole_clip() {
+    use emolens::face::FaceTracker;
+    let weights =
+        FaceWeights::load_dir(&Path::new(ROOT).join("node_modules/@vladmandic/face-api/model"))
+            .unwrap();
+    let analyzer =
+        FaceAnalyzer::new(&weights, &Device::flex(), DetectorOptions::default()).unwrap();
+    let tracking = TrackingOptions {
+        redetect_every: 10,
+        ..TrackingOptions::default()
+    };
+    for name in ["single_face.mp4", "face_noface.mov"] {
+        let frames = decode_all(&clip(name), None).unwrap();
+        let images: Vec<_> = frames.iter().map(|f| &f.image).take(60).collect();
+        let mut whole_tracker = FaceTracker::new(tracking);
+        let whole =
+            pollster::block_on(analyzer.analyze_sequence(&images, &mut whole_tracker)).unwrap();
+        let mut chunked = Vec::new();
+        let mut stats = emolens::face::TrackingStats::default();
+        for (k, chunk) in images.chunks(tracking.redetect_every).enumerate() {
+            let mut tracker = FaceTracker::starting_at(tracking, k * tracking.redetect_every);
+            chunked.extend(
+                pollster::block_on(analyzer.analyze_sequence(chunk, &mut tracker)).unwrap(),
+            );
+            stats = stats.merged(tracker.stats());
+        }
+        assert_eq!(chunked, whole, "{name}");
+        assert_eq!(stats, whole_tracker.stats(), "{name}");
+        assert!(stats.tracked > 0, "{name}: {stats:?}");
+    }
+}

@@ -18,7 +18,7 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
     return fallback.analyzeVideo(video, { ...videoOptions, mode: 'live', signal, onProgress });
   }
   await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) }); // once per page
-  const worker = new Worker(new URL('./live-worker.js', import.meta.url), { type: 'module' });
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   let onMessage = () => {};
   let onError = () => {};
   worker.onmessage = ({ data }) => (data.type === 'error' ? onError(new Error(data.message)) : onMessage(data));

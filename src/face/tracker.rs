@@ -5,10 +5,15 @@
 //! 112×112 crop. Between detections the tracker moves each face's last detection box with the
 //! head (a scale + translation fitted on landmarks that expressions hardly move: eye corners and
 //! nose), so the landmark network sees the crop the detector would most likely have given. It
-//! asks for the detector again every `redetect_every` frames (new faces are found within that),
-//! when a tracked face moved or changed size more than a crop can follow, when its landmarks no
-//! longer fit the face's shape at detection (lost, occluded), and when a crop reaches the
-//! frame's edge (a face leaving).
+//! asks for the detector on every frame whose index is a multiple of `redetect_every` (new faces
+//! are found within that), when a tracked face moved or changed size more than a crop can
+//! follow, when its landmarks no longer fit the face's shape at detection (lost, occluded), and
+//! when a crop reaches the frame's edge (a face leaving).
+//!
+//! The periodic detections fall on fixed frame indices, and nothing before a detection reaches
+//! past it, so a clip cut into chunks of `redetect_every` frames, each analysed by its own
+//! tracker ([`FaceTracker::starting_at`], e.g. in parallel Web Workers), gives the same results
+//! as one tracker over the whole clip.
 //!
 //! A plain state machine: [`FaceTracker::plan`] says what to run on the next frame,
 //! [`FaceTracker::detected`] and [`FaceTracker::tracked`] take what came out. The executor is
@@ -24,7 +29,7 @@ use super::{FrameFaces, PixelBox};
 pub struct TrackingOptions {
     /// Off: the detector runs on every frame (face-api.js' way).
     pub enabled: bool,
-    /// The detector runs at least every this many frames.
+    /// The detector runs on every frame whose index is a multiple of this.
     pub redetect_every: usize,
     /// Largest head movement from one frame to the next, as a fraction of the face's size, that
     /// a tracked crop follows; a larger one is detected again.
@@ -125,6 +130,20 @@ pub struct TrackingStats {
     pub edge: usize,
     pub moved: usize,
     pub lost: usize,
+}
+
+impl TrackingStats {
+    /// The counts of two parts of one clip (chunks analysed apart) together.
+    pub fn merged(self, other: Self) -> Self {
+        Self {
+            detected: self.detected + other.detected,
+            tracked: self.tracked + other.tracked,
+            periodic: self.periodic + other.periodic,
+            edge: self.edge + other.edge,
+            moved: self.moved + other.moved,
+            lost: self.lost + other.lost,
+        }
+    }
 }
 
 /// Landmarks that expressions hardly move: nose bridge and tip (27–35), eye corners.
@@ -228,17 +247,23 @@ impl Anchor {
 pub struct FaceTracker {
     options: TrackingOptions,
     faces: Vec<Anchor>,
-    /// Frames analysed since the last detection.
-    since_detection: usize,
+    /// Index of the next frame in the clip.
+    next_frame: usize,
     stats: TrackingStats,
 }
 
 impl FaceTracker {
     pub fn new(options: TrackingOptions) -> Self {
+        Self::starting_at(options, 0)
+    }
+
+    /// A tracker for the frames of a clip from `first_frame` on; starting at a multiple of
+    /// `redetect_every`, it gives the same results as one that saw the frames before.
+    pub fn starting_at(options: TrackingOptions, first_frame: usize) -> Self {
         Self {
             options,
             faces: Vec::new(),
-            since_detection: 0,
+            next_frame: first_frame,
             stats: TrackingStats::default(),
         }
     }
@@ -256,11 +281,11 @@ impl FaceTracker {
         if !self.options.enabled {
             return Err(DetectReason::Disabled);
         }
+        if self.next_frame % self.options.redetect_every.max(1) == 0 {
+            return Err(DetectReason::Periodic);
+        }
         if self.faces.is_empty() {
             return Err(DetectReason::NoFace);
-        }
-        if self.since_detection >= self.options.redetect_every {
-            return Err(DetectReason::Periodic);
         }
         let (w, h) = (width as f64, height as f64);
         let mut boxes = Vec::with_capacity(self.faces.len());
@@ -293,7 +318,7 @@ impl FaceTracker {
     /// Takes the result of a frame the detector ran on.
     pub fn detected(&mut self, frame: &FrameFaces) {
         self.stats.detected += 1;
-        self.since_detection = 1;
+        self.next_frame += 1;
         self.faces = frame
             .faces
             .iter()
@@ -346,7 +371,7 @@ impl FaceTracker {
         for (anchor, stable) in self.faces.iter_mut().zip(updated) {
             anchor.last = stable;
         }
-        self.since_detection += 1;
+        self.next_frame += 1;
         self.stats.tracked += 1;
         Verdict::Keep
     }
@@ -403,7 +428,7 @@ mod tests {
             ..TrackingOptions::default()
         };
         let mut tracker = FaceTracker::new(options);
-        assert_eq!(tracker.plan(640, 360), Err(DetectReason::NoFace));
+        assert_eq!(tracker.plan(640, 360), Err(DetectReason::Periodic));
         tracker.detected(&frame(vec![face(200.0, 100.0, 100.0)]));
         // The head moves 5 px right per frame: the crop follows it.
         for step in 1..4 {
@@ -471,5 +496,47 @@ mod tests {
         assert!(bad(|o| o.max_shift = f64::NAN));
         assert!(bad(|o| o.max_scale_change = -1.0));
         assert!(bad(|o| o.edge_margin = f64::INFINITY));
+    }
+
+    /// Plans and verdicts of a tracker over frames `range` of a clip whose face drifts, then
+    /// jumps at frame 6 (a detection out of period).
+    fn run(tracker: &mut FaceTracker, range: std::ops::Range<usize>) -> Vec<String> {
+        range
+            .map(|i| {
+                let x = 200.0 + 3.0 * i as f64 + if i >= 6 { 60.0 } else { 0.0 };
+                let seen = frame(vec![face(x, 100.0, 100.0)]);
+                match tracker.plan(640, 360) {
+                    Ok(_) => match tracker.tracked(&seen) {
+                        Verdict::Keep => format!("{i} tracked"),
+                        Verdict::Detect(reason) => {
+                            tracker.detected(&seen);
+                            format!("{i} {reason:?}")
+                        }
+                    },
+                    Err(reason) => {
+                        tracker.detected(&seen);
+                        format!("{i} {reason:?}")
+                    }
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_of_the_period_give_what_one_tracker_gives() {
+        let options = TrackingOptions {
+            redetect_every: 5,
+            ..TrackingOptions::default()
+        };
+        let whole = run(&mut FaceTracker::new(options), 0..15);
+        // The jump's detection at 6 does not move the period: 10 is periodic.
+        assert_eq!(whole[6], "6 Moved");
+        assert_eq!(whole[7], "7 tracked");
+        assert_eq!(whole[10], "10 Periodic");
+        let chunked: Vec<String> = [0..5, 5..10, 10..15]
+            .into_iter()
+            .flat_map(|r| run(&mut FaceTracker::starting_at(options, r.start), r))
+            .collect();
+        assert_eq!(chunked, whole);
     }
 }

@@ -167,6 +167,32 @@ window.bench = {
       };
     }),
 
+  // The dense path on several threads (www/frames.js): Web Workers analyse chunks of the
+  // frames; the pool's start (a wasm instance and the models per worker) is timed apart.
+  denseWorkers: (options, videoOptions, workers) =>
+    window.capture(async () => {
+      const { FramePool } = await import('/www/frames.js');
+      let t = performance.now();
+      const pool = await FramePool.start({ analyzer: options, workers });
+      const startMs = performance.now() - t;
+      try {
+        const n = window.clipFrames.length;
+        t = performance.now();
+        const report = await pool.analyzeFrames(window.clipFrames, window.clipTimes, { records: true, ...videoOptions });
+        const ms = performance.now() - t;
+        return {
+          workers: pool.size,
+          startMs,
+          msPerFrame: ms / n,
+          tracking: report.tracking ?? null,
+          events: report.events.map((e) => e.kind),
+          expressions: report.records.map((r) => r.expressions),
+        };
+      } finally {
+        pool.close();
+      }
+    }),
+
   // Live mode: the clip looping as a 30 fps MediaStream, analysed for `seconds`, on this thread
   // (analyzeVideo) or in a Web Worker (www/live.js).
   live: ({ url, seconds, options, worker }) =>

@@ -3,17 +3,19 @@
 // of a clip, in one headless Chromium page.
 //
 //   node tests/browser/bench.mjs [--clip assets/sample.mp4] [--frames 72] [--fps 30]
-//        [--gpu-frames 4] [--live-seconds 8] [--no-webgpu] [--no-live] [--pkg DIR] [--json FILE]
+//        [--gpu-frames 4] [--live-seconds 8] [--workers 2] [--no-webgpu] [--no-live] [--pkg DIR] [--json FILE]
 //        [--profile]
 //
 // Prints one table: ms/frame (median) and frames/s of face-api.js at 416 (detection + 68
 // landmarks + expressions), emolens' analyzeFrame at 416 (the same work) and by default (two
-// detector views), the dense path (analyzeFrames over every frame, with and without tracking),
+// detector views), the dense path (analyzeFrames over every frame, with and without tracking, and
+// on `--workers` Web Workers with FramePool),
 // each against face-api.js; then cold start (module fetch to first result), live-mode coverage
 // of the clip played as a 30 fps stream, and on WebGPU the GPU-independent costs per frame
 // (compute dispatches, uploads, read-backs, submits) and the first frame's time (shaders).
 // Checks (they can fail): emolens at 416 matches face-api.js on every frame (face count, every
-// expression probability within 1e-3), and tracking changes no event of the dense path.
+// expression probability within 1e-3), tracking changes no event of the dense path, and the
+// workers' report equals one thread's.
 // `--pkg DIR` serves another wasm build as /pkg/ (e.g. a copy of the previous one, for
 // before/after numbers on the same machine). `--profile` also samples the page (Chrome's CPU
 // profiler) during analyzeFrame at 416 and the dense path and prints where the time goes, per
@@ -24,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { ROOT, startBrowser, record, finish } from './harness.mjs';
 
 function parseArgs(argv) {
-  const o = { clip: path.join(ROOT, 'assets', 'sample.mp4'), frames: 72, fps: 30, gpuFrames: 4, liveSeconds: 8, webgpu: true, live: true, pkg: null, json: null, profile: false };
+  const o = { clip: path.join(ROOT, 'assets', 'sample.mp4'), frames: 72, fps: 30, gpuFrames: 4, liveSeconds: 8, workers: 2, webgpu: true, live: true, pkg: null, json: null, profile: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -36,6 +38,7 @@ function parseArgs(argv) {
     else if (a === '--fps') o.fps = Number(val());
     else if (a === '--gpu-frames') o.gpuFrames = Number(val());
     else if (a === '--live-seconds') o.liveSeconds = Number(val());
+    else if (a === '--workers') o.workers = Number(val());
     else if (a === '--no-webgpu') o.webgpu = false;
     else if (a === '--no-live') o.live = false;
     else if (a === '--pkg') o.pkg = path.resolve(val());
@@ -46,7 +49,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
-  for (const k of ['frames', 'fps', 'gpuFrames', 'liveSeconds']) {
+  for (const k of ['frames', 'fps', 'gpuFrames', 'liveSeconds', 'workers']) {
     if (!(Number.isFinite(o[k]) && o[k] > 0)) throw new Error(`--${k}: a positive number, not ${o[k]}`);
   }
   return o;
@@ -82,6 +85,7 @@ const at416 = await run('emolens analyzeFrame 416', (a) => window.bench.frames(a
 const twoViews = await run('emolens analyzeFrame default', (a) => window.bench.frames(a), cpu);
 const dense = await run('emolens analyzeFrames (tracking)', ([a, v]) => window.bench.dense(a, v), [cpu, {}]);
 const denseEvery = await run('emolens analyzeFrames (detector on every frame)', ([a, v]) => window.bench.dense(a, v), [cpu, { tracking: false }]);
+const denseWorkers = await run('emolens analyzeFrames in Web Workers (tracking)', ([a, v, n]) => window.bench.denseWorkers(a, v, n), [cpu, {}, o.workers]);
 
 /** Runs `work` under Chrome's sampling profiler; the functions with the most self time. */
 async function profiled(p, work) {
@@ -139,6 +143,15 @@ if (dense && denseEvery) {
     `${close}/${both} frames within 0.02; detector on ${dense.tracking?.detected}/${decoded.frames} frames`);
 }
 
+if (dense && denseWorkers) {
+  const p = [];
+  if (JSON.stringify(denseWorkers.expressions) !== JSON.stringify(dense.expressions)) p.push('expressions differ from analyzeFrames on one thread');
+  if (denseWorkers.events.join() !== dense.events.join()) p.push(`events ${denseWorkers.events} in workers, ${dense.events} on one thread`);
+  if (JSON.stringify(denseWorkers.tracking) !== JSON.stringify(dense.tracking)) p.push(`tracking ${JSON.stringify(denseWorkers.tracking)} in workers, ${JSON.stringify(dense.tracking)} on one thread`);
+  record(`FramePool (${denseWorkers.workers} Web Workers) gives analyzeFrames' report, bit for bit`, p,
+    `${(dense.msPerFrame / denseWorkers.msPerFrame).toFixed(2)}× the frames/s of one thread; pool start ${denseWorkers.startMs.toFixed(0)} ms`);
+}
+
 // ------------------------------------------------------------------ cold start, live, WebGPU
 const coldPage = await open('cold');
 const coldRes = await browser.call(coldPage.page, 'cold start', (a) => window.bench.cold(a), cpu);
@@ -181,6 +194,7 @@ if (at416) row('emolens CPU, analyzeFrame, inputSize 416 (the same work)', at416
 if (twoViews) row('emolens CPU, analyzeFrame, default (two views)', twoViews.medianMs);
 if (dense) row(`emolens CPU, analyzeFrames, all ${decoded.frames} frames (tracking)`, dense.msPerFrame);
 if (denseEvery) row(`emolens CPU, analyzeFrames, all ${decoded.frames} frames (detector on every frame)`, denseEvery.msPerFrame);
+if (denseWorkers) row(`emolens CPU, FramePool.analyzeFrames, ${denseWorkers.workers} workers (tracking)`, denseWorkers.msPerFrame);
 const widths = [0, 1, 2, 3].map((c) => Math.max(...[['', 'ms/frame', 'frames/s', 'vs face-api.js'], ...rows].map((r) => r[c].length)));
 const line = (r) => `| ${r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
 console.log(`\nsame page, same ${decoded.frames} frames (${path.basename(o.clip)}, ${decoded.width}×${decoded.height}); ms/frame: median of analyzeFrame calls, total/frames for analyzeFrames`);
@@ -215,7 +229,7 @@ if (o.profile) {
     top.forEach(([k, share]) => console.log(`  ${(100 * share).toFixed(1).padStart(5)} %  ${k}`));
   }
 }
-if (o.json) fs.writeFileSync(o.json, JSON.stringify({ faceApi: faceApi && { ...faceApi, results: undefined }, at416: at416 && { ...at416, results: undefined }, twoViews: twoViews && { ...twoViews, results: undefined }, dense: dense && { ...dense, expressions: undefined }, denseEvery: denseEvery && { ...denseEvery, expressions: undefined }, cold, live, liveWorker, gpu }, null, 1));
+if (o.json) fs.writeFileSync(o.json, JSON.stringify({ faceApi: faceApi && { ...faceApi, results: undefined }, at416: at416 && { ...at416, results: undefined }, twoViews: twoViews && { ...twoViews, results: undefined }, dense: dense && { ...dense, expressions: undefined }, denseEvery: denseEvery && { ...denseEvery, expressions: undefined }, denseWorkers: denseWorkers && { ...denseWorkers, expressions: undefined }, cold, live, liveWorker, gpu }, null, 1));
 console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 await browser.close();
 finish();

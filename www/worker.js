@@ -1,6 +1,7 @@
-// The Web Worker half of live analysis (www/live.js starts it): its own emolens instance and
-// Analyzer, a LiveSession fed with the frames the page transfers. Every decision is in Rust
-// (src/web_live.rs); this file only passes messages.
+// The Web Worker of emolens' analyses off the page's main thread: its own wasm instance and
+// Analyzer. Live sessions (www/live.js) push transferred ImageBitmaps through a LiveSession;
+// dense analysis of decoded frames (www/frames.js) sends chunks to analyzeChunk. Every decision
+// is in Rust (src/web_live.rs, src/web_chunks.rs); this file only passes messages.
 import init, { Analyzer, LiveSession } from '../pkg/emolens.js';
 
 let session = null;
@@ -14,13 +15,15 @@ self.onmessage = async ({ data }) => {
     if (data.type === 'start') {
       await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) });
       analyzer = await Analyzer.create(data.analyzer);
-      session = LiveSession.start(analyzer, data.video);
+      if (data.video) session = LiveSession.start(analyzer, data.video);
       reply({ type: 'ready', backend: analyzer.backend, fallbackReason: analyzer.fallbackReason ?? null });
     } else if (data.type === 'frame') {
       const analysed = await session.push(data.bitmap, data.time, data.dropped);
       reply({ type: 'analysed', analysed });
     } else if (data.type === 'finish') {
       reply({ type: 'report', report: await session.finish(data.stopped, data.dropped) });
+    } else if (data.type === 'chunk') {
+      reply({ type: 'chunk', chunk: await analyzer.analyzeChunk(data.frames, data.first, data.options) });
     }
   } catch (e) {
     data.bitmap?.close?.();
