@@ -251,11 +251,21 @@ export declare class Analyzer {
   analyzeVideo(video: HTMLVideoElement, options?: AnalyzeVideoOptions): Promise<VideoReport>;
   /** Frames you decoded (e.g. with WebCodecs), in display order, with their media times. */
   analyzeFrames(frames: ImageData[], times: Float64Array | number[], options?: AnalyzeFramesOptions): Promise<VideoReport>;
+  /** One chunk of frames (in a Web Worker), the first being frame `first_index`, a start from `frameChunks`. */
+  analyzeChunk(frames: ImageData[], first_index: number, options?: AnalyzeFramesOptions): Promise<FrameChunk>;
   readonly backend: RunningBackend;
   /** The WebGPU adapter, undefined on the CPU. */
   readonly adapterInfo: string | undefined;
   /** Why `'auto'` runs on the CPU, undefined otherwise. */
   readonly fallbackReason: string | undefined;
+}
+
+// ------------------------------------------------------------------ dense analysis on several threads
+/** What `analyzeChunk` resolves to, for `framesReport`. */
+export interface FrameChunk {
+  first_index: number;
+  faces: { width: number; height: number; faces: Face[] }[];
+  tracking: TrackingStats;
 }
 
 // ------------------------------------------------------------------ live capture in a worker
@@ -503,6 +513,10 @@ export declare function buildPrompt(report: VideoReport, options?: BuildPromptOp
 export declare function askRemote(messages: RemoteMessages, options: AskRemoteOptions): Promise<AskResult>;
 /** What `askRemote` would send, sending nothing. */
 export declare function previewRemote(messages: RemoteMessages, options: AskRemoteOptions): RemotePreview;
+/** Where the chunks of `count` frames start (every `redetectEvery` frames), for `analyzeChunk`. */
+export declare function frameChunks(count: number, options?: AnalyzeFramesOptions): Uint32Array;
+/** The report of `analyzeFrames` from the chunks of every frame (in any order); `elapsed_ms`: the time they took. */
+export declare function framesReport(frames: ImageData[], times: Float64Array | number[], chunks: FrameChunk[], options: AnalyzeFramesOptions | undefined, elapsed_ms: number): VideoReport;
 /** The 7 expression names, in the order of a frame record's `expressions`. */
 export declare function expressionNames(): string[];
 /** The action feature names, in the order of a frame record's `features`. */

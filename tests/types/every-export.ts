@@ -9,6 +9,8 @@ import init, {
   askRemote,
   buildPrompt,
   expressionNames,
+  frameChunks,
+  framesReport,
   featureNames,
   previewRemote,
   promptModes,
@@ -52,6 +54,17 @@ export async function faces(video: HTMLVideoElement, image: HTMLImageElement): P
   const again: VideoReport = await analyzer.analyzeFrames(decoded, new Float64Array([0]), { batch: 2, fps: 30 });
   analyzer.free();
   return [backend, why, top, x + y + box, apex, mouth, jpegs, again.summaries.map((s) => s.text), report.live?.dropped_frames].join(' ');
+}
+
+export async function chunks(analyzer: Analyzer, frames: ImageData[], times: number[]): Promise<VideoReport> {
+  const options = { redetectEvery: 15, keyframeFps: 1 };
+  const starts = frameChunks(frames.length, options);
+  const parts = await Promise.all(
+    Array.from(starts, (a, i) => analyzer.analyzeChunk(frames.slice(a, starts[i + 1] ?? frames.length), a, options)),
+  );
+  const detected = parts.reduce((n, c) => n + c.tracking.detected + c.faces.length, 0);
+  const report = framesReport(frames, times, parts, options, performance.now());
+  return detected > 0 ? report : framesReport(frames, times, parts, undefined, 0);
 }
 
 export async function live(analyzer: Analyzer, bitmap: ImageBitmap): Promise<VideoReport> {
