@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the browser package: pkg/emolens.js + pkg/emolens_bg.wasm (wasm-bindgen --target web).
+# Builds the browser package: pkg/emolens.js + pkg/emolens_bg.wasm (wasm-bindgen --target web),
+# then the npm package around them (scripts/package.sh).
 #
 #   scripts/build-wasm.sh            # release build, wasm-opt -O2
 #   NO_WASM_OPT=1 scripts/build-wasm.sh   # skip wasm-opt
@@ -77,4 +78,6 @@ size=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 awk -v f="$wasm" -v s="$size" -v g="$gz" \
   'BEGIN { printf "build-wasm: %s  %d bytes (%.2f MiB) raw, %d bytes (%.2f MiB) gzip -9\n", f, s, s / 1048576, g, g / 1048576 }'
+# The npm package around it (package.json, typed index.d.ts, models): package/ → pkg/.
+scripts/package.sh
 echo "build-wasm: done in $(( $(date +%s) - t0 )) s"

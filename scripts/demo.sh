@@ -18,9 +18,6 @@ fi
 stamp "wasm build (scripts/build-wasm.sh)"
 scripts/build-wasm.sh
 
-stamp "npm package (scripts/package.sh)"
-scripts/package.sh
-
 stamp "demo build (webpack --mode production)"
 node_modules/.bin/webpack --mode production
 

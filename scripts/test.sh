@@ -5,7 +5,7 @@
 #
 # cargo test --release runs the native tests, which also write target/parity/*.png and
 # target/parity/native.json; tests/browser/run.mjs then compares the wasm build in headless
-# Chromium (WebGPU and CPU) with those native results. scripts/package.sh makes pkg/ the npm
+# Chromium (WebGPU and CPU) with those native results. scripts/package.sh (run by build-wasm.sh) makes pkg/ the npm
 # package (scripts/check-types.sh checks its typed API); tests/browser/demo.mjs runs the built demo
 # on the bundled clip (plot, events, prompt tokens, download, no console error);
 # tests/browser/package.mjs installs the packed tarball into a scratch webpack project and runs it.
@@ -34,7 +34,6 @@ step "native tests (cargo test --release)" cargo test --release
 # wasm-opt only shrinks the module (and takes minutes on 2 cores): the tests run the unoptimised
 # build; scripts/demo.sh optimises.
 step "wasm build (scripts/build-wasm.sh)" env NO_WASM_OPT=1 scripts/build-wasm.sh
-step "npm package (scripts/package.sh)" scripts/package.sh
 step "typed API (scripts/check-types.sh)" scripts/check-types.sh
 step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
 step "demo end to end (tests/browser/demo.mjs)" node tests/browser/demo.mjs
