@@ -6,6 +6,7 @@
 import init, { Analyzer, expressionNames } from 'emolens';
 import { setupVlm } from './vlm.js';
 import { setupClipReport } from './clip-report.js';
+import { setupLiveAnalysis } from './live-button.js';
 
 const MODEL_BASE_URL = 'models/';
 
@@ -475,6 +476,18 @@ run('Could not start emolens', async () => {
   await init(); // the package finds its .wasm beside it (a URL the bundler resolves)
   buildBars();
   clipReport = setupClipReport({ video: ui.video, state });
+  setupLiveAnalysis({
+    button: $('live'),
+    video: ui.video,
+    hasVideo: () => ui.input.value !== 'photo' && !!(ui.video.currentSrc || ui.video.srcObject),
+    state,
+    modelBaseUrl: MODEL_BASE_URL,
+    pauseOverlay: stopLoop,
+    resume: () => run('Could not restart the input', restartSource),
+    setStatus: setStatusIdle,
+    show: (report) => clipReport.show(report),
+    showError,
+  });
   // The VLM panel works whatever happens to the face analyser.
   setupVlm({ state, currentFrame: () => (ui.input.value === 'photo' ? ui.photo : ui.video) });
   await createAnalyzer(ui.backend.value);

@@ -7,14 +7,15 @@
 // the main thread instead (`report.live.worker` says which ran).
 //
 //   const report = await analyzeLive(video, { analyzer: { backend: 'auto', modelBaseUrl: 'models/' },
-//     fallback: analyzerOnThisThread, signal, onProgress: (analysed) => {}, ...analyzeVideoOptions });
+//     fallback: analyzerOnThisThread, signal, onProgress: (analysed) => {}, onReady: () => {}, ...analyzeVideoOptions });
 
 import init, { LiveCapture } from '../pkg/emolens.js';
 
-export async function analyzeLive(video, { analyzer, fallback, signal, onProgress, ...videoOptions } = {}) {
+export async function analyzeLive(video, { analyzer, fallback, signal, onProgress, onReady, ...videoOptions } = {}) {
   const workers = typeof Worker !== 'undefined' && typeof OffscreenCanvas !== 'undefined' && typeof createImageBitmap !== 'undefined';
   if (!workers) {
     if (!fallback) throw new Error('this browser has no Web Workers with OffscreenCanvas, and no analyzer for the main thread was given (option fallback)');
+    await onReady?.();
     return fallback.analyzeVideo(video, { ...videoOptions, mode: 'live', signal, onProgress });
   }
   await init({ module_or_path: new URL('../pkg/emolens_bg.wasm', import.meta.url) }); // once per page
@@ -32,6 +33,7 @@ export async function analyzeLive(video, { analyzer, fallback, signal, onProgres
     const ready = next('ready');
     worker.postMessage({ type: 'start', analyzer, video: videoOptions });
     await ready;
+    await onReady?.(); // e.g. start a clip now, so that no frame passes while the worker loads
     return await new Promise((resolve, reject) => {
       // What to do with each frame is LiveCapture's answer (src/timeline/live.rs): one frame in
       // flight, up to `liveQueue` waiting in order (the oldest dropped when full), every dropped

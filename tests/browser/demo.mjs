@@ -230,6 +230,34 @@ if (report) {
   }
 }
 
+// ---------------------------------------------------------------- live analysis
+// The sample clip played once and analysed as it plays, in a Web Worker (www/live-button.js).
+if (report) {
+  try {
+    await page.click('#live');
+    await withTimeout(
+      page.waitForFunction(() => window.__emolens.error || (window.__emolens.liveReport && document.getElementById('live').textContent === 'Live analysis'), null, { polling: 250, timeout: 120_000 }),
+      130,
+      'the live analysis report',
+    );
+    const live = await page.evaluate(() => {
+      const s = window.__emolens;
+      return s.error ? { error: s.error } : { frames: s.liveReport.frames, live: s.liveReport.live, events: s.liveReport.events.map((e) => e.apex_expression?.[0]) };
+    });
+    const p = [];
+    if (live.error) p.push(live.error);
+    else {
+      if (!live.live.worker) p.push('the session did not run in a Web Worker');
+      const presented = live.frames + live.live.dropped_frames;
+      if (!(live.frames >= 0.9 * presented)) p.push(`${live.frames} of ${presented} presented frames analysed (< 90 %)`);
+      if (!live.events.includes('happy')) p.push(`no smile among the events: ${live.events}`);
+    }
+    record('live analysis of the playing clip in a Web Worker: ≥ 90 % of frames, the smile found', p, live.error ? '' : `${live.frames} analysed, ${live.live.dropped_frames} dropped, events ${live.events}`);
+  } catch (e) {
+    record('live analysis of the playing clip in a Web Worker: ≥ 90 % of frames, the smile found', [e.message]);
+  }
+}
+
 record('no console error or page error', consoleErrors, consoleErrors.length ? '' : `${((Date.now() - t0) / 1000).toFixed(1)} s in all`);
 await browser.close();
 finish();
