@@ -44,7 +44,7 @@ rm -rf pkg
 wasm-bindgen --target web --out-dir pkg "$raw"
 
 if ! grep -q 'class Analyzer' pkg/emolens.js; then
-  echo "build-wasm: pkg/emolens.js exports no Analyzer: $raw was not built from this tree's src/web.rs (a shared CARGO_TARGET_DIR overwritten by another checkout?)" >&2
+  echo "build-wasm: pkg/emolens.js exports no Analyzer: $raw was not built from this tree's src/web/ (a shared CARGO_TARGET_DIR overwritten by another checkout?)" >&2
   exit 1
 fi
 

@@ -19,11 +19,3 @@ pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
-#[cfg(target_arch = "wasm32")]
-pub mod web_chunks;
-#[cfg(target_arch = "wasm32")]
-pub mod web_live;
-#[cfg(target_arch = "wasm32")]
-pub mod web_names;
-#[cfg(target_arch = "wasm32")]
-pub mod web_video;

@@ -2,7 +2,7 @@
 // detects anyway (frameChunks), Web Workers (www/worker.js, each its own wasm instance and
 // Analyzer) analyse the chunks, and the report is built here from them (framesReport). The
 // report equals analyzer.analyzeFrames(frames, times, options) on one thread; the chunking and
-// the report are Rust's (src/web_chunks.rs), this file only hands chunks to idle workers.
+// the report are Rust's (src/web/chunks.rs), this file only hands chunks to idle workers.
 // Needs Web Workers but no cross-origin isolation (nothing is shared between the instances).
 //
 //   const pool = await FramePool.start({ analyzer: { backend: 'cpu', modelBaseUrl: 'models/' } }); // workers: hardwareConcurrency

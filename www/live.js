@@ -2,7 +2,7 @@
 // it only copies each frame into an ImageBitmap and transfers it. While a frame is analysed, the
 // next ones wait in a short queue (option liveQueue) so that the detector's slower frames are
 // caught up on, and the oldest is dropped (and counted) when it is full. The
-// decisions are Rust's (LiveCapture, src/timeline/live.rs; the analysis: src/web_live.rs); this
+// decisions are Rust's (LiveCapture, src/timeline/live.rs; the analysis: src/web/live.rs); this
 // file carries them out. Where workers or OffscreenCanvas are missing, it runs analyzeVideo on
 // the main thread instead (`report.live.worker` says which ran).
 //

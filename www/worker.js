@@ -1,7 +1,7 @@
 // The Web Worker of emolens' analyses off the page's main thread: its own wasm instance and
 // Analyzer. Live sessions (www/live.js) push transferred ImageBitmaps through a LiveSession;
 // dense analysis of decoded frames (www/frames.js) sends chunks to analyzeChunk. Every decision
-// is in Rust (src/web_live.rs, src/web_chunks.rs); this file only passes messages.
+// is in Rust (src/web/live.rs, src/web/chunks.rs); this file only passes messages.
 import init, { Analyzer, LiveSession } from '../pkg/emolens.js';
 
 let session = null;

@@ -32,9 +32,9 @@ use crate::timeline::{
     spot,
 };
 use crate::web::{Analyzer, js_message};
-use crate::web_live::LiveFrames;
+use crate::web::live::LiveFrames;
 
-#[wasm_bindgen(module = "/src/web_video.js")]
+#[wasm_bindgen(module = "/src/web/video.js")]
 extern "C" {
     #[wasm_bindgen(js_name = loadVideo, catch)]
     async fn load_video(video: &HtmlVideoElement, timeout_ms: f64) -> Result<JsValue, JsValue>;

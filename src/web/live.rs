@@ -21,7 +21,7 @@ use web_sys::{ImageBitmap, OffscreenCanvasRenderingContext2d};
 use crate::timeline::live::LivePolicy;
 use crate::timeline::{LiveStats, VideoReport};
 use crate::web::{Analyzer, js_message};
-use crate::web_video::{
+use crate::web::video::{
     Collected, VideoOptions, blob_data_url, canvas_jpeg, canvas_pixels, err, frame_canvas, now_ms,
     plain_options, report_of,
 };

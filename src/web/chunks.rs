@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::face::{FaceTracker, FrameFaces, TrackingStats};
 use crate::web::Analyzer;
-use crate::web_video::{
+use crate::web::video::{
     Collected, attach_jpegs, check_frames, err, image_data_rgb, plain_options, report_of,
 };
 

@@ -1,4 +1,4 @@
-// Frame access for Analyzer.analyzeVideo (src/web_video.rs): only what needs
+// Frame access for Analyzer.analyzeVideo (src/web/video.rs): only what needs
 // requestVideoFrameCallback and media events. Bookkeeping, analysis and decisions stay in Rust.
 
 function decodeError(video) {
