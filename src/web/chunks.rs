@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use crate::face::{FaceTracker, FrameFaces, TrackingStats};
 use crate::web::Analyzer;
 use crate::web::video::{
-    Collected, attach_jpegs, check_frames, err, image_data_rgb, plain_options, report_of,
+    Collected, attach_jpegs, check_frames, err, image_data_rgb, plain, plain_options, report_of,
 };
 
 /// What a worker sends back for one chunk.
@@ -26,12 +26,6 @@ struct Chunk {
     first_index: usize,
     faces: Vec<FrameFaces>,
     tracking: TrackingStats,
-}
-
-fn plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| err(e.to_string()))
 }
 
 /// Where the chunks of `count` frames start: every `redetectEvery` frames, where the tracker

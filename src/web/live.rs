@@ -20,11 +20,11 @@ use web_sys::{ImageBitmap, OffscreenCanvasRenderingContext2d};
 
 use crate::timeline::live::LivePolicy;
 use crate::timeline::{LiveStats, VideoReport};
-use crate::web::{Analyzer, js_message};
 use crate::web::video::{
     Collected, VideoOptions, blob_data_url, canvas_jpeg, canvas_pixels, err, frame_canvas, now_ms,
-    plain_options, report_of,
+    plain, plain_options, report_of,
 };
+use crate::web::{Analyzer, js_message};
 
 /// The analysed frames of a live session and the JPEGs kept for its keyframes.
 pub(crate) struct LiveFrames {
@@ -206,12 +206,6 @@ impl LiveSession {
 #[wasm_bindgen]
 pub struct LiveCapture {
     policy: LivePolicy,
-}
-
-fn plain<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| err(e.to_string()))
 }
 
 #[wasm_bindgen]

@@ -22,13 +22,17 @@ pub fn feature_names() -> Vec<String> {
 /// `buildPrompt`'s modes (`options.mode`), the default first.
 #[wasm_bindgen(js_name = promptModes)]
 pub fn prompt_modes() -> Vec<String> {
-    [PromptMode::Enriched, PromptMode::Keyframes, PromptMode::Summaries]
-        .iter()
-        .map(|mode| {
-            serde_json::to_value(mode)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .expect("a prompt mode serialises to its name")
-        })
-        .collect()
+    [
+        PromptMode::Enriched,
+        PromptMode::Keyframes,
+        PromptMode::Summaries,
+    ]
+    .iter()
+    .map(|mode| {
+        serde_json::to_value(mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .expect("a prompt mode serialises to its name")
+    })
+    .collect()
 }

@@ -31,8 +31,8 @@ use crate::timeline::{
     KeyframeOptions, KeyframeSampling, SpotOptions, TimelineBuilder, TrackerOptions, VideoReport,
     spot,
 };
-use crate::web::{Analyzer, js_message};
 use crate::web::live::LiveFrames;
+use crate::web::{Analyzer, js_message};
 
 #[wasm_bindgen(module = "/src/web/video.js")]
 extern "C" {
@@ -149,6 +149,13 @@ struct FrameMeta {
 
 pub(crate) fn err(message: impl AsRef<str>) -> JsValue {
     JsError::new(message.as_ref()).into()
+}
+
+/// A value as plain JSON-compatible JS data (objects, not Maps).
+pub(crate) fn plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| err(e.to_string()))
 }
 
 /// Reads an option that serde cannot (a function, an AbortSignal).
