@@ -4,6 +4,7 @@
 //! by ffmpeg, the browser frames from a `<video>` element.
 
 pub mod bench;
+pub mod devbench;
 pub mod features;
 pub mod keyframes;
 pub mod live;
