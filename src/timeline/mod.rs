@@ -9,6 +9,7 @@ pub mod features;
 pub mod keyframes;
 pub mod live;
 pub mod report;
+pub mod speech;
 pub mod spot;
 pub mod stats;
 pub mod track;

@@ -13,16 +13,22 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::features::{
     FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_eye_feature, is_mouth_feature,
+    is_speech_channel,
 };
+use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use super::stats::{mad_sigma, median, smooth};
 use crate::face::EXPRESSIONS;
 
 const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpotOptions {
     /// Activation (robust z) a channel must reach somewhere in an episode.
     pub high: f64,
+    /// In speech the classifier follows the mouth and the brows beat with the words: there only
+    /// a landmark channel reaching this starts an episode.
+    pub high_in_speech: f64,
     /// Activation down to which an episode extends around its peak.
     pub low: f64,
     /// Shortest episode kept, seconds (single-frame glitches are not movements).
@@ -43,6 +49,7 @@ impl Default for SpotOptions {
     fn default() -> Self {
         Self {
             high: 4.0,
+            high_in_speech: 6.0,
             low: 2.0,
             min_duration_s: 0.06,
             merge_gap_s: 0.2,
@@ -220,6 +227,19 @@ pub fn spot_series(
         }
     }
 
+    // Speech: mouth-region channels and the classifier follow the syllables; there they count
+    // only where they hold.
+    let mouth_series: Vec<f64> = features
+        .iter()
+        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
+        .collect();
+    let speech = speech_frames(&mouth_series, fps);
+    let hold = (HOLD_S * fps).round() as usize;
+    for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_speech_channel(c)) {
+        activation[c] = hold_in(&activation[c], &speech, hold);
+        sharp[c] = hold_in(&sharp[c], &speech, hold);
+    }
+
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
     for (c, a) in activation.iter().enumerate() {
@@ -234,7 +254,14 @@ pub fn spot_series(
                 i += 1;
             }
             let end = i - 1;
-            if a[start..=end].iter().any(|&v| v >= options.high) {
+            let seeds = |i: usize| {
+                if speech[i] {
+                    c < NUM_FEATURES && a[i] >= options.high_in_speech
+                } else {
+                    a[i] >= options.high
+                }
+            };
+            if (start..=end).any(seeds) {
                 stretches.push((start, end, c));
             }
         }
@@ -261,7 +288,15 @@ pub fn spot_series(
     let mut out = Spotting {
         events: Vec::new(),
         blinks: Vec::new(),
-        talking: Vec::new(),
+        talking: runs(&speech)
+            .into_iter()
+            .map(|(s, e)| Span {
+                start_time: times[s],
+                end_time: times[e] + frame_s,
+                start_frame: frame_indices[s],
+                end_frame: frame_indices[e],
+            })
+            .collect(),
         baseline_frames: baseline.len(),
         baseline_neutral,
     };
@@ -312,7 +347,12 @@ pub fn spot_series(
                 }
             }
             if openings >= 2 {
-                out.talking.push(span);
+                let overlaps =
+                    |t: &Span| t.start_frame <= span.end_frame && span.start_frame <= t.end_frame;
+                if !out.talking.iter().any(overlaps) {
+                    out.talking.push(span);
+                    out.talking.sort_by_key(|t| t.start_frame);
+                }
                 continue;
             }
         }
