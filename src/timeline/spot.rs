@@ -29,6 +29,8 @@ pub struct SpotOptions {
     /// In speech the classifier follows the mouth and the brows beat with the words: there only
     /// a landmark channel reaching this starts an episode.
     pub high_in_speech: f64,
+    /// Activation a landmark channel moving alone must reach.
+    pub high_alone: f64,
     /// Activation down to which an episode extends around its peak.
     pub low: f64,
     /// Shortest episode kept, seconds (single-frame glitches are not movements).
@@ -50,6 +52,7 @@ impl Default for SpotOptions {
         Self {
             high: 4.0,
             high_in_speech: 6.0,
+            high_alone: 6.0,
             low: 2.0,
             min_duration_s: 0.06,
             merge_gap_s: 0.2,
@@ -311,6 +314,14 @@ pub fn spot_series(
         let duration = times[e] - times[s] + frame_s;
         if duration < options.min_duration_s {
             continue;
+        }
+        // One landmark channel alone, barely above the noise: head motion and light shifting the
+        // points look like this; an expression moves more or several channels.
+        if let [c] = channels[..] {
+            let peak = activation[c][s..=e].iter().copied().fold(0.0, f64::max);
+            if c < NUM_FEATURES && !is_eye_feature(c) && peak < options.high_alone {
+                continue;
+            }
         }
         let span = Span {
             start_time: times[s],
