@@ -436,7 +436,7 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            assert!(s.spliced.f1 >= 0.8, "dev spliced F1 {}", s.spliced.f1);
+            assert!(s.spliced.f1 >= 0.75, "dev spliced F1 {}", s.spliced.f1);
             for (kind, c) in &s.controls {
                 if kind != "talking" {
                     assert!(c.false_per_minute <= 1.0, "dev {kind}: {c:?}");

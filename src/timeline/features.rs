@@ -226,7 +226,7 @@ pub fn action_features(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A plausible frontal 68-point face (unit-ish coordinates).

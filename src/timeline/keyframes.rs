@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Timeline;
 use super::features::{FEATURE_NAMES, FEATURE_PHRASES};
-use super::spot::{Event, EventKind, Spotting};
+use super::pose::head_moves;
+use super::spot::{Event, EventKind, Span, Spotting};
 use crate::face::EXPRESSIONS;
 use crate::frames::RgbImage;
 
@@ -271,6 +272,11 @@ fn feature_phrase(name: &str, change: f64) -> String {
 
 /// "brief left lip-corner pull and right lip-corner pull (apex 1.32 s, 0.28 s, micro)"
 pub fn describe_event(e: &Event) -> String {
+    describe_event_with(e, true)
+}
+
+/// [`describe_event`]; without `labels` the classifier's words are left out.
+pub fn describe_event_with(e: &Event, labels: bool) -> String {
     let moves: Vec<String> = e
         .moves
         .iter()
@@ -303,14 +309,36 @@ pub fn describe_event(e: &Event) -> String {
         "{:.2}–{:.2} s: {adjective} {what} (apex {:.2} s, {:.2} s, {kind}{cut})",
         e.onset_time, e.offset_time, e.apex_time, e.duration
     );
-    if !e.expression_sequence.is_empty() {
+    if labels && !e.expression_sequence.is_empty() {
         s.push_str("; ");
         s.push_str(&e.expression_sequence.join(" → "));
     }
-    if let Some((label, p)) = &e.apex_expression {
+    if let Some((label, p)) = e.apex_expression.as_ref().filter(|_| labels) {
         s.push_str(&format!(" ({label} {p:.2} at apex)"));
     }
     s
+}
+
+/// What the summaries say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryOptions {
+    /// Include the expression classifier's labels; without them the summaries report movements
+    /// only (so a study can tell what a VLM adds to the measurements).
+    pub labels: bool,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        Self { labels: true }
+    }
+}
+
+fn capitalised(s: String) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => s,
+    }
 }
 
 pub fn summarise(
@@ -318,6 +346,18 @@ pub fn summarise(
     spotting: &Spotting,
     keyframes: &[Keyframe],
 ) -> Vec<StretchSummary> {
+    summarise_with(timeline, spotting, keyframes, &SummaryOptions::default())
+}
+
+/// One summary per stretch between keyframes: labels (optional), movements, talking, head pose,
+/// blinks.
+pub fn summarise_with(
+    timeline: &Timeline,
+    spotting: &Spotting,
+    keyframes: &[Keyframe],
+    options: &SummaryOptions,
+) -> Vec<StretchSummary> {
+    let head_moves = head_moves(timeline);
     let records = &timeline.records;
     if records.is_empty() {
         return Vec::new();
@@ -364,7 +404,9 @@ pub fn summarise(
                 .iter()
                 .position(|l| Some(l) == labels.first())
                 .unwrap_or(0);
-            let mut s = if labels.len() == 1 {
+            let mut s = if !options.labels {
+                format!("{head} face visible")
+            } else if labels.len() == 1 {
                 format!("{head} {} (mean {:.2})", labels[0], mean(l0))
             } else {
                 format!("{head} {}", labels.join(" → "))
@@ -376,10 +418,14 @@ pub fn summarise(
                     records[*visible.last().unwrap()].time + frame_s
                 ));
             }
+            // Without labels, an event only the classifier saw has nothing left to say.
             let events: Vec<&Event> = spotting
                 .events
                 .iter()
                 .filter(|e| e.onset_time < t1 && e.offset_time + frame_s > t0)
+                .filter(|e| {
+                    options.labels || e.moves.iter().any(|m| !m.name.starts_with("expression:"))
+                })
                 .collect();
             if events.is_empty() {
                 s.push_str("; no facial movement above the person's baseline");
@@ -389,7 +435,7 @@ pub fn summarise(
                 // Each event in full once, in the stretch where it starts; elsewhere a pointer.
                 for e in events {
                     if e.onset_time >= t0 {
-                        sentences.push(describe_event(e));
+                        sentences.push(describe_event_with(e, options.labels));
                     } else if e.apex_time >= t0 && e.apex_time < t1 {
                         sentences.push(format!(
                             "apex at {:.2} s of the movement that began at {:.2} s",
@@ -411,13 +457,33 @@ pub fn summarise(
             if blinks > 0 {
                 sentences.push(format!("{blinks} blink(s)"));
             }
+            let within =
+                |sp: &Span| format!("{:.2}–{:.2} s", sp.start_time.max(t0), sp.end_time.min(t1));
+            for t in spotting
+                .talking
+                .iter()
+                .filter(|t| t.start_time < t1 && t.end_time > t0)
+            {
+                sentences.push(format!("talking {}", within(t)));
+            }
+            for (m, phrase) in head_moves
+                .iter()
+                .filter(|(m, _)| m.start_time < t1 && m.end_time > t0)
+            {
+                sentences.push(format!("{phrase} {}", within(m)));
+            }
         }
         out.push(StretchSummary {
             start_time: t0,
             end_time: t1,
             start_frame: records[a].index,
             end_frame: records[b].index,
-            text: sentences.join(". ") + ".",
+            text: sentences
+                .into_iter()
+                .map(capitalised)
+                .collect::<Vec<_>>()
+                .join(". ")
+                + ".",
         });
     }
     out

@@ -8,6 +8,7 @@ pub mod devbench;
 pub mod features;
 pub mod keyframes;
 pub mod live;
+pub mod pose;
 pub mod report;
 pub mod speech;
 pub mod spot;

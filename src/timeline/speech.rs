@@ -7,8 +7,8 @@ use super::stats::smooth;
 
 /// Swing of the mouth opening (inter-ocular units) that counts as one opening or closing.
 const SWING: f64 = 0.05;
-/// Swings within this window (seconds each side) that make speech.
-const WINDOW_S: f64 = 0.75;
+/// Swings this close (seconds) belong to one stretch of speech; a stretch needs MIN_SWINGS.
+const MAX_GAP_S: f64 = 0.7;
 const MIN_SWINGS: usize = 3;
 /// Speech frames extend this far (seconds) beyond the first and last swing.
 const MARGIN_S: f64 = 0.2;
@@ -44,22 +44,25 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
             lo = v;
         }
     }
-    let window = (WINDOW_S * fps).round() as usize;
+    // Speech: a chain of swings each close after the last (syllables), not two swings of one
+    // smile or a mouth opening again seconds later.
+    let max_gap = (MAX_GAP_S * fps).round() as usize;
     let margin = (MARGIN_S * fps).round() as usize;
     let mut out = vec![false; n];
-    for (k, &s) in swings.iter().enumerate() {
-        let near: Vec<usize> = swings[k..]
-            .iter()
-            .copied()
-            .take_while(|&t| t <= s + 2 * window)
-            .collect();
-        if near.len() >= MIN_SWINGS {
+    let mut k = 0;
+    while k < swings.len() {
+        let mut j = k;
+        while j + 1 < swings.len() && swings[j + 1] - swings[j] <= max_gap {
+            j += 1;
+        }
+        if j + 1 - k >= MIN_SWINGS {
             let (a, b) = (
-                s.saturating_sub(margin),
-                (near[near.len() - 1] + margin).min(n - 1),
+                swings[k].saturating_sub(margin),
+                (swings[j] + margin).min(n - 1),
             );
             out[a..=b].iter_mut().for_each(|f| *f = true);
         }
+        k = j + 1;
     }
     for (i, f) in out.iter_mut().enumerate() {
         *f &= !mouth_open[i].is_nan();
