@@ -412,11 +412,19 @@ pub fn summarise_with(
                 format!("{head} {}", labels.join(" → "))
             };
             if visible.len() < b - a + 1 {
-                s.push_str(&format!(
-                    "; face visible {:.2}–{:.2} s only",
-                    records[visible[0]].time,
-                    records[*visible.last().unwrap()].time + frame_s
-                ));
+                let (first, last) = (visible[0], *visible.last().unwrap());
+                // Lost only in between: say so, not a visible range equal to the stretch.
+                let clause = if first == a && last == b {
+                    format!("face lost for {} frame(s)", b - a + 1 - visible.len())
+                } else {
+                    format!(
+                        "face visible {:.2}–{:.2} s only",
+                        records[first].time,
+                        records[last].time + frame_s
+                    )
+                };
+                s.push_str("; ");
+                s.push_str(&clause);
             }
             // Without labels, an event only the classifier saw has nothing left to say.
             let events: Vec<&Event> = spotting

@@ -26,6 +26,8 @@ const YAW_TURN: f64 = 0.08;
 const PITCH_NOD: f64 = 0.12;
 /// Shortest pose change reported, seconds.
 const MIN_S: f64 = 0.3;
+/// Same-direction spans this close (seconds) are one.
+const MERGE_S: f64 = 0.2;
 
 /// Stretches where the head is turned or tilted away from its usual pose, with a phrase.
 pub fn head_moves(timeline: &Timeline) -> Vec<(Span, &'static str)> {
@@ -55,7 +57,7 @@ pub fn head_moves(timeline: &Timeline) -> Vec<(Span, &'static str)> {
         }
     };
     let frame_s = 1.0 / timeline.fps.max(1e-9);
-    let mut out = Vec::new();
+    let mut out: Vec<(Span, &'static str)> = Vec::new();
     let mut i = 0;
     while i < poses.len() {
         let Some(l) = label(&poses[i]) else {
@@ -67,6 +69,15 @@ pub fn head_moves(timeline: &Timeline) -> Vec<(Span, &'static str)> {
             i += 1;
         }
         let (a, b) = (&timeline.records[s], &timeline.records[i - 1]);
+        // A pose held with a brief wobble across the threshold is one span.
+        if let Some((last, phrase)) = out.last_mut()
+            && *phrase == l
+            && a.time - last.end_time <= MERGE_S
+        {
+            last.end_time = b.time + frame_s;
+            last.end_frame = b.index;
+            continue;
+        }
         if b.time - a.time + frame_s >= MIN_S {
             out.push((
                 Span {
