@@ -13,6 +13,7 @@ pub mod report;
 pub mod speech;
 pub mod spot;
 pub mod stats;
+pub mod summary;
 pub mod track;
 
 use serde::{Deserialize, Serialize};
