@@ -12,7 +12,7 @@ const MAX_GAP_S: f64 = 0.7;
 const MIN_SWINGS: usize = 3;
 /// Speech frames extend this far (seconds) beyond the first and last swing.
 const MARGIN_S: f64 = 0.2;
-/// In speech, a mouth channel's activation is its minimum over this many seconds each side.
+/// In speech, a mouth channel counts where it holds this long (seconds each side).
 pub const HOLD_S: f64 = 0.15;
 
 /// Frames where the person talks, from the mouth-opening series (NaN where no face).
@@ -70,16 +70,31 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
     out
 }
 
-/// Minimum of `a` over `radius` frames each side, where `mask` holds; elsewhere `a` unchanged.
+/// Morphological opening of `a` (minimum, then maximum, over `radius` frames each side) where
+/// `mask` holds; elsewhere `a` unchanged. Keeps a plateau at its full extent, drops a flicker
+/// shorter than the window.
 pub fn hold_in(a: &[f64], mask: &[bool], radius: usize) -> Vec<f64> {
+    let window = |v: &[f64], i: usize, f: fn(f64, f64) -> f64, init: f64| {
+        let lo = i.saturating_sub(radius);
+        let hi = (i + radius + 1).min(v.len());
+        v[lo..hi].iter().copied().fold(init, f)
+    };
+    let eroded: Vec<f64> = (0..a.len())
+        .map(|i| {
+            if mask[i] {
+                window(a, i, f64::min, f64::INFINITY)
+            } else {
+                a[i]
+            }
+        })
+        .collect();
     (0..a.len())
         .map(|i| {
-            if !mask[i] {
-                return a[i];
+            if mask[i] {
+                window(&eroded, i, f64::max, f64::NEG_INFINITY)
+            } else {
+                a[i]
             }
-            let lo = i.saturating_sub(radius);
-            let hi = (i + radius + 1).min(a.len());
-            a[lo..hi].iter().copied().fold(f64::INFINITY, f64::min)
         })
         .collect()
 }
@@ -135,6 +150,7 @@ mod tests {
         }
         let h = hold_in(&a, &[true; 40], 4);
         assert_eq!(h[5], 0.0);
-        assert_eq!(h[27], 9.0);
+        assert_eq!(&h[20..35], &[9.0; 15]);
+        assert_eq!(h[19], 0.0);
     }
 }
