@@ -108,6 +108,12 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             s.real.truth,
             s.real.f1
         );
+        for (kind, m) in &s.spliced_by_host {
+            println!(
+                "  spliced into {kind:<12} F1 {:.3} ({} bursts, {} events, {} hits)",
+                m.f1, m.truth, m.predicted, m.hits
+            );
+        }
         for (kind, c) in &s.controls {
             println!(
                 "  control {kind:<12} {} clip(s), {:.2} min: {} events, {:.1} false/min",

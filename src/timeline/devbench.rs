@@ -88,6 +88,8 @@ pub struct SplitScore {
     pub spliced: Match,
     pub spliced_micro: Match,
     pub spliced_macro: Match,
+    /// All spliced bursts, per host kind.
+    pub spliced_by_host: BTreeMap<String, Match>,
 }
 
 /// Spliced clips per host and burst length class.
@@ -290,7 +292,7 @@ pub fn evaluate_split(
             c.events += spot(timeline, spot_options).events.len();
             c.false_per_minute = c.events as f64 / c.minutes.max(1e-9);
             if timeline.records.len() > 1 {
-                hosts.push(timeline);
+                hosts.push((clip.kind.clone(), timeline));
             }
         } else {
             let truth = episode_frames(clip, timeline);
@@ -308,7 +310,7 @@ pub fn evaluate_split(
         return score;
     }
     let mut rng = Rng(options.seed);
-    for host in hosts {
+    for (host_kind, host) in hosts {
         for k in 0..options.clips_per_host {
             let (kind, lengths) = if k % 2 == 0 {
                 (EventKind::Micro, options.micro_frames)
@@ -317,9 +319,13 @@ pub fn evaluate_split(
             };
             let (timeline, truth) = spliced_clip(host, &sources, lengths, options, &mut rng);
             let all = event_intervals(&timeline, spot_options, None);
+            let hits = count_hits(&all, &truth);
+            score.spliced.add(truth.len(), all.len(), hits);
             score
-                .spliced
-                .add(truth.len(), all.len(), count_hits(&all, &truth));
+                .spliced_by_host
+                .entry(host_kind.clone())
+                .or_default()
+                .add(truth.len(), all.len(), hits);
             // By length class: this class's truth against the events the spotter gave that kind.
             let fps = host.fps;
             let class_truth: Vec<_> = truth
