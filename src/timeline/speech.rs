@@ -8,7 +8,7 @@ use super::stats::smooth;
 /// Swing of the mouth opening (inter-ocular units) that counts as one opening or closing.
 const SWING: f64 = 0.05;
 /// Swings this close (seconds) belong to one stretch of speech; a stretch needs MIN_SWINGS.
-const MAX_GAP_S: f64 = 0.7;
+const MAX_GAP_S: f64 = 0.8;
 const MIN_SWINGS: usize = 3;
 /// Speech frames extend this far (seconds) beyond the first and last swing.
 const MARGIN_S: f64 = 0.2;

@@ -31,6 +31,8 @@ pub struct SpotOptions {
     pub high_in_speech: f64,
     /// Activation a landmark channel moving alone must reach.
     pub high_alone: f64,
+    /// Shortest episode (seconds) seen by the expression classifier alone.
+    pub classifier_min_s: f64,
     /// Activation down to which an episode extends around its peak.
     pub low: f64,
     /// Shortest episode kept, seconds (single-frame glitches are not movements).
@@ -53,6 +55,7 @@ impl Default for SpotOptions {
             high: 4.0,
             high_in_speech: 6.0,
             high_alone: 6.0,
+            classifier_min_s: 0.15,
             low: 2.0,
             min_duration_s: 0.06,
             merge_gap_s: 0.2,
@@ -313,6 +316,10 @@ pub fn spot_series(
         }
         let duration = times[e] - times[s] + frame_s;
         if duration < options.min_duration_s {
+            continue;
+        }
+        // The classifier alone for a few frames: a per-frame network's flicker, not a face.
+        if channels.iter().all(|&c| c >= NUM_FEATURES) && duration < options.classifier_min_s {
             continue;
         }
         // One landmark channel alone, barely above the noise: head motion and light shifting the
