@@ -439,3 +439,52 @@ fn chunks_analysed_apart_equal_the_whole_clip() {
         assert!(stats.tracked > 0, "{name}: {stats:?}");
     }
 }
+
+/// The real-clip development set (tests/data/video/dev): talking, head motion, lighting and
+/// glasses controls, real expressions, bursts spliced into the moving faces.
+#[test]
+fn spotting_on_the_real_clip_development_set() {
+    use emolens::timeline::SpotOptions;
+    use emolens::timeline::devbench::{DevBenchOptions, DevSet, evaluate_split};
+    use emolens::timeline::spot;
+    let dir = clip("dev");
+    let set: DevSet =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("annotations.json")).unwrap())
+            .unwrap();
+    let analysed: Vec<_> = set
+        .clips
+        .iter()
+        .map(|c| (c.clone(), analyse(&format!("dev/{}", c.file)).timeline))
+        .collect();
+    for split in ["dev", "aside"] {
+        let clips: Vec<_> = analysed
+            .iter()
+            .filter(|(c, _)| c.split == split)
+            .cloned()
+            .collect();
+        let s = evaluate_split(
+            split,
+            &clips,
+            &SpotOptions::default(),
+            &DevBenchOptions::default(),
+        );
+        println!("{}", serde_json::to_string(&s).unwrap());
+        assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
+        if split == "dev" {
+            assert!(s.spliced.f1 >= 0.75, "dev spliced F1 {}", s.spliced.f1);
+            for (kind, c) in &s.controls {
+                if kind != "talking" {
+                    assert!(c.false_per_minute <= 1.0, "dev {kind}: {c:?}");
+                }
+            }
+        }
+    }
+    // Talking is reported as talking.
+    let (_, talking) = analysed
+        .iter()
+        .find(|(c, _)| c.file == "talking_glasses_a.mp4")
+        .unwrap();
+    let s = spot(talking, &SpotOptions::default());
+    let spoken: f64 = s.talking.iter().map(|t| t.end_time - t.start_time).sum();
+    assert!(spoken >= 1.0, "talking spans {:?}", s.talking);
+}

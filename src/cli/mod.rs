@@ -3,6 +3,7 @@
 mod ask;
 mod bench;
 mod calibration;
+mod devbench;
 mod image;
 mod prompt;
 mod video;
@@ -45,6 +46,9 @@ enum Command {
     /// Spotting benchmark: smile bursts spliced into a clip's neutral stretch, scored with the
     /// MEGC interval metric (IoU >= 0.5), plus false events on burst-free controls.
     SpotBench(bench::BenchArgs),
+    /// Spotting on the real-clip development set (tests/data/video/dev): false events per minute
+    /// on real controls per kind, real episodes found, bursts spliced into real moving faces.
+    DevBench(devbench::DevBenchArgs),
     /// Build the VLM request for a video: keyframes, measured summaries and events, the label
     /// set; prints the OpenAI-compatible messages with token estimates.
     Prompt(prompt::PromptArgs),
@@ -112,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Ask(args) => ask::run(args),
         Command::Video(args) => video::run(args),
         Command::SpotBench(args) => bench::run(args),
+        Command::DevBench(args) => devbench::run(args),
         Command::Prompt(args) => prompt::run(args),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::{DetectorArgs, EXIT_BAD_INPUT};
 use clap::Args;
 use emolens::face::TrackingOptions;
+use emolens::timeline::keyframes::{SummaryOptions, summarise_with};
 use emolens::timeline::{KeyframeOptions, KeyframeSampling, VideoReport};
 use emolens::video::{Analysis, analyse_video, encode_frames};
 
@@ -39,6 +40,9 @@ pub struct VideoArgs {
     /// Include every frame's record (box, landmarks, expressions, features) in the JSON.
     #[arg(long)]
     records: bool,
+    /// Summaries without the expression classifier's labels: movements, talking, head pose only.
+    #[arg(long)]
+    movements_only: bool,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -145,6 +149,19 @@ pub fn run(args: VideoArgs) -> ExitCode {
         args.records,
     );
     report.tracking = Some(analysis.tracking);
+    if args.movements_only {
+        let keyframes: Vec<_> = report
+            .keyframes
+            .iter()
+            .map(|k| k.keyframe.clone())
+            .collect();
+        report.summaries = summarise_with(
+            &analysis.timeline,
+            &analysis.spotting,
+            &keyframes,
+            &SummaryOptions { labels: false },
+        );
+    }
     if let Some(dir) = &args.keyframes
         && let Err(e) = write_keyframes(
             &args.path,

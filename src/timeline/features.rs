@@ -60,6 +60,11 @@ pub fn is_mouth_feature(feature: usize) -> bool {
     matches!(feature, LIP_PRESS | MOUTH_OPEN | JAW_DROP)
 }
 
+/// Features that talking moves: the lips, the lip corners, the jaw, the upper lip under the nose.
+pub fn is_speech_channel(feature: usize) -> bool {
+    (5..=12).contains(&feature)
+}
+
 pub fn is_eye_feature(feature: usize) -> bool {
     feature == EYE_OPEN_LEFT || feature == EYE_OPEN_RIGHT
 }
@@ -221,7 +226,7 @@ pub fn action_features(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A plausible frontal 68-point face (unit-ish coordinates).

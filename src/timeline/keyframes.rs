@@ -8,8 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::Timeline;
-use super::features::{FEATURE_NAMES, FEATURE_PHRASES};
-use super::spot::{Event, EventKind, Spotting};
+use super::spot::Spotting;
+pub use super::summary::{
+    StretchSummary, SummaryOptions, describe_event, describe_event_with, summarise, summarise_with,
+};
 use crate::face::EXPRESSIONS;
 use crate::frames::RgbImage;
 
@@ -84,7 +86,7 @@ pub struct Keyframe {
     pub expression: Option<String>,
 }
 
-fn dominant_label(p: &[f64; 7]) -> usize {
+pub(crate) fn dominant_label(p: &[f64; 7]) -> usize {
     (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
 }
 
@@ -236,191 +238,6 @@ pub fn select_keyframes(
             expression: label(r).map(|l| EXPRESSIONS[l].to_string()),
         })
         .collect()
-}
-
-/// Facts about one stretch between consecutive keyframes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StretchSummary {
-    pub start_time: f64,
-    pub end_time: f64,
-    pub start_frame: usize,
-    pub end_frame: usize,
-    pub text: String,
-}
-
-fn feature_phrase(name: &str, change: f64) -> String {
-    if let Some(k) = FEATURE_NAMES.iter().position(|n| *n == name) {
-        if name.starts_with("eye_open") {
-            let side = if name.ends_with("left") {
-                "left"
-            } else {
-                "right"
-            };
-            return format!(
-                "{side} eye {}",
-                if change < 0.0 { "closing" } else { "widening" }
-            );
-        }
-        return FEATURE_PHRASES[k].to_string();
-    }
-    match name.strip_prefix("expression:") {
-        Some(class) => format!("rise of {class}"),
-        None => name.to_string(),
-    }
-}
-
-/// "brief left lip-corner pull and right lip-corner pull (apex 1.32 s, 0.28 s, micro)"
-pub fn describe_event(e: &Event) -> String {
-    let moves: Vec<String> = e
-        .moves
-        .iter()
-        .filter(|m| !m.name.starts_with("expression:"))
-        .take(3)
-        .map(|m| feature_phrase(&m.name, m.peak_change))
-        .collect();
-    let what = if moves.is_empty() {
-        e.moves
-            .first()
-            .map(|m| feature_phrase(&m.name, m.peak_change))
-            .unwrap_or_else(|| "movement".into())
-    } else {
-        moves.join(", ")
-    };
-    let adjective = match e.kind {
-        EventKind::Micro => "brief",
-        EventKind::Macro => "sustained",
-    };
-    let kind = match e.kind {
-        EventKind::Micro => "micro",
-        EventKind::Macro => "macro",
-    };
-    let cut = if e.cut_off {
-        ", still active when the face or clip ends"
-    } else {
-        ""
-    };
-    let mut s = format!(
-        "{:.2}–{:.2} s: {adjective} {what} (apex {:.2} s, {:.2} s, {kind}{cut})",
-        e.onset_time, e.offset_time, e.apex_time, e.duration
-    );
-    if !e.expression_sequence.is_empty() {
-        s.push_str("; ");
-        s.push_str(&e.expression_sequence.join(" → "));
-    }
-    if let Some((label, p)) = &e.apex_expression {
-        s.push_str(&format!(" ({label} {p:.2} at apex)"));
-    }
-    s
-}
-
-pub fn summarise(
-    timeline: &Timeline,
-    spotting: &Spotting,
-    keyframes: &[Keyframe],
-) -> Vec<StretchSummary> {
-    let records = &timeline.records;
-    if records.is_empty() {
-        return Vec::new();
-    }
-    let frame_s = 1.0 / timeline.fps;
-    let mut bounds: Vec<usize> = keyframes.iter().map(|k| k.record).collect();
-    if bounds.first() != Some(&0) {
-        bounds.insert(0, 0);
-    }
-    bounds.push(records.len());
-    bounds.dedup();
-    let mut out = Vec::new();
-    for w in bounds.windows(2) {
-        let (a, b) = (w[0], w[1] - 1);
-        let (t0, t1) = (records[a].time, records[b].time + frame_s);
-        let mut sentences: Vec<String> = Vec::new();
-        let visible: Vec<usize> = (a..=b).filter(|&i| records[i].main_face()).collect();
-        let head = format!("{t0:.2}–{t1:.2} s:");
-        if visible.is_empty() {
-            let any = (a..=b).any(|i| records[i].face_present);
-            sentences.push(if any {
-                format!("{head} main face not visible (another face is)")
-            } else {
-                format!("{head} no face visible")
-            });
-        } else {
-            let mut labels: Vec<&str> = Vec::new();
-            for &i in &visible {
-                if let Some(p) = records[i].expressions {
-                    let l = EXPRESSIONS[dominant_label(&p)];
-                    if labels.last() != Some(&l) {
-                        labels.push(l);
-                    }
-                }
-            }
-            let mean = |k: usize| {
-                visible
-                    .iter()
-                    .filter_map(|&i| records[i].expressions.map(|p| p[k]))
-                    .sum::<f64>()
-                    / visible.len() as f64
-            };
-            let l0 = EXPRESSIONS
-                .iter()
-                .position(|l| Some(l) == labels.first())
-                .unwrap_or(0);
-            let mut s = if labels.len() == 1 {
-                format!("{head} {} (mean {:.2})", labels[0], mean(l0))
-            } else {
-                format!("{head} {}", labels.join(" → "))
-            };
-            if visible.len() < b - a + 1 {
-                s.push_str(&format!(
-                    "; face visible {:.2}–{:.2} s only",
-                    records[visible[0]].time,
-                    records[*visible.last().unwrap()].time + frame_s
-                ));
-            }
-            let events: Vec<&Event> = spotting
-                .events
-                .iter()
-                .filter(|e| e.onset_time < t1 && e.offset_time + frame_s > t0)
-                .collect();
-            if events.is_empty() {
-                s.push_str("; no facial movement above the person's baseline");
-                sentences.push(s);
-            } else {
-                sentences.push(s);
-                // Each event in full once, in the stretch where it starts; elsewhere a pointer.
-                for e in events {
-                    if e.onset_time >= t0 {
-                        sentences.push(describe_event(e));
-                    } else if e.apex_time >= t0 && e.apex_time < t1 {
-                        sentences.push(format!(
-                            "apex at {:.2} s of the movement that began at {:.2} s",
-                            e.apex_time, e.onset_time
-                        ));
-                    } else {
-                        sentences.push(format!(
-                            "movement that began at {:.2} s continues",
-                            e.onset_time
-                        ));
-                    }
-                }
-            }
-            let blinks = spotting
-                .blinks
-                .iter()
-                .filter(|b| b.start_time < t1 && b.end_time > t0)
-                .count();
-            if blinks > 0 {
-                sentences.push(format!("{blinks} blink(s)"));
-            }
-        }
-        out.push(StretchSummary {
-            start_time: t0,
-            end_time: t1,
-            start_frame: records[a].index,
-            end_frame: records[b].index,
-            text: sentences.join(". ") + ".",
-        });
-    }
-    out
 }
 
 /// A keyframe image as JPEG: downscaled so its longer side is at most `max_side` (0 keeps the

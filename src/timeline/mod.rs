@@ -4,12 +4,16 @@
 //! by ffmpeg, the browser frames from a `<video>` element.
 
 pub mod bench;
+pub mod devbench;
 pub mod features;
 pub mod keyframes;
 pub mod live;
+pub mod pose;
 pub mod report;
+pub mod speech;
 pub mod spot;
 pub mod stats;
+pub mod summary;
 pub mod track;
 
 use serde::{Deserialize, Serialize};

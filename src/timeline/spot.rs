@@ -13,16 +13,26 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::features::{
     FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_eye_feature, is_mouth_feature,
+    is_speech_channel,
 };
+use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use super::stats::{mad_sigma, median, smooth};
 use crate::face::EXPRESSIONS;
 
 const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpotOptions {
     /// Activation (robust z) a channel must reach somewhere in an episode.
     pub high: f64,
+    /// In speech the classifier follows the mouth and the brows beat with the words: there only
+    /// a landmark channel reaching this starts an episode.
+    pub high_in_speech: f64,
+    /// Activation a landmark channel moving alone must reach.
+    pub high_alone: f64,
+    /// Shortest episode (seconds) seen by the expression classifier alone.
+    pub classifier_min_s: f64,
     /// Activation down to which an episode extends around its peak.
     pub low: f64,
     /// Shortest episode kept, seconds (single-frame glitches are not movements).
@@ -43,6 +53,9 @@ impl Default for SpotOptions {
     fn default() -> Self {
         Self {
             high: 4.0,
+            high_in_speech: 6.0,
+            high_alone: 6.0,
+            classifier_min_s: 0.15,
             low: 2.0,
             min_duration_s: 0.06,
             merge_gap_s: 0.2,
@@ -220,6 +233,19 @@ pub fn spot_series(
         }
     }
 
+    // Speech: mouth-region channels and the classifier follow the syllables; there they count
+    // only where they hold.
+    let mouth_series: Vec<f64> = features
+        .iter()
+        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
+        .collect();
+    let speech = speech_frames(&mouth_series, fps);
+    let hold = (HOLD_S * fps).round() as usize;
+    for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_speech_channel(c)) {
+        activation[c] = hold_in(&activation[c], &speech, hold);
+        sharp[c] = hold_in(&sharp[c], &speech, hold);
+    }
+
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
     for (c, a) in activation.iter().enumerate() {
@@ -234,7 +260,14 @@ pub fn spot_series(
                 i += 1;
             }
             let end = i - 1;
-            if a[start..=end].iter().any(|&v| v >= options.high) {
+            let seeds = |i: usize| {
+                if speech[i] {
+                    c < NUM_FEATURES && a[i] >= options.high_in_speech
+                } else {
+                    a[i] >= options.high
+                }
+            };
+            if (start..=end).any(seeds) {
                 stretches.push((start, end, c));
             }
         }
@@ -261,7 +294,15 @@ pub fn spot_series(
     let mut out = Spotting {
         events: Vec::new(),
         blinks: Vec::new(),
-        talking: Vec::new(),
+        talking: runs(&speech)
+            .into_iter()
+            .map(|(s, e)| Span {
+                start_time: times[s],
+                end_time: times[e] + frame_s,
+                start_frame: frame_indices[s],
+                end_frame: frame_indices[e],
+            })
+            .collect(),
         baseline_frames: baseline.len(),
         baseline_neutral,
     };
@@ -276,6 +317,18 @@ pub fn spot_series(
         let duration = times[e] - times[s] + frame_s;
         if duration < options.min_duration_s {
             continue;
+        }
+        // The classifier alone for a few frames: a per-frame network's flicker, not a face.
+        if channels.iter().all(|&c| c >= NUM_FEATURES) && duration < options.classifier_min_s {
+            continue;
+        }
+        // One landmark channel alone, barely above the noise: head motion and light shifting the
+        // points look like this; an expression moves more or several channels.
+        if let [c] = channels[..] {
+            let peak = activation[c][s..=e].iter().copied().fold(0.0, f64::max);
+            if c < NUM_FEATURES && !is_eye_feature(c) && peak < options.high_alone {
+                continue;
+            }
         }
         let span = Span {
             start_time: times[s],
@@ -312,7 +365,12 @@ pub fn spot_series(
                 }
             }
             if openings >= 2 {
-                out.talking.push(span);
+                let overlaps =
+                    |t: &Span| t.start_frame <= span.end_frame && span.start_frame <= t.end_frame;
+                if !out.talking.iter().any(overlaps) {
+                    out.talking.push(span);
+                    out.talking.sort_by_key(|t| t.start_frame);
+                }
                 continue;
             }
         }
@@ -382,125 +440,5 @@ pub fn spot_series(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::timeline::features::{EYE_OPEN_LEFT, EYE_OPEN_RIGHT};
-
-    const FPS: f64 = 30.0;
-
-    /// A still neutral face with a little deterministic jitter.
-    fn still(n: usize) -> (Vec<f64>, Vec<usize>, Vec<Option<[f64; NUM_FEATURES]>>) {
-        let times = (0..n).map(|i| i as f64 / FPS).collect();
-        let idx = (0..n).collect();
-        let feats = (0..n)
-            .map(|i| {
-                let mut f = [0.5; NUM_FEATURES];
-                for (k, v) in f.iter_mut().enumerate() {
-                    *v += 0.003 * (((i * 7 + k * 13) % 11) as f64 / 10.0 - 0.5);
-                }
-                Some(f)
-            })
-            .collect();
-        (times, idx, feats)
-    }
-
-    fn no_expr(n: usize) -> Vec<Option<[f64; 7]>> {
-        vec![None; n]
-    }
-
-    fn add(
-        feats: &mut [Option<[f64; NUM_FEATURES]>],
-        c: usize,
-        range: std::ops::Range<usize>,
-        v: f64,
-    ) {
-        for f in feats[range].iter_mut().flatten() {
-            f[c] += v;
-        }
-    }
-
-    #[test]
-    fn a_brief_movement_is_micro_and_a_long_one_macro() {
-        let (t, idx, mut f) = still(300);
-        add(&mut f, 5, 60..69, 0.15); // 9 frames = 0.3 s lip-corner pull
-        add(&mut f, 2, 150..180, 0.15); // 30 frames = 1 s brow lower
-        let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
-        assert_eq!(s.events.len(), 2, "{:?}", s.events);
-        let (micro, mac) = (&s.events[0], &s.events[1]);
-        assert_eq!(micro.kind, EventKind::Micro);
-        assert_eq!(micro.moves[0].name, "lip_corner_pull_left");
-        assert!((micro.onset_frame as i64 - 60).abs() <= 1);
-        assert!((micro.offset_frame as i64 - 68).abs() <= 1);
-        assert_eq!(mac.kind, EventKind::Macro);
-        assert_eq!(mac.moves[0].name, "brow_lower");
-        assert!((mac.duration - 1.0).abs() < 0.1);
-    }
-
-    #[test]
-    fn blinks_are_not_events_but_long_eye_closures_are() {
-        let (t, idx, mut f) = still(300);
-        // Blinks: both eyes shut for 4 frames (0.13 s).
-        for start in [30, 120, 200] {
-            add(&mut f, EYE_OPEN_LEFT, start..start + 4, -0.25);
-            add(&mut f, EYE_OPEN_RIGHT, start..start + 4, -0.25);
-        }
-        // Eyes shut for 0.8 s: not a blink.
-        add(&mut f, EYE_OPEN_LEFT, 240..264, -0.25);
-        add(&mut f, EYE_OPEN_RIGHT, 240..264, -0.25);
-        let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
-        assert_eq!(s.blinks.len(), 3, "{:?}", s.blinks);
-        assert_eq!(s.events.len(), 1, "{:?}", s.events);
-        assert!(s.events[0].onset_frame >= 238);
-    }
-
-    #[test]
-    fn talking_is_not_an_expression() {
-        let (t, idx, mut f) = still(300);
-        // The mouth opens and closes five times over 1.5 s.
-        for k in 0..5 {
-            let start = 100 + k * 9;
-            add(&mut f, MOUTH_OPEN, start..start + 5, 0.12);
-        }
-        let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
-        assert!(s.events.is_empty(), "{:?}", s.events);
-        assert_eq!(s.talking.len(), 1);
-    }
-
-    #[test]
-    fn faceless_frames_split_and_never_hold_events() {
-        let (t, idx, mut f) = still(200);
-        add(&mut f, 5, 50..100, 0.15);
-        for v in &mut f[70..80] {
-            *v = None;
-        }
-        let s = spot_series(&t, &idx, &f, &no_expr(200), FPS, &SpotOptions::default());
-        assert_eq!(s.events.len(), 2);
-        assert!(s.events[0].cut_off);
-        for e in &s.events {
-            assert!(!(70..80).contains(&e.onset_frame) && !(70..80).contains(&e.offset_frame));
-        }
-    }
-
-    #[test]
-    fn a_rise_of_an_expression_class_alone_is_an_event() {
-        let (t, idx, f) = still(200);
-        let exprs: Vec<Option<[f64; 7]>> = (0..200)
-            .map(|i| {
-                Some(if (100..130).contains(&i) {
-                    [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8]
-                } else {
-                    [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01]
-                })
-            })
-            .collect();
-        let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
-        assert_eq!(s.events.len(), 1);
-        let e = &s.events[0];
-        assert_eq!(e.moves[0].name, "expression:surprised");
-        assert_eq!(
-            e.expression_sequence,
-            vec!["neutral", "surprised", "neutral"]
-        );
-        assert_eq!(e.apex_expression.as_ref().unwrap().0, "surprised");
-    }
-}
+#[path = "spot_tests.rs"]
+mod tests;

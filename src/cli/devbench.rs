@@ -1,0 +1,125 @@
+//! `emolens dev-bench ANNOTATIONS [--json] [--timelines DIR]`: spotting on the real-clip
+//! development set, per split.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::EXIT_BAD_INPUT;
+use super::video::{AnalysisArgs, analyse};
+use emolens::timeline::devbench::{DevBenchOptions, DevSet, SplitScore, evaluate_split};
+use emolens::timeline::{SpotOptions, Timeline};
+
+#[derive(Args)]
+pub struct DevBenchArgs {
+    /// The annotations file; the clips lie beside it (tests/data/video/dev/annotations.json).
+    annotations: PathBuf,
+    #[arg(long)]
+    json: bool,
+    /// Keep analysed timelines here and reuse them (spotting changes need no re-analysis).
+    #[arg(long)]
+    timelines: Option<PathBuf>,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+fn load_timeline(args: &DevBenchArgs, file: &str) -> Result<Timeline, String> {
+    let dir = args
+        .annotations
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let cached = args
+        .timelines
+        .as_ref()
+        .map(|d| d.join(format!("{file}.json")));
+    if let Some(text) = cached
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+    {
+        return serde_json::from_str(&text).map_err(|e| e.to_string());
+    }
+    let timeline = analyse(&dir.join(file), &args.analysis)?.timeline;
+    if let Some(path) = cached {
+        let _ = std::fs::create_dir_all(path.parent().unwrap());
+        std::fs::write(&path, serde_json::to_string(&timeline).expect("serialises"))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(timeline)
+}
+
+pub fn run(args: DevBenchArgs) -> ExitCode {
+    let set: DevSet = match std::fs::read_to_string(&args.annotations)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("emolens: {}: {e}", args.annotations.display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let mut analysed = Vec::new();
+    for clip in &set.clips {
+        match load_timeline(&args, &clip.file) {
+            Ok(t) => analysed.push((clip.clone(), t)),
+            Err(e) => {
+                eprintln!("emolens: {}: {e}", clip.file);
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let mut splits: Vec<String> = set.clips.iter().map(|c| c.split.clone()).collect();
+    splits.dedup();
+    let scores: Vec<SplitScore> = splits
+        .iter()
+        .map(|split| {
+            let clips: Vec<_> = analysed
+                .iter()
+                .filter(|(c, _)| &c.split == split)
+                .cloned()
+                .collect();
+            evaluate_split(
+                split,
+                &clips,
+                &SpotOptions::default(),
+                &DevBenchOptions::default(),
+            )
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&scores).expect("serialises")
+        );
+        return ExitCode::SUCCESS;
+    }
+    for s in &scores {
+        println!(
+            "{}: spliced F1 {:.3} ({} bursts, {} events, {} hits), micro {:.3}, macro {:.3}; real episodes {}/{} found, F1 {:.3}",
+            s.split,
+            s.spliced.f1,
+            s.spliced.truth,
+            s.spliced.predicted,
+            s.spliced.hits,
+            s.spliced_micro.f1,
+            s.spliced_macro.f1,
+            s.real.hits,
+            s.real.truth,
+            s.real.f1
+        );
+        for (kind, m) in &s.spliced_by_host {
+            println!(
+                "  spliced into {kind:<12} F1 {:.3} ({} bursts, {} events, {} hits)",
+                m.f1, m.truth, m.predicted, m.hits
+            );
+        }
+        for (kind, c) in &s.controls {
+            println!(
+                "  control {kind:<12} {} clip(s), {:.2} min: {} events, {:.1} false/min",
+                c.clips, c.minutes, c.events, c.false_per_minute
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}

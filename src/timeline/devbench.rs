@@ -1,0 +1,347 @@
+//! Spotting benchmark on real clips: a small hand-annotated development set of real faces that
+//! talk, move, change lighting, and make real expressions.
+//!
+//! Three scores per split: false events per minute on the controls (clips with no expression
+//! episode), per control kind; the real annotated episodes found; and bursts of those real
+//! episodes spliced into the moving, talking control faces. A burst is spliced as a change: the
+//! expression clip's feature and probability changes against its own neutral frames are added to
+//! the host's records, so the host's head motion, speech and lighting stay underneath.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::bench::count_hits;
+use super::spot::{EventKind, SpotOptions, spot};
+use super::stats::median;
+use super::{NUM_FEATURES, Timeline};
+
+/// The annotations file (`tests/data/video/dev/annotations.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevSet {
+    pub clips: Vec<DevClip>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevClip {
+    /// File name beside the annotations file.
+    pub file: String,
+    /// `dev` (for development) or `aside` (held out of tuning).
+    pub split: String,
+    /// `expression` for clips with episodes; for controls what happens in them (talking,
+    /// head-motion, lighting, ...).
+    pub kind: String,
+    pub episodes: Vec<Episode>,
+}
+
+/// A real expression episode, marked by hand.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Episode {
+    /// Seconds.
+    pub onset: f64,
+    pub offset: f64,
+    /// What moved, in words.
+    pub moved: String,
+}
+
+/// Precision, recall and F1 of interval matches at IoU ≥ 0.5.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Match {
+    pub truth: usize,
+    pub predicted: usize,
+    pub hits: usize,
+    pub f1: f64,
+}
+
+impl Match {
+    fn add(&mut self, truth: usize, predicted: usize, hits: usize) {
+        self.truth += truth;
+        self.predicted += predicted;
+        self.hits += hits;
+        let p = self.hits as f64 / self.predicted.max(1) as f64;
+        let r = self.hits as f64 / self.truth.max(1) as f64;
+        self.f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ControlScore {
+    pub clips: usize,
+    pub minutes: f64,
+    pub events: usize,
+    pub false_per_minute: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SplitScore {
+    pub split: String,
+    /// Per control kind.
+    pub controls: BTreeMap<String, ControlScore>,
+    /// The annotated real episodes in the expression clips.
+    pub real: Match,
+    /// Bursts spliced into the controls: all, micro-length (truth < 0.5 s against events the
+    /// spotter called micro) and macro-length.
+    pub spliced: Match,
+    pub spliced_micro: Match,
+    pub spliced_macro: Match,
+    /// All spliced bursts, per host kind.
+    pub spliced_by_host: BTreeMap<String, Match>,
+}
+
+/// Spliced clips per host and burst length class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevBenchOptions {
+    pub clips_per_host: usize,
+    /// Burst lengths in frames (inclusive ranges).
+    pub micro_frames: (usize, usize),
+    pub macro_frames: (usize, usize),
+    /// Host frames between bursts and at the clip ends.
+    pub gap_frames: usize,
+    pub clip_frames: usize,
+    pub seed: u64,
+}
+
+impl Default for DevBenchOptions {
+    fn default() -> Self {
+        Self {
+            clips_per_host: 8,
+            micro_frames: (6, 13),
+            macro_frames: (20, 40),
+            gap_frames: 30,
+            clip_frames: 300,
+            seed: 13,
+        }
+    }
+}
+
+/// SplitMix64, as in [`super::bench`]: reproducible without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// Episode frame ranges (inclusive record indices) of an annotated clip.
+fn episode_frames(clip: &DevClip, timeline: &Timeline) -> Vec<(usize, usize)> {
+    let n = timeline.records.len();
+    clip.episodes
+        .iter()
+        .filter_map(|e| {
+            let s = timeline
+                .records
+                .iter()
+                .position(|r| r.time + 1e-6 >= e.onset)?;
+            let end = timeline
+                .records
+                .iter()
+                .rposition(|r| r.time <= e.offset + 1e-6)
+                .unwrap_or(n - 1);
+            (end > s).then_some((s, end))
+        })
+        .collect()
+}
+
+/// A source of bursts: the expression clip's per-frame changes against its own neutral frames.
+struct BurstSource {
+    /// Per frame: feature change and expression probability change (`None` where no face).
+    changes: Vec<Option<([f64; NUM_FEATURES], [f64; 7])>>,
+    episodes: Vec<(usize, usize)>,
+}
+
+fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
+    let episodes = episode_frames(clip, timeline);
+    let outside = |i: usize| episodes.iter().all(|&(s, e)| i < s || i > e);
+    let rest: Vec<_> = timeline
+        .records
+        .iter()
+        .enumerate()
+        .filter(|&(i, r)| outside(i) && r.features.is_some() && r.expressions.is_some())
+        .map(|(_, r)| (r.features.unwrap(), r.expressions.unwrap()))
+        .collect();
+    let centre = |get: &dyn Fn(usize) -> f64| {
+        let mut v: Vec<f64> = (0..rest.len()).map(get).collect();
+        if v.is_empty() { 0.0 } else { median(&mut v) }
+    };
+    let feat_ref: Vec<f64> = (0..NUM_FEATURES)
+        .map(|c| centre(&|k| rest[k].0[c]))
+        .collect();
+    let expr_ref: Vec<f64> = (0..7).map(|c| centre(&|k| rest[k].1[c])).collect();
+    let changes = timeline
+        .records
+        .iter()
+        .map(|r| {
+            let (f, p) = (r.features?, r.expressions?);
+            Some((
+                std::array::from_fn(|c| f[c] - feat_ref[c]),
+                std::array::from_fn(|c| p[c] - expr_ref[c]),
+            ))
+        })
+        .collect();
+    BurstSource { changes, episodes }
+}
+
+/// A host clip (a control played forward and back) with bursts spliced in; the truth intervals.
+fn spliced_clip(
+    host: &Timeline,
+    sources: &[BurstSource],
+    lengths: (usize, usize),
+    options: &DevBenchOptions,
+    rng: &mut Rng,
+) -> (Timeline, Vec<(usize, usize)>) {
+    let n = host.records.len();
+    let period = 2 * (n - 1).max(1);
+    let phase = rng.range(0, period);
+    let mut records: Vec<_> = (0..options.clip_frames)
+        .map(|i| {
+            let k = (i + phase) % period;
+            let src = if k < n { k } else { period - k };
+            let mut r = host.records[src.min(n - 1)].clone();
+            r.index = i;
+            r.time = i as f64 / host.fps;
+            r
+        })
+        .collect();
+    let mut truth = Vec::new();
+    let mut cursor = options.gap_frames;
+    loop {
+        let source = &sources[rng.range(0, sources.len() - 1)];
+        let (es, ee) = source.episodes[rng.range(0, source.episodes.len() - 1)];
+        let len = rng.range(lengths.0, lengths.1);
+        let start = cursor + rng.range(0, options.gap_frames);
+        if start + len + options.gap_frames > options.clip_frames {
+            break;
+        }
+        // From the real onset, forward for half the burst and back: rise, apex, fall.
+        let up = len.div_ceil(2).min(ee - es + 1);
+        let rise: Vec<usize> = (es..es + up).collect();
+        let fall = rise[..(len - up).min(up)].iter().rev().copied();
+        let piece: Vec<usize> = rise.iter().copied().chain(fall).collect();
+        for (k, &s) in piece.iter().enumerate() {
+            let r = &mut records[start + k];
+            if let (Some(f), Some(p), Some((df, dp))) = (
+                r.features.as_mut(),
+                r.expressions.as_mut(),
+                source.changes[s],
+            ) {
+                for c in 0..NUM_FEATURES {
+                    f[c] += df[c];
+                }
+                for c in 0..7 {
+                    p[c] = (p[c] + dp[c]).clamp(0.0, 1.0);
+                }
+                let sum: f64 = p.iter().sum();
+                p.iter_mut().for_each(|v| *v /= sum.max(1e-9));
+            }
+        }
+        truth.push((start, start + piece.len() - 1));
+        cursor = start + piece.len() + options.gap_frames;
+    }
+    (
+        Timeline {
+            records,
+            ..host.clone()
+        },
+        truth,
+    )
+}
+
+fn event_intervals(
+    timeline: &Timeline,
+    options: &SpotOptions,
+    kind: Option<EventKind>,
+) -> Vec<(usize, usize)> {
+    spot(timeline, options)
+        .events
+        .iter()
+        .filter(|e| kind.is_none_or(|k| e.kind == k))
+        .map(|e| (e.onset_frame, e.offset_frame))
+        .collect()
+}
+
+/// Scores one split: `clips` are the split's annotated clips with their analysed timelines.
+pub fn evaluate_split(
+    split: &str,
+    clips: &[(DevClip, Timeline)],
+    spot_options: &SpotOptions,
+    options: &DevBenchOptions,
+) -> SplitScore {
+    let mut score = SplitScore {
+        split: split.to_string(),
+        ..SplitScore::default()
+    };
+    let mut sources = Vec::new();
+    let mut hosts = Vec::new();
+    for (clip, timeline) in clips {
+        if clip.episodes.is_empty() {
+            let c = score.controls.entry(clip.kind.clone()).or_default();
+            c.clips += 1;
+            c.minutes += timeline.duration() / 60.0;
+            c.events += spot(timeline, spot_options).events.len();
+            c.false_per_minute = c.events as f64 / c.minutes.max(1e-9);
+            if timeline.records.len() > 1 {
+                hosts.push((clip.kind.clone(), timeline));
+            }
+        } else {
+            let truth = episode_frames(clip, timeline);
+            let predicted = event_intervals(timeline, spot_options, None);
+            score
+                .real
+                .add(truth.len(), predicted.len(), count_hits(&predicted, &truth));
+            let source = burst_source(clip, timeline);
+            if !source.episodes.is_empty() {
+                sources.push(source);
+            }
+        }
+    }
+    if sources.is_empty() {
+        return score;
+    }
+    let mut rng = Rng(options.seed);
+    for (host_kind, host) in hosts {
+        for k in 0..options.clips_per_host {
+            let (kind, lengths) = if k % 2 == 0 {
+                (EventKind::Micro, options.micro_frames)
+            } else {
+                (EventKind::Macro, options.macro_frames)
+            };
+            let (timeline, truth) = spliced_clip(host, &sources, lengths, options, &mut rng);
+            let all = event_intervals(&timeline, spot_options, None);
+            let hits = count_hits(&all, &truth);
+            score.spliced.add(truth.len(), all.len(), hits);
+            score
+                .spliced_by_host
+                .entry(host_kind.clone())
+                .or_default()
+                .add(truth.len(), all.len(), hits);
+            // By length class: this class's truth against the events the spotter gave that kind.
+            let fps = host.fps;
+            let class_truth: Vec<_> = truth
+                .iter()
+                .copied()
+                .filter(|t| ((t.1 - t.0 + 1) as f64 / fps < 0.5) == (kind == EventKind::Micro))
+                .collect();
+            let called = event_intervals(&timeline, spot_options, Some(kind));
+            let hits = count_hits(&called, &class_truth);
+            let class = if kind == EventKind::Micro {
+                &mut score.spliced_micro
+            } else {
+                &mut score.spliced_macro
+            };
+            class.add(class_truth.len(), called.len(), hits);
+        }
+    }
+    score
+}

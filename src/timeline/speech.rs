@@ -1,0 +1,156 @@
+//! Speech: the mouth opening and closing again and again. Talking moves the lips, the lip
+//! corners, the upper lip under the nose, and the expression classifier (teeth read as happy,
+//! an open mouth as surprised), so in speech frames those channels count only where they hold
+//! (a smile while talking) rather than where they follow the syllables.
+
+use super::stats::smooth;
+
+/// Swing of the mouth opening (inter-ocular units) that counts as one opening or closing.
+const SWING: f64 = 0.05;
+/// Swings this close (seconds) belong to one stretch of speech; a stretch needs MIN_SWINGS.
+const MAX_GAP_S: f64 = 0.8;
+const MIN_SWINGS: usize = 3;
+/// Speech frames extend this far (seconds) beyond the first and last swing.
+const MARGIN_S: f64 = 0.2;
+/// In speech, a mouth channel counts where it holds this long (seconds each side).
+pub const HOLD_S: f64 = 0.15;
+
+/// Frames where the person talks, from the mouth-opening series (NaN where no face).
+pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
+    let n = mouth_open.len();
+    let m = smooth(mouth_open, 1);
+    // Turning points of a zigzag with hysteresis SWING: each is one opening or closing.
+    let mut swings: Vec<usize> = Vec::new();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut rising: Option<bool> = None;
+    for (i, &v) in m.iter().enumerate() {
+        if v.is_nan() {
+            (lo, hi, rising) = (f64::INFINITY, f64::NEG_INFINITY, None);
+            continue;
+        }
+        if v < lo {
+            lo = v;
+        }
+        if v > hi {
+            hi = v;
+        }
+        if rising != Some(true) && v - lo >= SWING {
+            swings.push(i);
+            rising = Some(true);
+            hi = v;
+        } else if rising != Some(false) && hi - v >= SWING {
+            swings.push(i);
+            rising = Some(false);
+            lo = v;
+        }
+    }
+    // Speech: a chain of swings each close after the last (syllables), not two swings of one
+    // smile or a mouth opening again seconds later.
+    let max_gap = (MAX_GAP_S * fps).round() as usize;
+    let margin = (MARGIN_S * fps).round() as usize;
+    let mut out = vec![false; n];
+    let mut k = 0;
+    while k < swings.len() {
+        let mut j = k;
+        while j + 1 < swings.len() && swings[j + 1] - swings[j] <= max_gap {
+            j += 1;
+        }
+        if j + 1 - k >= MIN_SWINGS {
+            let (a, b) = (
+                swings[k].saturating_sub(margin),
+                (swings[j] + margin).min(n - 1),
+            );
+            out[a..=b].iter_mut().for_each(|f| *f = true);
+        }
+        k = j + 1;
+    }
+    for (i, f) in out.iter_mut().enumerate() {
+        *f &= !mouth_open[i].is_nan();
+    }
+    out
+}
+
+/// Morphological opening of `a` (minimum, then maximum, over `radius` frames each side) where
+/// `mask` holds; elsewhere `a` unchanged. Keeps a plateau at its full extent, drops a flicker
+/// shorter than the window.
+pub fn hold_in(a: &[f64], mask: &[bool], radius: usize) -> Vec<f64> {
+    let window = |v: &[f64], i: usize, f: fn(f64, f64) -> f64, init: f64| {
+        let lo = i.saturating_sub(radius);
+        let hi = (i + radius + 1).min(v.len());
+        v[lo..hi].iter().copied().fold(init, f)
+    };
+    let eroded: Vec<f64> = (0..a.len())
+        .map(|i| {
+            if mask[i] {
+                window(a, i, f64::min, f64::INFINITY)
+            } else {
+                a[i]
+            }
+        })
+        .collect();
+    (0..a.len())
+        .map(|i| {
+            if mask[i] {
+                window(&eroded, i, f64::max, f64::NEG_INFINITY)
+            } else {
+                a[i]
+            }
+        })
+        .collect()
+}
+
+/// Runs of true frames as inclusive (start, end) pairs.
+pub fn runs(mask: &[bool]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < mask.len() {
+        if mask[i] {
+            let s = i;
+            while i < mask.len() && mask[i] {
+                i += 1;
+            }
+            out.push((s, i - 1));
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syllables_are_speech_and_a_held_open_mouth_is_not() {
+        let fps = 30.0;
+        // Opens and closes every 6 frames from frame 60 to 120; opens once and holds at 200.
+        let m: Vec<f64> = (0..300)
+            .map(|i| {
+                if (60..120).contains(&i) && (i / 6) % 2 == 0 {
+                    0.15
+                } else if i >= 200 {
+                    0.2
+                } else {
+                    0.02
+                }
+            })
+            .collect();
+        let s = speech_frames(&m, fps);
+        assert!(s[70] && s[110], "speech missed");
+        assert!(!s[20] && !s[180] && !s[250], "no speech there");
+    }
+
+    #[test]
+    fn holding_keeps_a_plateau_and_drops_a_flicker() {
+        let mut a = vec![0.0; 40];
+        a[5] = 9.0; // one-frame flicker
+        for v in &mut a[20..35] {
+            *v = 9.0; // held
+        }
+        let h = hold_in(&a, &[true; 40], 4);
+        assert_eq!(h[5], 0.0);
+        assert_eq!(&h[20..35], &[9.0; 15]);
+        assert_eq!(h[19], 0.0);
+    }
+}

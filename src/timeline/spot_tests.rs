@@ -1,0 +1,149 @@
+//! Unit tests of the spotter on synthetic series.
+use super::*;
+use crate::timeline::features::{EYE_OPEN_LEFT, EYE_OPEN_RIGHT};
+
+const FPS: f64 = 30.0;
+
+/// A still neutral face with a little deterministic jitter.
+fn still(n: usize) -> (Vec<f64>, Vec<usize>, Vec<Option<[f64; NUM_FEATURES]>>) {
+    let times = (0..n).map(|i| i as f64 / FPS).collect();
+    let idx = (0..n).collect();
+    let feats = (0..n)
+        .map(|i| {
+            let mut f = [0.5; NUM_FEATURES];
+            for (k, v) in f.iter_mut().enumerate() {
+                *v += 0.003 * (((i * 7 + k * 13) % 11) as f64 / 10.0 - 0.5);
+            }
+            Some(f)
+        })
+        .collect();
+    (times, idx, feats)
+}
+
+fn no_expr(n: usize) -> Vec<Option<[f64; 7]>> {
+    vec![None; n]
+}
+
+fn add(feats: &mut [Option<[f64; NUM_FEATURES]>], c: usize, range: std::ops::Range<usize>, v: f64) {
+    for f in feats[range].iter_mut().flatten() {
+        f[c] += v;
+    }
+}
+
+#[test]
+fn a_brief_movement_is_micro_and_a_long_one_macro() {
+    let (t, idx, mut f) = still(300);
+    add(&mut f, 5, 60..69, 0.15); // 9 frames = 0.3 s lip-corner pull
+    add(&mut f, 2, 150..180, 0.15); // 30 frames = 1 s brow lower
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 2, "{:?}", s.events);
+    let (micro, mac) = (&s.events[0], &s.events[1]);
+    assert_eq!(micro.kind, EventKind::Micro);
+    assert_eq!(micro.moves[0].name, "lip_corner_pull_left");
+    assert!((micro.onset_frame as i64 - 60).abs() <= 1);
+    assert!((micro.offset_frame as i64 - 68).abs() <= 1);
+    assert_eq!(mac.kind, EventKind::Macro);
+    assert_eq!(mac.moves[0].name, "brow_lower");
+    assert!((mac.duration - 1.0).abs() < 0.1);
+}
+
+#[test]
+fn blinks_are_not_events_but_long_eye_closures_are() {
+    let (t, idx, mut f) = still(300);
+    // Blinks: both eyes shut for 4 frames (0.13 s).
+    for start in [30, 120, 200] {
+        add(&mut f, EYE_OPEN_LEFT, start..start + 4, -0.25);
+        add(&mut f, EYE_OPEN_RIGHT, start..start + 4, -0.25);
+    }
+    // Eyes shut for 0.8 s: not a blink.
+    add(&mut f, EYE_OPEN_LEFT, 240..264, -0.25);
+    add(&mut f, EYE_OPEN_RIGHT, 240..264, -0.25);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_eq!(s.blinks.len(), 3, "{:?}", s.blinks);
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(s.events[0].onset_frame >= 238);
+}
+
+#[test]
+fn talking_is_not_an_expression() {
+    let (t, idx, mut f) = still(300);
+    // The mouth opens and closes five times over 1.5 s.
+    for k in 0..5 {
+        let start = 100 + k * 9;
+        add(&mut f, MOUTH_OPEN, start..start + 5, 0.12);
+    }
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    assert_eq!(s.talking.len(), 1);
+}
+
+#[test]
+fn faceless_frames_split_and_never_hold_events() {
+    let (t, idx, mut f) = still(200);
+    add(&mut f, 5, 50..100, 0.15);
+    for v in &mut f[70..80] {
+        *v = None;
+    }
+    let s = spot_series(&t, &idx, &f, &no_expr(200), FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 2);
+    assert!(s.events[0].cut_off);
+    for e in &s.events {
+        assert!(!(70..80).contains(&e.onset_frame) && !(70..80).contains(&e.offset_frame));
+    }
+}
+
+#[test]
+fn a_rise_of_an_expression_class_alone_is_an_event() {
+    let (t, idx, f) = still(200);
+    let exprs: Vec<Option<[f64; 7]>> = (0..200)
+        .map(|i| {
+            Some(if (100..130).contains(&i) {
+                [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8]
+            } else {
+                [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01]
+            })
+        })
+        .collect();
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1);
+    let e = &s.events[0];
+    assert_eq!(e.moves[0].name, "expression:surprised");
+    assert_eq!(
+        e.expression_sequence,
+        vec!["neutral", "surprised", "neutral"]
+    );
+    assert_eq!(e.apex_expression.as_ref().unwrap().0, "surprised");
+}
+
+#[test]
+fn in_speech_the_classifier_alone_is_not_an_event_but_a_held_smile_is() {
+    let (t, idx, mut f) = still(300);
+    // Talking from frame 60 to 240: the mouth opens and closes every 8 frames.
+    for k in 0..22 {
+        let start = 60 + k * 8;
+        add(&mut f, MOUTH_OPEN, start..start + 4, 0.12);
+    }
+    // The classifier reads happy for 20 frames of speech (teeth), nothing else moves.
+    let exprs: Vec<Option<[f64; 7]>> = (0..300)
+        .map(|i| {
+            Some(if (100..120).contains(&i) {
+                [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0]
+            } else {
+                [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
+            })
+        })
+        .collect();
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    assert!(!s.talking.is_empty());
+    // A smile held while talking: both lip corners pulled for 0.8 s.
+    add(&mut f, 5, 170..194, 0.15);
+    add(&mut f, 6, 170..194, 0.15);
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(
+        (s.events[0].onset_frame as i64 - 170).abs() <= 4,
+        "{:?}",
+        s.events[0]
+    );
+}

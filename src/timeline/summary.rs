@@ -1,0 +1,372 @@
+//! Per-stretch summaries for a VLM: between consecutive keyframes, the measured facts in
+//! well-formed sentences: the classifier's labels (optional), the spotted movements, talking,
+//! head turns, blinks.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timeline;
+use super::features::{FEATURE_NAMES, FEATURE_PHRASES};
+use super::keyframes::{Keyframe, dominant_label};
+use super::pose::head_moves;
+use super::spot::{Event, EventKind, Span, Spotting};
+use crate::face::EXPRESSIONS;
+
+/// Facts about one stretch between consecutive keyframes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StretchSummary {
+    pub start_time: f64,
+    pub end_time: f64,
+    pub start_frame: usize,
+    pub end_frame: usize,
+    pub text: String,
+}
+
+fn feature_phrase(name: &str, change: f64) -> String {
+    if let Some(k) = FEATURE_NAMES.iter().position(|n| *n == name) {
+        if name.starts_with("eye_open") {
+            let side = if name.ends_with("left") {
+                "left"
+            } else {
+                "right"
+            };
+            return format!(
+                "{side} eye {}",
+                if change < 0.0 { "closing" } else { "widening" }
+            );
+        }
+        return FEATURE_PHRASES[k].to_string();
+    }
+    match name.strip_prefix("expression:") {
+        Some(class) => format!("rise of {class}"),
+        None => name.to_string(),
+    }
+}
+
+/// "brief left lip-corner pull and right lip-corner pull (apex 1.32 s, 0.28 s, micro)"
+pub fn describe_event(e: &Event) -> String {
+    describe_event_with(e, true)
+}
+
+/// [`describe_event`]; without `labels` the classifier's words are left out.
+pub fn describe_event_with(e: &Event, labels: bool) -> String {
+    let moves: Vec<String> = e
+        .moves
+        .iter()
+        .filter(|m| !m.name.starts_with("expression:"))
+        .take(3)
+        .map(|m| feature_phrase(&m.name, m.peak_change))
+        .collect();
+    let what = if moves.is_empty() {
+        e.moves
+            .first()
+            .map(|m| feature_phrase(&m.name, m.peak_change))
+            .unwrap_or_else(|| "movement".into())
+    } else {
+        moves.join(", ")
+    };
+    let adjective = match e.kind {
+        EventKind::Micro => "brief",
+        EventKind::Macro => "sustained",
+    };
+    let kind = match e.kind {
+        EventKind::Micro => "micro",
+        EventKind::Macro => "macro",
+    };
+    let cut = if e.cut_off {
+        ", still active when the face or clip ends"
+    } else {
+        ""
+    };
+    let mut s = format!(
+        "{:.2}–{:.2} s: {adjective} {what} (apex {:.2} s, {:.2} s, {kind}{cut})",
+        e.onset_time, e.offset_time, e.apex_time, e.duration
+    );
+    if labels && !e.expression_sequence.is_empty() {
+        s.push_str("; ");
+        s.push_str(&e.expression_sequence.join(" → "));
+    }
+    if let Some((label, p)) = e.apex_expression.as_ref().filter(|_| labels) {
+        s.push_str(&format!(" ({label} {p:.2} at apex)"));
+    }
+    s
+}
+
+/// What the summaries say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryOptions {
+    /// Include the expression classifier's labels; without them the summaries report movements
+    /// only (so a study can tell what a VLM adds to the measurements).
+    pub labels: bool,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        Self { labels: true }
+    }
+}
+
+fn capitalised(s: String) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+pub fn summarise(
+    timeline: &Timeline,
+    spotting: &Spotting,
+    keyframes: &[Keyframe],
+) -> Vec<StretchSummary> {
+    summarise_with(timeline, spotting, keyframes, &SummaryOptions::default())
+}
+
+/// One summary per stretch between keyframes: labels (optional), movements, talking, head pose,
+/// blinks.
+pub fn summarise_with(
+    timeline: &Timeline,
+    spotting: &Spotting,
+    keyframes: &[Keyframe],
+    options: &SummaryOptions,
+) -> Vec<StretchSummary> {
+    let head_moves = head_moves(timeline);
+    let records = &timeline.records;
+    if records.is_empty() {
+        return Vec::new();
+    }
+    let frame_s = 1.0 / timeline.fps;
+    let mut bounds: Vec<usize> = keyframes.iter().map(|k| k.record).collect();
+    if bounds.first() != Some(&0) {
+        bounds.insert(0, 0);
+    }
+    bounds.push(records.len());
+    bounds.dedup();
+    let mut out = Vec::new();
+    for w in bounds.windows(2) {
+        let (a, b) = (w[0], w[1] - 1);
+        let (t0, t1) = (records[a].time, records[b].time + frame_s);
+        let mut sentences: Vec<String> = Vec::new();
+        let visible: Vec<usize> = (a..=b).filter(|&i| records[i].main_face()).collect();
+        let head = format!("{t0:.2}–{t1:.2} s:");
+        if visible.is_empty() {
+            let any = (a..=b).any(|i| records[i].face_present);
+            sentences.push(if any {
+                format!("{head} main face not visible (another face is)")
+            } else {
+                format!("{head} no face visible")
+            });
+        } else {
+            let mut labels: Vec<&str> = Vec::new();
+            for &i in &visible {
+                if let Some(p) = records[i].expressions {
+                    let l = EXPRESSIONS[dominant_label(&p)];
+                    if labels.last() != Some(&l) {
+                        labels.push(l);
+                    }
+                }
+            }
+            let mean = |k: usize| {
+                visible
+                    .iter()
+                    .filter_map(|&i| records[i].expressions.map(|p| p[k]))
+                    .sum::<f64>()
+                    / visible.len() as f64
+            };
+            let l0 = EXPRESSIONS
+                .iter()
+                .position(|l| Some(l) == labels.first())
+                .unwrap_or(0);
+            let mut s = if !options.labels {
+                format!("{head} face visible")
+            } else if labels.len() == 1 {
+                format!("{head} {} (mean {:.2})", labels[0], mean(l0))
+            } else {
+                format!("{head} {}", labels.join(" → "))
+            };
+            if visible.len() < b - a + 1 {
+                let (first, last) = (visible[0], *visible.last().unwrap());
+                // Lost only in between: say so, not a visible range equal to the stretch.
+                let clause = if first == a && last == b {
+                    format!("face lost for {} frame(s)", b - a + 1 - visible.len())
+                } else {
+                    format!(
+                        "face visible {:.2}–{:.2} s only",
+                        records[first].time,
+                        records[last].time + frame_s
+                    )
+                };
+                s.push_str("; ");
+                s.push_str(&clause);
+            }
+            // Without labels, an event only the classifier saw has nothing left to say.
+            let events: Vec<&Event> = spotting
+                .events
+                .iter()
+                .filter(|e| e.onset_time < t1 && e.offset_time + frame_s > t0)
+                .filter(|e| {
+                    options.labels || e.moves.iter().any(|m| !m.name.starts_with("expression:"))
+                })
+                .collect();
+            if events.is_empty() {
+                s.push_str("; no facial movement above the person's baseline");
+                sentences.push(s);
+            } else {
+                sentences.push(s);
+                // Each event in full once, in the stretch where it starts; elsewhere a pointer.
+                for e in events {
+                    if e.onset_time >= t0 {
+                        sentences.push(describe_event_with(e, options.labels));
+                    } else if e.apex_time >= t0 && e.apex_time < t1 {
+                        sentences.push(format!(
+                            "apex at {:.2} s of the movement that began at {:.2} s",
+                            e.apex_time, e.onset_time
+                        ));
+                    } else {
+                        sentences.push(format!(
+                            "movement that began at {:.2} s continues",
+                            e.onset_time
+                        ));
+                    }
+                }
+            }
+            let blinks = spotting
+                .blinks
+                .iter()
+                .filter(|b| b.start_time < t1 && b.end_time > t0)
+                .count();
+            if blinks > 0 {
+                sentences.push(format!("{blinks} blink(s)"));
+            }
+            let within =
+                |sp: &Span| format!("{:.2}–{:.2} s", sp.start_time.max(t0), sp.end_time.min(t1));
+            for t in spotting
+                .talking
+                .iter()
+                .filter(|t| t.start_time < t1 && t.end_time > t0)
+            {
+                sentences.push(format!("talking {}", within(t)));
+            }
+            for (m, phrase) in head_moves
+                .iter()
+                .filter(|(m, _)| m.start_time < t1 && m.end_time > t0)
+            {
+                sentences.push(format!("{phrase} {}", within(m)));
+            }
+        }
+        out.push(StretchSummary {
+            start_time: t0,
+            end_time: t1,
+            start_frame: records[a].index,
+            end_frame: records[b].index,
+            text: sentences
+                .into_iter()
+                .map(capitalised)
+                .collect::<Vec<_>>()
+                .join(". ")
+                + ".",
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::FrameRecord;
+    use crate::timeline::features::tests::synthetic_face;
+    use crate::timeline::spot::ChannelMove;
+
+    fn clip() -> (Timeline, Spotting) {
+        let records = (0..90)
+            .map(|i| {
+                let mut face = synthetic_face();
+                if (30..60).contains(&i) {
+                    // Nose towards the image's right: the head turned to the person's left.
+                    for q in &mut face[27..36] {
+                        q[0] += 0.2;
+                    }
+                }
+                FrameRecord {
+                    index: i,
+                    time: i as f64 / 30.0,
+                    face_present: true,
+                    face_count: 1,
+                    track_id: Some(1),
+                    bbox: None,
+                    landmarks: Some(face),
+                    expressions: Some([0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0]),
+                    features: Some([0.0; crate::timeline::NUM_FEATURES]),
+                }
+            })
+            .collect();
+        let timeline = Timeline {
+            fps: 30.0,
+            width: 64,
+            height: 64,
+            main_track: Some(1),
+            tracks: Vec::new(),
+            records,
+        };
+        let span = |a: usize, b: usize| Span {
+            start_time: a as f64 / 30.0,
+            end_time: (b + 1) as f64 / 30.0,
+            start_frame: a,
+            end_frame: b,
+        };
+        let mv = |name: &str| ChannelMove {
+            name: name.into(),
+            peak_activation: 8.0,
+            peak_change: 0.1,
+            peak_time: 2.0,
+        };
+        let spotting = Spotting {
+            events: vec![Event {
+                onset_time: 65.0 / 30.0,
+                apex_time: 70.0 / 30.0,
+                offset_time: 75.0 / 30.0,
+                onset_frame: 65,
+                apex_frame: 70,
+                offset_frame: 75,
+                duration: 11.0 / 30.0,
+                kind: EventKind::Micro,
+                moves: vec![mv("expression:happy"), mv("lip_corner_pull_left")],
+                apex_expression: Some(("happy".into(), 0.8)),
+                expression_sequence: vec!["neutral".into(), "happy".into()],
+                cut_off: false,
+            }],
+            blinks: Vec::new(),
+            talking: vec![span(10, 25)],
+            baseline_frames: 90,
+            baseline_neutral: true,
+        };
+        (timeline, spotting)
+    }
+
+    #[test]
+    fn summaries_say_talking_and_head_turns_in_capitalised_sentences() {
+        let (timeline, spotting) = clip();
+        let text = &summarise(&timeline, &spotting, &[])[0].text;
+        assert!(text.contains("Talking 0.33–0.87 s"), "{text}");
+        assert!(
+            text.contains("Head turned to the person's left 1.00–2.00 s"),
+            "{text}"
+        );
+        assert!(text.contains("neutral") && text.contains("happy"), "{text}");
+        for sentence in text.split(". ") {
+            let first = sentence.chars().next().unwrap();
+            assert!(first.is_uppercase() || first.is_ascii_digit(), "{sentence}");
+        }
+    }
+
+    #[test]
+    fn movements_only_leaves_the_classifier_out() {
+        let (timeline, spotting) = clip();
+        let options = SummaryOptions { labels: false };
+        let text = &summarise_with(&timeline, &spotting, &[], &options)[0].text;
+        for label in EXPRESSIONS {
+            assert!(!text.contains(label), "{label} in {text}");
+        }
+        assert!(text.contains("left lip-corner pull"), "{text}");
+        assert!(text.contains("Talking"), "{text}");
+    }
+}
