@@ -95,10 +95,7 @@ impl TensorEntry {
 impl TensorEntry {
     /// Bytes the tensor takes in its shard; an error when the shape's product overflows.
     fn byte_len(&self) -> Result<usize, String> {
-        let per_value = self
-            .storage()
-            .map(|s| s.bytes_per_value())
-            .unwrap_or(4);
+        let per_value = self.storage().map(|s| s.bytes_per_value()).unwrap_or(4);
         self.shape
             .iter()
             .try_fold(per_value, |n, &d| n.checked_mul(d))
@@ -119,7 +116,9 @@ fn is_plain_shard_path(path: &str) -> bool {
         && !path.contains('\\')
         && !path.contains(':')
         && !path.contains('\0')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 enum Storage {
@@ -380,7 +379,9 @@ mod tests {
     use super::*;
 
     fn manifest(paths: &str, shape: &str) -> String {
-        format!(r#"[{{"paths": {paths}, "weights": [{{"name": "w", "shape": {shape}, "dtype": "float32"}}]}}]"#)
+        format!(
+            r#"[{{"paths": {paths}, "weights": [{{"name": "w", "shape": {shape}, "dtype": "float32"}}]}}]"#
+        )
     }
 
     #[test]
@@ -388,14 +389,25 @@ mod tests {
         let big = format!("[{}, {}, 4]", usize::MAX / 2, usize::MAX / 3);
         let e = Manifest::parse("m", &manifest(r#"["a.bin"]"#, &big)).unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
-        for bad in ["/dev/zero", "../x.bin", "a/../../b", "C:\\w", "http://h/w", "", "a//b"] {
+        for bad in [
+            "/dev/zero",
+            "../x.bin",
+            "a/../../b",
+            "C:\\w",
+            "http://h/w",
+            "",
+            "a//b",
+        ] {
             let e = Manifest::parse("m", &manifest(&format!("[{bad:?}]"), "[1]")).unwrap_err();
             assert!(e.to_string().contains("relative file name"), "{bad}: {e}");
         }
         let m = Manifest::parse("m", &manifest(r#"["sub/a.bin"]"#, "[2]")).unwrap();
         assert_eq!(m.total_bytes(), 8);
         assert!(m.decode(&[vec![0; 8]]).is_ok());
-        assert!(matches!(m.decode(&[vec![0; 9]]), Err(WeightError::ByteCount { .. })));
+        assert!(matches!(
+            m.decode(&[vec![0; 9]]),
+            Err(WeightError::ByteCount { .. })
+        ));
     }
 
     #[test]
