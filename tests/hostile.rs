@@ -388,3 +388,48 @@ fn huge_frames_are_scaled_down_or_refused() {
         "--max-side",
     );
 }
+
+// ---------------------------------------------------------------- no pixel where none is promised
+
+fn carries_an_image(body: &serde_json::Value) -> bool {
+    let text = body.to_string();
+    text.contains("image_url") || text.contains("data:image")
+}
+
+/// Every request `ask --mode summaries` sends, with each option that adds requests (label
+/// orders, the content-free baseline, streaming): none carries an image. The same flow in an
+/// image mode does carry them, so the check can fail.
+#[test]
+fn summaries_mode_sends_no_pixel_in_any_request() {
+    let server = Server::start(|_, req| fake_vlm::dialect_reply(Dialect::Vllm, req));
+    let base = server.base.clone();
+    let run = |mode: &str, extra: &[&str]| {
+        let path = clip();
+        let mut args = vec!["ask", &path, "--endpoint", &base, "--model", "m", "--mode", mode];
+        args.extend(extra);
+        let (code, _, err) = emolens_in(Path::new(ROOT), &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    };
+    run("summaries", &["--permutations", "3", "--content-free"]);
+    run("summaries", &["--stream", "--seed", "5", "--permutations", "4"]);
+    let sent = server.requests();
+    assert_eq!(sent.len(), 3 + 3 + 4);
+    for r in &sent {
+        assert!(!carries_an_image(&r.body), "{}", r.body);
+    }
+    run("keyframes", &[]);
+    assert!(carries_an_image(&server.requests().last().unwrap().body));
+}
+
+/// Whatever path built a text-only request, its body has no image part.
+#[test]
+fn a_text_only_request_never_writes_an_image() {
+    let labels: Vec<String> = LabelSet::dfew().names().to_vec();
+    let messages = build_messages("x", &["data:image/jpeg;base64,/9j/".into()], &labels);
+    let mut r = emolens::remote::ChatRequest::new("m", messages);
+    assert!(carries_an_image(&r.to_json()));
+    r.text_only = true;
+    assert!(!carries_an_image(&r.to_json()) && !r.has_images());
+    let endpoint = Endpoint::new("http://h/v1", None).unwrap();
+    assert!(!endpoint.http_request(&r).body.contains("image_url"));
+}

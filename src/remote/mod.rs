@@ -120,9 +120,17 @@ impl Endpoint {
         if tail.contains('#') {
             return bad(format!("endpoint '{shown}' has a #fragment: remove it"));
         }
-        check_authority(authority)
-            .map_err(|why| RemoteError::Config(format!("endpoint '{shown}': {why}")))?;
-        if let Some(c) = tail.chars().find(|c| !c.is_ascii_graphic()) {
+        check_authority(authority).map_err(|why| {
+            RemoteError::Config(format!("endpoint '{shown}': {}", one_line(&why)))
+        })?;
+        // RFC 3986 characters only (what the HTTP stack accepts), `%` as an escape.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(c);
+        let bad_escape = tail.match_indices('%').any(|(i, _)| {
+            !tail
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+        });
+        if let Some(c) = tail.chars().find(|&c| !allowed(c)).or(bad_escape.then_some('%')) {
             return bad(format!(
                 "endpoint '{shown}': the path or query holds {c:?}; percent-encode it"
             ));
@@ -241,6 +249,19 @@ pub fn redact_url(url: &str) -> String {
     };
     if query.is_some() {
         out.push_str("?…");
+    }
+    one_line(&out)
+}
+
+/// Control characters escaped, so an error quoting user text stays one line.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
     out
 }
