@@ -11,5 +11,6 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export EMOLENS_FUZZ_ITERS=${1:-1000000}
 export EMOLENS_FUZZ_SEED=${2:-$(date +%s)}
+rm -rf target/fuzz-crashes
 echo "fuzzing with $EMOLENS_FUZZ_ITERS inputs per target, seed $EMOLENS_FUZZ_SEED"
-cargo test --release --test fuzz -- --nocapture --test-threads 1 2>&1 | grep -E '^fuzz |panicked|test result|crashing'
+cargo test --release --test fuzz -- --nocapture --test-threads 1 2>&1 | grep -oE 'fuzz [a-z-]+: .*|panicked at .*|test result.*|crashing.*'

@@ -186,11 +186,7 @@ fn check_authority(authority: &str) -> Result<(), String> {
         let (inside, after) = v6
             .split_once(']')
             .ok_or("an IPv6 host needs its closing ]")?;
-        if inside.is_empty()
-            || !inside
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(format!("[{inside}] is not an IPv6 address"));
         }
         match after {
