@@ -36,11 +36,59 @@ impl Rng {
 
 /// Fragments that steer parsers into their edge cases.
 const TOKENS: &[&str] = &[
-    "{", "}", "[", "]", "\"", "\\", ":", ",", "\n", "\r", "\r\n", "\n\n", "data: ", "data:",
-    "event: error", "[DONE]", ": ping", "\u{feff}", "İ", "\u{212a}", "é", "😀", "嫌悪感", "\0",
-    "\"label\"", "\"scores\"", "happy", "Happiness", "NaN", "1e308", "-1", "0", "18446744073709551615",
-    "99999999999999999999", "null", "true", "http://", "https://", "@", "?", "#", "/", "..",
-    "%", "[::1]", ":65536", "token=", "sig=", "xn--", ",,", "\"\"", "float16", "uint8",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    "\\",
+    ":",
+    ",",
+    "\n",
+    "\r",
+    "\r\n",
+    "\n\n",
+    "data: ",
+    "data:",
+    "event: error",
+    "[DONE]",
+    ": ping",
+    "\u{feff}",
+    "İ",
+    "\u{212a}",
+    "é",
+    "😀",
+    "嫌悪感",
+    "\0",
+    "\"label\"",
+    "\"scores\"",
+    "happy",
+    "Happiness",
+    "NaN",
+    "1e308",
+    "-1",
+    "0",
+    "18446744073709551615",
+    "99999999999999999999",
+    "null",
+    "true",
+    "http://",
+    "https://",
+    "@",
+    "?",
+    "#",
+    "/",
+    "..",
+    "%",
+    "[::1]",
+    ":65536",
+    "token=",
+    "sig=",
+    "xn--",
+    ",,",
+    "\"\"",
+    "float16",
+    "uint8",
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
@@ -77,7 +125,9 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             }
             6 => {
                 // A digit run: numbers past every integer type.
-                let digits: Vec<u8> = (0..1 + rng.below(24)).map(|_| b'0' + rng.below(10) as u8).collect();
+                let digits: Vec<u8> = (0..1 + rng.below(24))
+                    .map(|_| b'0' + rng.below(10) as u8)
+                    .collect();
                 v.splice(at..at, digits);
             }
             _ => {
@@ -103,7 +153,10 @@ fn fuzz(name: &str, default_iters: usize, seeds: &[Vec<u8>], target: impl Fn(&[u
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5eed_u64);
-    let mut rng = Rng(seed ^ name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
+    let mut rng = Rng(seed
+        ^ name
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
     let n = iterations(default_iters);
     let started = std::time::Instant::now();
     let mut crashes = Vec::new();
@@ -139,7 +192,11 @@ fn fuzz(name: &str, default_iters: usize, seeds: &[Vec<u8>], target: impl Fn(&[u
         }
         // Re-run the first to show its panic.
         target(&crashes[0]);
-        panic!("{name}: {} crashing inputs saved in {}", crashes.len(), dir.display());
+        panic!(
+            "{name}: {} crashing inputs saved in {}",
+            crashes.len(),
+            dir.display()
+        );
     }
 }
 
@@ -228,7 +285,10 @@ fn fuzz_answer_parser() {
         if let Answer::Parsed { label, scores, .. } = parse_answer(&content, &labels) {
             assert!(label < labels.len());
             assert_eq!(scores.len(), labels.len());
-            assert!(scores.iter().all(|s| s.is_finite() && *s >= 0.0), "{scores:?}");
+            assert!(
+                scores.iter().all(|s| s.is_finite() && *s >= 0.0),
+                "{scores:?}"
+            );
         }
         // Tokens that spell the content, cut at arbitrary char boundaries.
         let mut tokens = Vec::new();
@@ -332,7 +392,11 @@ fn fuzz_endpoint_urls() {
         emolens::remote::redact_urls_in(&url);
         match Endpoint::new(&url, None) {
             Ok(e) => {
-                assert!(e.url.is_ascii() && !e.url.contains(char::is_whitespace), "{}", e.url);
+                assert!(
+                    e.url.is_ascii() && !e.url.contains(char::is_whitespace),
+                    "{}",
+                    e.url
+                );
                 assert!(e.url.to_ascii_lowercase().starts_with("http"));
                 assert!(e.url.contains("/chat/completions"));
                 // What was accepted is a URL the HTTP stack takes.

@@ -405,13 +405,25 @@ fn summaries_mode_sends_no_pixel_in_any_request() {
     let base = server.base.clone();
     let run = |mode: &str, extra: &[&str]| {
         let path = clip();
-        let mut args = vec!["ask", &path, "--endpoint", &base, "--model", "m", "--mode", mode];
+        let mut args = vec![
+            "ask",
+            &path,
+            "--endpoint",
+            &base,
+            "--model",
+            "m",
+            "--mode",
+            mode,
+        ];
         args.extend(extra);
         let (code, _, err) = emolens_in(Path::new(ROOT), &args);
         assert_eq!(code, 0, "{args:?}: {err}");
     };
     run("summaries", &["--permutations", "3", "--content-free"]);
-    run("summaries", &["--stream", "--seed", "5", "--permutations", "4"]);
+    run(
+        "summaries",
+        &["--stream", "--seed", "5", "--permutations", "4"],
+    );
     let sent = server.requests();
     assert_eq!(sent.len(), 3 + 3 + 4);
     for r in &sent {
@@ -432,4 +444,47 @@ fn a_text_only_request_never_writes_an_image() {
     assert!(!carries_an_image(&r.to_json()) && !r.has_images());
     let endpoint = Endpoint::new("http://h/v1", None).unwrap();
     assert!(!endpoint.http_request(&r).body.contains("image_url"));
+}
+
+/// The core refuses what the CLI and `buildPrompt` both pass on: stage 1 in the summaries mode,
+/// more label orders than differ; seeded orders are all different up to n!.
+#[test]
+fn prompt_requests_are_checked_in_the_core() {
+    use emolens::prompt::{
+        ImageDetail, LabelOrdering, PromptMode, PromptRequest, check_permutations, label_orders,
+    };
+    let request = |mode, permutations, stage1| PromptRequest {
+        mode,
+        labels: LabelSet::dfew(),
+        detail: ImageDetail::Low,
+        permutations,
+        stage1,
+    };
+    assert!(
+        request(PromptMode::Summaries, 1, true)
+            .check()
+            .unwrap_err()
+            .contains("no pixels")
+    );
+    assert!(request(PromptMode::Enriched, 1, true).check().is_ok());
+    assert!(request(PromptMode::Enriched, 8, false).check().is_err());
+    assert!(
+        request(PromptMode::Enriched, usize::MAX, false)
+            .check()
+            .is_err()
+    );
+    assert!(check_permutations(3, 6, LabelOrdering::Seeded(1)).is_ok());
+    assert!(check_permutations(3, 7, LabelOrdering::Seeded(1)).is_err());
+    assert!(check_permutations(20, 10_000, LabelOrdering::Seeded(1)).is_ok());
+    assert!(check_permutations(20, 10_001, LabelOrdering::Seeded(1)).is_err());
+    let orders = label_orders(3, 6, LabelOrdering::Seeded(7));
+    let mut distinct = orders.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 6);
+    // Asked for more than exist, the core gives each once (callers have said why already).
+    assert_eq!(
+        label_orders(3, 1_000_000_000_000, LabelOrdering::Cyclic).len(),
+        3
+    );
 }

@@ -130,7 +130,11 @@ impl Endpoint {
                 .get(i + 1..i + 3)
                 .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
         });
-        if let Some(c) = tail.chars().find(|&c| !allowed(c)).or(bad_escape.then_some('%')) {
+        if let Some(c) = tail
+            .chars()
+            .find(|&c| !allowed(c))
+            .or(bad_escape.then_some('%'))
+        {
             return bad(format!(
                 "endpoint '{shown}': the path or query holds {c:?}; percent-encode it"
             ));

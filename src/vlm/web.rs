@@ -27,13 +27,13 @@ use super::chat::{ChatMessage, ChatPart, from_openai_json};
 use super::check::{
     REFERENCE_JSON_FILE, REFERENCE_TENSORS_FILE, Reference, TOLERANCE, compare, time_generation,
 };
+use super::idefics3::MAX_NEW_TOKENS;
 use super::load::{
     CONFIG_FILE, FILES, LocalModel, MODEL_FILE, MemoryEstimate, PREPROCESSOR_FILE, VlmFiles,
     human_bytes, prepare,
 };
 use super::score::score_label_texts;
 use super::tokenizer::TextStream;
-use super::idefics3::MAX_NEW_TOKENS;
 use super::{GenerationConfig, Idefics3, Idefics3Config, Sampling};
 use crate::frames::RgbImage;
 use crate::labels::LabelSet;
