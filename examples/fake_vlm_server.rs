@@ -116,8 +116,12 @@ fn answer(scenario: &str, n: usize, req: &Captured) -> Reply {
         "endless" => fake_vlm::faults::endless(false, false),
         "endless-stream" => fake_vlm::faults::endless(true, false),
         "endless-line" => fake_vlm::faults::endless(true, true),
-        "done-open" => fake_vlm::faults::done_then_open(&streamed(Dialect::Vllm, fake_vlm::ANSWER, true)),
-        "redirect" => fake_vlm::faults::redirect(307, "/vllm/redirected/v1/chat/completions?sig=s3cret"),
+        "done-open" => {
+            fake_vlm::faults::done_then_open(&streamed(Dialect::Vllm, fake_vlm::ANSWER, true))
+        }
+        "redirect" => {
+            fake_vlm::faults::redirect(307, "/vllm/redirected/v1/chat/completions?sig=s3cret")
+        }
         "garbage" => Reply::json(
             200,
             &non_streamed(
