@@ -488,3 +488,27 @@ fn prompt_requests_are_checked_in_the_core() {
         3
     );
 }
+
+#[test]
+fn calibration_report_with_non_ascii_labels() {
+    let dir = temp_dir("calibration");
+    let csv = dir.join("labels.csv");
+    let mut text = String::from("name,gt,ranked\n");
+    for (i, (gt, ranked)) in [
+        ("嫌悪感", "嫌悪感,happy"),
+        ("disgusté", "disgusté,嫌悪感"),
+        ("happy", "happy,disgusté"),
+        ("嫌悪感", "happy,嫌悪感"),
+    ]
+    .iter()
+    .cycle()
+    .take(12)
+    .enumerate()
+    {
+        text.push_str(&format!("c{i},{gt},\"{ranked}\"\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let (code, out, err) = emolens_in(&dir, &["eval-calibration", "labels.csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("嫌悪感") && out.contains("disgusté"), "{out}");
+}
