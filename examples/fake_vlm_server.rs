@@ -104,6 +104,24 @@ fn answer(scenario: &str, n: usize, req: &Captured) -> Reply {
             r.stall_after = Some(body.len() / 3);
             r
         }
+        // Hostile servers (issue 14).
+        "unicode" | "kelvin" => {
+            let text = fake_vlm::faults::UNICODE_ANSWERS[usize::from(scenario == "kelvin")];
+            if req.body["stream"] == true {
+                Reply::sse(&streamed(Dialect::Vllm, text, true), 16)
+            } else {
+                Reply::json(200, &non_streamed(Dialect::Vllm, text, false))
+            }
+        }
+        "endless" => fake_vlm::faults::endless(false, false),
+        "endless-stream" => fake_vlm::faults::endless(true, false),
+        "endless-line" => fake_vlm::faults::endless(true, true),
+        "done-open" => {
+            fake_vlm::faults::done_then_open(&streamed(Dialect::Vllm, fake_vlm::ANSWER, true))
+        }
+        "redirect" => {
+            fake_vlm::faults::redirect(307, "/vllm/redirected/v1/chat/completions?sig=s3cret")
+        }
         "garbage" => Reply::json(
             200,
             &non_streamed(

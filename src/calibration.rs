@@ -586,7 +586,9 @@ fn render_metrics(out: &mut String, labels: &[String], m: &Metrics) {
         ""
     );
     for l in labels {
-        let _ = write!(out, "{:>9}", &l[..l.len().min(8)]);
+        // The first 8 characters (not bytes: labels may be `嫌悪感` or `disgusté`).
+        let short: String = l.chars().take(8).collect();
+        let _ = write!(out, "{short:>9}");
     }
     out.push('\n');
     for (i, l) in labels.iter().enumerate() {

@@ -78,7 +78,8 @@ fn check_buffer(
     if width == 0 || height == 0 {
         return Err(FrameError::Empty { width, height });
     }
-    let expected = width * height * channels;
+    // Saturating: a declared size past usize can never match a real buffer.
+    let expected = width.saturating_mul(height).saturating_mul(channels);
     if actual != expected {
         return Err(FrameError::BufferSize {
             width,

@@ -142,6 +142,19 @@ impl ClipContext {
     }
 }
 
+impl PromptRequest {
+    pub fn check(&self) -> Result<(), String> {
+        if self.stage1 && !self.mode.sends_images() {
+            return Err(
+                "stage 1 sends one frame per stretch, and the summaries mode promises \
+                        no pixels: drop one of them"
+                    .into(),
+            );
+        }
+        check_permutations(self.labels.len(), self.permutations, LabelOrdering::Cyclic)
+    }
+}
+
 /// What `emolens prompt` (and the browser's `buildPrompt`) is asked for.
 #[derive(Debug, Clone)]
 pub struct PromptRequest {
@@ -156,7 +169,15 @@ pub struct PromptRequest {
 
 /// The JSON `emolens prompt` prints: the final request(s) in every label order asked for, with
 /// token estimates next to the cost of sending every frame, and stage 1 on request.
-pub fn prompt_json(path: &str, clip: &ClipContext, request: &PromptRequest) -> serde_json::Value {
+///
+/// Refused: stage 1 (one frame per stretch) in a mode that promises no pixels, and more label
+/// orders than differ.
+pub fn prompt_json(
+    path: &str,
+    clip: &ClipContext,
+    request: &PromptRequest,
+) -> Result<serde_json::Value, String> {
+    request.check()?;
     let labels = &request.labels;
     let keyframe_size = clip
         .keyframes
@@ -200,7 +221,7 @@ pub fn prompt_json(path: &str, clip: &ClipContext, request: &PromptRequest) -> s
             })
             .collect();
     }
-    out
+    Ok(out)
 }
 
 impl Role {
@@ -461,8 +482,43 @@ pub enum LabelOrdering {
     Seeded(u64),
 }
 
-/// `k` orders of `n` labels. The first is always the natural order.
+/// Most label orders one question is asked in, whatever the set's size: each is a request.
+pub const MAX_PERMUTATIONS: usize = 10_000;
+
+/// How many different orders `ordering` can give for `n` labels: `n` rotations, `n!` shuffles
+/// (saturating), and never more than [`MAX_PERMUTATIONS`].
+pub fn distinct_orders(n: usize, ordering: LabelOrdering) -> usize {
+    let n = n.max(1);
+    let possible = match ordering {
+        LabelOrdering::Cyclic => n,
+        LabelOrdering::Seeded(_) => (1..=n)
+            .try_fold(1usize, |f, i| f.checked_mul(i))
+            .unwrap_or(usize::MAX),
+    };
+    possible.min(MAX_PERMUTATIONS)
+}
+
+/// `k` must be between 1 and the number of orders that differ: asking the same order twice
+/// only repeats a request.
+pub fn check_permutations(n: usize, k: usize, ordering: LabelOrdering) -> Result<(), String> {
+    let most = distinct_orders(n, ordering);
+    if (1..=most).contains(&k) {
+        return Ok(());
+    }
+    Err(match ordering {
+        LabelOrdering::Cyclic if most < MAX_PERMUTATIONS => format!(
+            "permutations must be from 1 to {most}: {n} labels have {most} rotations (a seed \
+             shuffles instead, allowing up to {} orders)",
+            distinct_orders(n, LabelOrdering::Seeded(0))
+        ),
+        _ => format!("permutations must be from 1 to {most} for {n} labels, got {k}"),
+    })
+}
+
+/// `k` orders of `n` labels, all different. The first is always the natural order. `k` is
+/// capped at [`distinct_orders`] (callers check it with [`check_permutations`] to say so).
 pub fn label_orders(n: usize, k: usize, ordering: LabelOrdering) -> Vec<Vec<usize>> {
+    let k = k.min(distinct_orders(n, ordering));
     let natural: Vec<usize> = (0..n).collect();
     match ordering {
         // Rotations spread over the set, so that a few requests still vary the leading label
@@ -476,6 +532,7 @@ pub fn label_orders(n: usize, k: usize, ordering: LabelOrdering) -> Vec<Vec<usiz
         LabelOrdering::Seeded(seed) => {
             let mut state = seed;
             let mut orders = vec![natural.clone()];
+            let mut seen: std::collections::HashSet<Vec<usize>> = orders.iter().cloned().collect();
             while orders.len() < k {
                 let mut order = natural.clone();
                 // Fisher–Yates with a SplitMix64 stream: small, seedable, the same everywhere.
@@ -483,7 +540,10 @@ pub fn label_orders(n: usize, k: usize, ordering: LabelOrdering) -> Vec<Vec<usiz
                     let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
                     order.swap(i, j);
                 }
-                orders.push(order);
+                // A repeated order is drawn again (k ≤ n!, so new ones remain).
+                if seen.insert(order.clone()) {
+                    orders.push(order);
+                }
             }
             orders
         }

@@ -29,8 +29,35 @@ pub enum VideoError {
         frames: usize,
         detail: String,
     },
+    #[error(
+        "{path}: frames of {width}×{height} are {:.0} megapixels, over the {} MP that are decoded \
+         (each frame is held as RGB, several at a time): lower --max-side",
+        *width as f64 * *height as f64 / 1e6,
+        MAX_FRAME_PIXELS / 1_000_000
+    )]
+    FrameTooLarge {
+        path: PathBuf,
+        width: usize,
+        height: usize,
+    },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Longer side frames are scaled down to unless asked otherwise (`--max-side`; 0 keeps the
+/// size, up to [`MAX_FRAME_PIXELS`]): 1080p passes untouched, a 16000×16000 file is not held
+/// at 768 MB a frame.
+pub const DEFAULT_MAX_SIDE: usize = 1920;
+
+/// Largest decoded frame (pixels, after `--max-side`): 8K (7680×4320) fits.
+pub const MAX_FRAME_PIXELS: usize = 36_000_000;
+
+/// The path as ffmpeg's input: through its `file:` protocol, so that a name starting with `-`
+/// is not read as an option, nor one with a `:` as another protocol.
+fn ffmpeg_input(path: &Path) -> std::ffi::OsString {
+    let mut arg = std::ffi::OsString::from("file:");
+    arg.push(path.as_os_str());
+    arg
 }
 
 /// What ffprobe says about the first video stream.
@@ -125,7 +152,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
         .arg("stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,pix_fmt,color_space,color_range:stream_tags=rotate:stream_side_data=rotation:packet=pts_time,flags")
         .args(["-of", "json"])
-        .arg(path)
+        .arg(ffmpeg_input(path))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| spawn_error("ffprobe", e))?;
@@ -293,9 +320,16 @@ impl VideoDecoder {
     pub fn open(path: &Path, max_side: Option<usize>) -> Result<Self, VideoError> {
         let info = probe(path)?;
         let (width, height) = scaled_size(info.width, info.height, max_side);
+        if width.saturating_mul(height) > MAX_FRAME_PIXELS {
+            return Err(VideoError::FrameTooLarge {
+                path: path.to_path_buf(),
+                width,
+                height,
+            });
+        }
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-v", "error", "-nostdin", "-i"])
-            .arg(path)
+            .arg(ffmpeg_input(path))
             .args(["-map", "0:v:0", "-an", "-sn"])
             // One output frame per decoded frame: no duplicates or drops to a constant rate.
             .args(["-fps_mode", "passthrough"]);

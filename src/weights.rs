@@ -92,6 +92,35 @@ impl TensorEntry {
     }
 }
 
+impl TensorEntry {
+    /// Bytes the tensor takes in its shard; an error when the shape's product overflows.
+    fn byte_len(&self) -> Result<usize, String> {
+        let per_value = self.storage().map(|s| s.bytes_per_value()).unwrap_or(4);
+        self.shape
+            .iter()
+            .try_fold(per_value, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| {
+                format!(
+                    "tensor `{}` has shape {:?}, too large to address",
+                    self.name, self.shape
+                )
+            })
+    }
+}
+
+/// A shard path that stays inside the manifest's folder: relative, no `..`, no scheme or drive,
+/// no backslashes, not empty.
+fn is_plain_shard_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path.contains(':')
+        && !path.contains('\0')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 enum Storage {
     F32,
     F16,
@@ -162,11 +191,24 @@ impl Manifest {
                 path: model.to_string(),
                 reason: e.to_string(),
             })?;
+        let invalid = |reason: String| WeightError::Manifest {
+            path: model.to_string(),
+            reason,
+        };
         if groups.iter().any(|g| g.paths.is_empty()) {
-            return Err(WeightError::Manifest {
-                path: model.to_string(),
-                reason: "a weight group lists no shard files".into(),
-            });
+            return Err(invalid("a weight group lists no shard files".into()));
+        }
+        // Shards live next to the manifest: a path that leaves that folder (absolute, `..`,
+        // a device such as /dev/zero, a URL) is refused before anything is read.
+        for path in groups.iter().flat_map(|g| &g.paths) {
+            if !is_plain_shard_path(path) {
+                return Err(invalid(format!(
+                    "shard path {path:?} must be a relative file name inside the manifest's folder"
+                )));
+            }
+        }
+        for entry in groups.iter().flat_map(|g| &g.weights) {
+            entry.byte_len().map_err(|reason| invalid(reason))?;
         }
         Ok(Self {
             model: model.to_string(),
@@ -180,6 +222,16 @@ impl Manifest {
             .iter()
             .flat_map(|g| g.paths.iter().cloned())
             .collect()
+    }
+
+    /// Bytes all shards hold together when they match the manifest (sizes checked in `parse`,
+    /// saturating at `usize::MAX`): a larger file is refused before it is read whole.
+    pub fn total_bytes(&self) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.weights)
+            .map(|e| e.byte_len().unwrap_or(usize::MAX))
+            .fold(0usize, usize::saturating_add)
     }
 
     /// Cuts the shard bytes (one buffer per [`Self::shard_paths`] entry) into named f32 tensors.
@@ -205,8 +257,15 @@ impl Manifest {
                 .collect();
             let mut needed = 0usize;
             for entry in &group.weights {
-                needed +=
-                    entry.shape.iter().product::<usize>() * entry.storage()?.bytes_per_value();
+                entry.storage()?;
+                needed = entry
+                    .byte_len()
+                    .ok()
+                    .and_then(|n| needed.checked_add(n))
+                    .ok_or_else(|| WeightError::Manifest {
+                        path: self.model.clone(),
+                        reason: "the tensors' sizes overflow".into(),
+                    })?;
             }
             if bytes.len() != needed {
                 return Err(WeightError::ByteCount {
@@ -218,7 +277,8 @@ impl Manifest {
             let mut offset = 0;
             for entry in &group.weights {
                 let storage = entry.storage()?;
-                let len = entry.shape.iter().product::<usize>() * storage.bytes_per_value();
+                // Checked above: every size fits and they add up to the buffer's length.
+                let len = entry.byte_len().expect("checked in parse");
                 let values = storage.decode(&bytes[offset..offset + len]);
                 offset += len;
                 tensors.insert(
@@ -290,10 +350,26 @@ pub fn load_from_dir(dir: &std::path::Path, model: &str) -> Result<WeightMap, We
         reason: e.to_string(),
     })?;
     let manifest = Manifest::parse(model, &manifest_text)?;
+    let limit = manifest.total_bytes();
     let shards = manifest
         .shard_paths()
         .iter()
-        .map(|p| read(&dir.join(p)))
+        .map(|p| {
+            let path = dir.join(p);
+            // Only regular files, and none larger than the manifest allows.
+            match std::fs::metadata(&path) {
+                Ok(m) if !m.is_file() => Err(WeightError::Read {
+                    path: path.display().to_string(),
+                    reason: "not a regular file".into(),
+                }),
+                Ok(m) if m.len() > limit as u64 => Err(WeightError::ByteCount {
+                    path: path.display().to_string(),
+                    expected: limit,
+                    actual: usize::try_from(m.len()).unwrap_or(usize::MAX),
+                }),
+                _ => read(&path),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     manifest.decode(&shards)
 }
@@ -301,6 +377,38 @@ pub fn load_from_dir(dir: &std::path::Path, model: &str) -> Result<WeightMap, We
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn manifest(paths: &str, shape: &str) -> String {
+        format!(
+            r#"[{{"paths": {paths}, "weights": [{{"name": "w", "shape": {shape}, "dtype": "float32"}}]}}]"#
+        )
+    }
+
+    #[test]
+    fn overflowing_shapes_and_escaping_paths_are_refused() {
+        let big = format!("[{}, {}, 4]", usize::MAX / 2, usize::MAX / 3);
+        let e = Manifest::parse("m", &manifest(r#"["a.bin"]"#, &big)).unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
+        for bad in [
+            "/dev/zero",
+            "../x.bin",
+            "a/../../b",
+            "C:\\w",
+            "http://h/w",
+            "",
+            "a//b",
+        ] {
+            let e = Manifest::parse("m", &manifest(&format!("[{bad:?}]"), "[1]")).unwrap_err();
+            assert!(e.to_string().contains("relative file name"), "{bad}: {e}");
+        }
+        let m = Manifest::parse("m", &manifest(r#"["sub/a.bin"]"#, "[2]")).unwrap();
+        assert_eq!(m.total_bytes(), 8);
+        assert!(m.decode(&[vec![0; 8]]).is_ok());
+        assert!(matches!(
+            m.decode(&[vec![0; 9]]),
+            Err(WeightError::ByteCount { .. })
+        ));
+    }
 
     #[test]
     fn half_floats_decode() {

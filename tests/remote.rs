@@ -12,7 +12,9 @@ use emolens::remote::ask::AskOptions;
 use emolens::remote::client::{Client, ask};
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::build_messages;
-use emolens::remote::{Answer, ApiKey, ChatRequest, Endpoint, Param, RemoteError, RetryPolicy};
+use emolens::remote::{
+    Answer, ApiKey, ChatRequest, Endpoint, Param, RemoteError, ResponseLimits, RetryPolicy,
+};
 use fake_vlm::{
     ALL, ANSWER, Dialect, Reply, Server, dialect_server, faults, non_streamed, streamed,
 };
@@ -46,6 +48,7 @@ fn client<'t>(t: &'t UreqTransport, server: &Server, key: Option<&str>) -> Clien
             overall_timeout: Duration::from_secs(20),
             ..RetryPolicy::default()
         },
+        limits: ResponseLimits::default(),
     }
 }
 
@@ -373,6 +376,7 @@ fn options(k: usize) -> AskOptions {
         permutations: k,
         seed: None,
         max_in_flight: 2,
+        text_only: false,
     }
 }
 

@@ -13,13 +13,16 @@ use super::EXIT_BAD_INPUT;
 use super::prompt::ClipArgs;
 use emolens::calibration::Correction;
 use emolens::labels::LabelSet;
-use emolens::prompt::{ClipContext, PromptOptions, content_free, final_request, stage1_requests};
+use emolens::prompt::{
+    ClipContext, LabelOrdering, PromptOptions, check_permutations, content_free, final_request,
+    stage1_requests,
+};
 use emolens::remote::ask::AskResult;
 use emolens::remote::ask::{AskOptions, build_requests};
 use emolens::remote::client::{Client, ask};
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::{ChatRequest, Message, build_messages, image_data_url};
-use emolens::remote::{ApiKey, Endpoint, RetryPolicy};
+use emolens::remote::{ApiKey, Endpoint, ResponseLimits, RetryPolicy};
 
 const DEFAULT_PROMPT: &str = "What emotion does the person in these frames express?";
 
@@ -38,7 +41,7 @@ pub struct AskArgs {
     #[arg(long, value_delimiter = ',', conflicts_with = "content_free")]
     priors: Option<Vec<f64>>,
     /// τ of the prior correction.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::finite)]
     tau: f64,
     /// Contextual calibration: also ask about the content-free clip (grey keyframes, empty
     /// measurements) and divide its answer out.
@@ -69,7 +72,9 @@ pub struct AskArgs {
     /// Image files (JPEG/PNG), sent inline as data URLs.
     #[arg(long, conflicts_with = "video")]
     image: Vec<PathBuf>,
-    /// Ask K times with the label list in different orders and average (label-order bias).
+    /// Ask K times with the label list in different orders and average (label-order bias):
+    /// at most as many orders as differ (one per label rotated, or with --seed n! shuffles,
+    /// up to 10000).
     #[arg(long, default_value_t = 1)]
     permutations: usize,
     /// Shuffle label orders with this seed instead of rotating them.
@@ -88,9 +93,15 @@ pub struct AskArgs {
     temperature: f32,
     #[arg(long, default_value_t = 512)]
     max_tokens: u32,
-    /// Overall time limit in seconds, retries included.
-    #[arg(long, default_value_t = 300)]
+    /// Overall time limit in seconds, retries included (at most 86400, a day).
+    #[arg(long, default_value_t = 300, value_parser = super::timeout_secs)]
     timeout: u64,
+    /// Largest response accepted, in MiB (a server that sends more is cut off: exit 1).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_response_mb: u32,
+    /// Longest server-sent-events line accepted, in KiB (one streamed chunk).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1048576))]
+    max_sse_line_kb: u32,
     /// Print the request body (one JSON line per request) and send nothing.
     #[arg(long)]
     dry_run: bool,
@@ -145,15 +156,25 @@ pub fn run(args: AskArgs) -> ExitCode {
         schema: !args.no_schema,
         temperature: Some(args.temperature),
         max_tokens: Some(args.max_tokens),
-        permutations: args.permutations.max(1),
+        permutations: args.permutations,
         seed: args.seed,
         max_in_flight: args.concurrency.max(1),
+        text_only: !args.clip.mode().sends_images(),
     };
+    let ordering = args
+        .seed
+        .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+    if let Err(e) = check_permutations(labels.len(), args.permutations, ordering) {
+        return fail(format!("--permutations: {e}"));
+    }
+    if opts.text_only && !images.is_empty() {
+        return fail("--image sends pixels, and --mode summaries promises none: drop one of them");
+    }
     if let Some(priors) = &args.priors
-        && (priors.len() != labels.len() || priors.iter().any(|p| !(*p > 0.0)))
+        && (priors.len() != labels.len() || priors.iter().any(|p| !(p.is_finite() && *p > 0.0)))
     {
         return fail(format!(
-            "--priors needs {} positive numbers, one per label ({})",
+            "--priors needs {} finite positive numbers, one per label ({})",
             labels.len(),
             labels.names().join(", ")
         ));
@@ -176,13 +197,17 @@ pub fn run(args: AskArgs) -> ExitCode {
     };
     let stage1_request = |messages: Vec<Message>| {
         let mut r = ChatRequest::new(args.model.clone(), messages);
+        r.text_only = opts.text_only;
         r.temperature = Some(args.temperature);
         r.max_tokens = Some(args.max_tokens);
         r
     };
 
     if args.dry_run {
-        eprintln!("emolens: dry run, would POST to {}", endpoint.url);
+        eprintln!(
+            "emolens: dry run, would POST to {}",
+            emolens::remote::redact_url(&endpoint.url)
+        );
         for (_, messages) in &stage1 {
             println!(
                 "{}",
@@ -207,6 +232,10 @@ pub fn run(args: AskArgs) -> ExitCode {
         transport: &transport,
         endpoint,
         policy,
+        limits: ResponseLimits {
+            max_response_bytes: (args.max_response_mb as usize) << 20,
+            max_sse_line_bytes: (args.max_sse_line_kb as usize) << 10,
+        },
     };
     // Stage 1, one stretch after another: each description goes into the final question.
     let mut descriptions = Vec::new();

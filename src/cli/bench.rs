@@ -35,7 +35,7 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Keyframe budget per second for the keyframe-sampling comparison.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::keyframe_fps)]
     keyframe_fps: f64,
     #[command(flatten)]
     analysis: AnalysisArgs,

@@ -107,6 +107,34 @@ impl DetectorArgs {
 /// Exit codes: 0 success, 1 a check failed, 2 bad input or set-up.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// `--keyframe-fps`: a finite rate from 0 to 5 (NaN or infinity would never finish sampling).
+pub fn keyframe_fps(s: &str) -> Result<f64, String> {
+    let max = emolens::timeline::keyframes::MAX_BASE_FPS;
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=max).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "a keyframe rate from 0 to {max} per second, got '{s}'"
+        )),
+    }
+}
+
+/// A finite number (no NaN, no infinity).
+pub fn finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("a finite number, got '{s}'")),
+    }
+}
+
+/// `--timeout`: whole seconds from 1 to a day.
+pub fn timeout_secs(s: &str) -> Result<u64, String> {
+    let max = emolens::remote::response::MAX_TIMEOUT.as_secs();
+    match s.trim().parse::<u64>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(format!("seconds from 1 to {max} (a day), got '{s}'")),
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

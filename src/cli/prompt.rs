@@ -31,7 +31,7 @@ pub struct ClipArgs {
     #[arg(long, value_enum, default_value_t = Mode::Enriched)]
     mode: Mode,
     /// Base keyframe rate per second (at most 5); event apexes and rare states come on top.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::keyframe_fps)]
     keyframe_fps: f64,
     /// balanced: base rate plus event apexes and rare states; uniform: evenly spread frames only
     /// (the usual VLM baseline, for comparison).
@@ -82,7 +82,7 @@ impl ClipArgs {
         let jpegs = if self.mode().sends_images() || stage1 {
             let jpegs = encode_frames(
                 path,
-                self.analysis.max_side,
+                self.analysis.max_side(),
                 &report.keyframe_frames(),
                 self.keyframe_size,
                 85,
@@ -133,16 +133,17 @@ pub fn run(args: PromptArgs) -> ExitCode {
 
 fn build(args: &PromptArgs) -> Result<serde_json::Value, String> {
     let labels = LabelSet::from_spec(&args.labels).map_err(|e| format!("--labels: {e}"))?;
+    let request = PromptRequest {
+        mode: args.clip.mode(),
+        labels,
+        detail: args.clip.detail(),
+        permutations: args.permutations,
+        stage1: args.stage1,
+    };
+    // Checked before the clip is analysed: a refused request should not cost the analysis.
+    request
+        .check()
+        .map_err(|e| format!("--permutations/--stage1: {e}"))?;
     let (report, clip) = args.clip.clip(&args.path, args.stage1)?;
-    Ok(prompt_json(
-        &report.path,
-        &clip,
-        &PromptRequest {
-            mode: args.clip.mode(),
-            labels,
-            detail: args.clip.detail(),
-            permutations: args.permutations,
-            stage1: args.stage1,
-        },
-    ))
+    prompt_json(&report.path, &clip, &request)
 }

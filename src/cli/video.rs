@@ -22,7 +22,7 @@ pub struct VideoArgs {
     #[arg(long)]
     keyframes: Option<PathBuf>,
     /// Base keyframe rate per second (at most 5); event apexes and rare states come on top.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::keyframe_fps)]
     keyframe_fps: f64,
     /// balanced: base rate plus event apexes and rare states; uniform: evenly spread frames only
     /// (the usual VLM baseline, for comparison).
@@ -53,9 +53,9 @@ pub struct AnalysisArgs {
     /// Frames per forward pass.
     #[arg(long, default_value_t = 8)]
     batch: usize,
-    /// Downscale frames so the longer side is at most this (faster on large videos).
-    #[arg(long)]
-    pub max_side: Option<usize>,
+    /// Downscale frames so the longer side is at most this (0: full size, up to 36 megapixels).
+    #[arg(long, default_value_t = emolens::video::DEFAULT_MAX_SIDE)]
+    max_side: usize,
     /// Run the face detector on every frame instead of following faces from frame to frame.
     #[arg(long)]
     no_tracking: bool,
@@ -67,6 +67,10 @@ pub struct AnalysisArgs {
 }
 
 impl AnalysisArgs {
+    pub fn max_side(&self) -> Option<usize> {
+        Some(self.max_side)
+    }
+
     pub fn tracking(&self) -> Result<TrackingOptions, String> {
         let options = TrackingOptions::with(!self.no_tracking, Some(self.redetect_every));
         options
@@ -96,7 +100,7 @@ pub fn analyse(path: &Path, args: &AnalysisArgs) -> Result<Analysis, String> {
     analyse_video(
         &analyzer,
         path,
-        args.max_side,
+        args.max_side(),
         args.batch,
         tracking,
         &mut progress,
@@ -165,7 +169,7 @@ pub fn run(args: VideoArgs) -> ExitCode {
     if let Some(dir) = &args.keyframes
         && let Err(e) = write_keyframes(
             &args.path,
-            args.analysis.max_side,
+            args.analysis.max_side(),
             &mut report,
             dir,
             args.keyframe_size,

@@ -244,9 +244,11 @@ impl DetectorView {
                 offset_x: 0,
                 offset_y: 0,
             },
+            // At least one input pixel: a 1×N frame's short side rounds to 0, and boxes
+            // divided by it were NaN.
             content: (
-                (width as f64 * scale).round(),
-                (height as f64 * scale).round(),
+                (width as f64 * scale).round().max(1.0),
+                (height as f64 * scale).round().max(1.0),
             ),
             offset: (0.0, 0.0),
         }
@@ -569,5 +571,35 @@ fn aligned_box(landmarks: &[[f64; 2]]) -> PixelBox {
         y: min_y - 0.1 * h,
         width: 1.2 * w,
         height: 1.2 * h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_of_a_one_pixel_wide_frame_are_finite() {
+        let b = RelativeBox {
+            left: 0.0,
+            top: 0.1,
+            right: 0.001,
+            bottom: 0.5,
+            score: 0.9,
+        };
+        for (w, h) in [(1, 1000), (1000, 1), (1, 1), (3, 4000)] {
+            for view in [
+                DetectorView::plain(w, h, 416),
+                DetectorView::zoomed_out(w, h, 416),
+            ] {
+                let f = view.to_frame(b, 416.0);
+                assert!(
+                    [f.left, f.top, f.right, f.bottom]
+                        .iter()
+                        .all(|v| v.is_finite()),
+                    "{w}x{h}: {f:?}"
+                );
+            }
+        }
     }
 }

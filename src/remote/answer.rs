@@ -57,51 +57,52 @@ fn one_hot(i: usize, n: usize, rationale: Option<String>) -> Answer {
     }
 }
 
-/// Balanced `{...}` spans of the text, outermost first, string-aware so braces inside
-/// rationale strings do not confuse it. Fences need no special case: the span search skips them.
+/// Balanced `{...}` spans of the text that parse as JSON objects, outermost first, string-aware
+/// so braces inside rationale strings do not confuse it. Fences need no special case: the span
+/// search skips them.
+///
+/// One pass with a stack of open braces, so the work stays linear in the text however many
+/// braces never close (a 2 MB run of `{` is one pass, not a scan from each of them).
 fn json_candidates(text: &str) -> Vec<Value> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut start = 0;
-    while let Some(off) = text[start..].find('{') {
-        let open = start + off;
-        let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-        let mut end = None;
-        for (i, &b) in bytes.iter().enumerate().skip(open) {
-            if in_str {
-                match (esc, b) {
-                    (true, _) => esc = false,
-                    (false, b'\\') => esc = true,
-                    (false, b'"') => in_str = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' => in_str = true,
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(i);
-                        break;
-                    }
-                }
+    let mut spans = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let (mut in_str, mut esc) = (false, false);
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if in_str {
+            match (esc, b) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
                 _ => {}
             }
+            continue;
         }
-        match end {
-            Some(e) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&text[open..=e]) {
-                    if v.is_object() {
-                        out.push(v);
-                    }
-                    start = e + 1;
-                } else {
-                    start = open + 1;
+        match b {
+            // Quotes only open strings inside a brace: prose apostrophes and quotes around the
+            // JSON do not.
+            b'"' if !open.is_empty() => in_str = true,
+            b'{' => open.push(i),
+            b'}' => {
+                if let Some(start) = open.pop() {
+                    spans.push((start, i));
                 }
             }
-            None => start = open + 1,
+            _ => {}
+        }
+    }
+    // Outermost first: by start, the longer span first; spans inside an accepted one are skipped.
+    spans.sort_by_key(|&(s, e)| (s, std::cmp::Reverse(e)));
+    let mut out = Vec::new();
+    let mut covered_to = None;
+    for (s, e) in spans {
+        if covered_to.is_some_and(|c| s <= c) {
+            continue;
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(&text[s..=e])
+            && v.is_object()
+        {
+            out.push(v);
+            covered_to = Some(e);
         }
     }
     out
@@ -203,8 +204,14 @@ pub fn label_probs(content: &str, tokens: &[TokenLogprob], labels: &LabelSet) ->
 
 /// Byte offset where the label is written.
 fn label_offset(content: &str) -> Option<usize> {
-    let lower = content.to_lowercase();
-    if let Some(k) = lower.find("\"label\"") {
+    // ASCII-only case folding keeps byte offsets those of `content` (full lowercasing changes
+    // lengths: `İ` becomes 3 bytes, the Kelvin sign `K` becomes 1).
+    let key = b"\"label\"";
+    if let Some(k) = content
+        .as_bytes()
+        .windows(key.len())
+        .position(|w| w.eq_ignore_ascii_case(key))
+    {
         let after = k + "\"label\"".len();
         let colon = after + content[after..].find(':')?;
         let quote = colon + content[colon..].find('"')?;

@@ -42,6 +42,8 @@ pub struct AskOptions {
     pub permutations: usize,
     pub seed: Option<u64>,
     pub max_in_flight: usize,
+    /// No request may carry an image (summaries mode, `textOnly`): see [`ChatRequest::text_only`].
+    pub text_only: bool,
 }
 
 /// One request of a permutation run.
@@ -106,6 +108,7 @@ pub fn request_for(opts: &AskOptions, order: &[String], messages: Vec<Message>) 
     r.schema_labels = opts.schema.then(|| order.to_vec());
     r.temperature = opts.temperature;
     r.max_tokens = opts.max_tokens;
+    r.text_only = opts.text_only;
     r
 }
 

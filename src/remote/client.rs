@@ -9,7 +9,7 @@ use super::request::{ChatRequest, Message};
 use super::response::{
     Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
 };
-use super::sse::CompletionReader;
+use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
 use crate::labels::LabelSet;
 
@@ -18,21 +18,24 @@ use crate::labels::LabelSet;
 pub enum HttpOutcome {
     /// 2xx; the body went to `on_chunk`.
     Success,
-    /// Any other status, with its body (read whole: error bodies are small) and Retry-After.
+    /// Any other status, with its body (read whole: error bodies are small), Retry-After and,
+    /// for a redirect, Location (redirects are never followed).
     Status {
         status: u16,
         body: String,
         retry_after: Option<String>,
+        location: Option<String>,
     },
 }
 
 /// A blocking HTTP POST. On 2xx it must hand the body to `on_chunk` as it arrives, so that
-/// streamed tokens are seen before the response ends.
+/// streamed tokens are seen before the response ends, and stop reading (success) as soon as
+/// `on_chunk` answers `Ok(false)`: the answer is complete even if the connection stays open.
 pub trait Transport: Sync {
     fn post(
         &self,
         req: &HttpRequest,
-        on_chunk: &mut dyn FnMut(&[u8]) -> Result<(), RemoteError>,
+        on_chunk: &mut dyn FnMut(&[u8]) -> Result<bool, RemoteError>,
     ) -> Result<HttpOutcome, RemoteError>;
 }
 
@@ -40,6 +43,7 @@ pub struct Client<'t> {
     pub transport: &'t dyn Transport,
     pub endpoint: Endpoint,
     pub policy: RetryPolicy,
+    pub limits: ResponseLimits,
 }
 
 impl Client<'_> {
@@ -76,15 +80,25 @@ impl Client<'_> {
 
     fn attempt(&self, req: &ChatRequest) -> Result<Completion, RemoteError> {
         let http = self.endpoint.http_request(req);
-        let mut reader = CompletionReader::new(req.stream);
-        let outcome = self
-            .transport
-            .post(&http, &mut |bytes| reader.push(bytes).map(drop))?;
+        let mut reader = CompletionReader::with_limits(req.stream, self.limits);
+        let outcome = self.transport.post(&http, &mut |bytes| {
+            reader.push(bytes)?;
+            Ok(!reader.is_done())
+        })?;
         match outcome {
+            HttpOutcome::Status {
+                status,
+                location: Some(location),
+                ..
+            } if (300..400).contains(&status) => Err(RemoteError::Redirect {
+                status,
+                location: super::redact_url(&location),
+            }),
             HttpOutcome::Status {
                 status,
                 body,
                 retry_after,
+                ..
             } => {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)

@@ -30,8 +30,9 @@ use super::ask::{AskOptions, Exchange, collect, permutations, request_for};
 use super::request::{Message, messages_from_json, ordered_names, text_only};
 use super::response::{RemoteError, RetryPolicy};
 use super::web::WebClient;
-use super::{ApiKey, ChatRequest, Endpoint};
+use super::{ApiKey, ChatRequest, Endpoint, ResponseLimits};
 use crate::labels::LabelSet;
+use crate::prompt::{LabelOrdering, check_permutations};
 
 fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
     if !obj.is_object() {
@@ -75,6 +76,8 @@ fn kind(e: &RemoteError) -> &'static str {
         RemoteError::Stream(_) => "stream_error",
         RemoteError::Protocol(_) => "protocol",
         RemoteError::Transport(_) => "network",
+        RemoteError::TooLarge { .. } => "too_large",
+        RemoteError::Redirect { .. } => "redirect",
         RemoteError::Timeout(_) => "timeout",
         RemoteError::Cancelled => "aborted",
         RemoteError::Config(_) => "config",
@@ -123,6 +126,18 @@ fn browser_message(e: &RemoteError, timeout: Duration) -> String {
         RemoteError::Cancelled => {
             "the request was aborted by options.signal; nothing more is sent or read".into()
         }
+        RemoteError::TooLarge { limit, bytes } => format!(
+            "the server sent a {limit} longer than {bytes} bytes: refused (raise options.{} if \
+             it is legitimate)",
+            match limit {
+                super::Limit::ResponseBody => "maxResponseBytes",
+                super::Limit::SseLine => "maxSseLineBytes",
+            }
+        ),
+        RemoteError::Redirect { .. } => format!(
+            "the server answered with a redirect: not followed (the request carries the \
+             prompt, maybe images and the key); use the final URL as options.endpoint"
+        ),
         // The fetch transport words its network failures as whole sentences.
         RemoteError::Transport(m) => m.clone(),
         e => e.to_string(),
@@ -153,6 +168,7 @@ struct Settings {
     ask: AskOptions,
     policy: RetryPolicy,
     text_only: bool,
+    limits: ResponseLimits,
     /// `options.permutations` as given (the prompt's `requests` may set the count instead).
     permutations_given: bool,
     on_token: Option<Function>,
@@ -211,6 +227,12 @@ fn label_set(options: &JsValue, messages: &JsValue) -> Result<LabelSet, JsValue>
         ));
     };
     result.map_err(|e| bad(format!("options.labels: {e}")))
+}
+
+/// The prompt builder's output in the summaries mode: it promises no pixels, so its requests
+/// are sent text-only whatever they hold.
+fn summaries_prompt(messages: &JsValue) -> bool {
+    get(messages, "mode").and_then(|m| m.as_string()).as_deref() == Some("summaries")
 }
 
 fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> {
@@ -272,6 +294,7 @@ fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> 
                 .transpose()?
                 .map(|s| s as u64),
             max_in_flight: number(options, "maxConcurrent", 4.0, 1.0, 64.0)? as usize,
+            text_only: flag(options, "textOnly", false)? || summaries_prompt(messages),
         },
         policy: RetryPolicy {
             max_retries: number(options, "retries", 3.0, 0.0, 20.0)? as u32,
@@ -281,7 +304,18 @@ fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> 
             overall_timeout: Duration::from_secs_f64(timeout_ms / 1000.0),
             ..RetryPolicy::default()
         },
-        text_only: flag(options, "textOnly", false)?,
+        text_only: flag(options, "textOnly", false)? || summaries_prompt(messages),
+        limits: ResponseLimits {
+            max_response_bytes: number(
+                options,
+                "maxResponseBytes",
+                16.0 * 1048576.0,
+                1024.0,
+                4294967296.0,
+            )? as usize,
+            max_sse_line_bytes: number(options, "maxSseLineBytes", 1048576.0, 1024.0, 1073741824.0)?
+                as usize,
+        },
         permutations_given,
         on_token,
         signal,
@@ -336,6 +370,12 @@ fn conversations(
 ) -> Result<Vec<(LabelOrder, Vec<Message>)>, JsValue> {
     let labels = &s.labels;
     let k = s.ask.permutations;
+    let ordering = s
+        .ask
+        .seed
+        .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+    check_permutations(labels.len(), k, ordering)
+        .map_err(|e| bad(format!("options.permutations: {e}")))?;
     let list = if let Some(f) = messages.dyn_ref::<Function>() {
         permutations(labels.len(), k, s.ask.seed)
             .into_iter()
@@ -476,7 +516,7 @@ pub fn ask_remote(messages: JsValue, options: JsValue) -> Promise {
     future_to_promise(async move {
         let (s, reqs) = requests(&messages, &options)?;
         let timeout = s.policy.overall_timeout;
-        let client = WebClient::new(s.endpoint.clone(), s.policy, s.signal.clone())
+        let client = WebClient::new(s.endpoint.clone(), s.policy, s.limits, s.signal.clone())
             .map_err(|e| remote_error(&e, timeout))?;
         let client = Rc::new(client);
         let n = reqs.len();

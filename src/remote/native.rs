@@ -6,19 +6,24 @@ use std::time::Duration;
 
 use super::HttpRequest;
 use super::client::{HttpOutcome, Transport};
-use super::response::RemoteError;
+use super::response::{MAX_TIMEOUT, RemoteError};
 
 pub struct UreqTransport {
     agent: ureq::Agent,
 }
 
 impl UreqTransport {
-    /// `timeout` bounds each call (connect, send, and reading the whole body).
+    /// `timeout` bounds each call (connect, send, and reading the whole body); at most
+    /// [`MAX_TIMEOUT`] (a longer one would overflow the client's clock arithmetic).
     pub fn new(timeout: Duration) -> Self {
+        let timeout = timeout.min(MAX_TIMEOUT);
         let agent = ureq::Agent::config_builder()
             // Statuses are classified by the core, which needs their bodies.
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
+            // A redirect would re-send the body (prompt, images) and the key elsewhere: the
+            // core reports it instead.
+            .max_redirects(0)
             .user_agent(concat!("emolens/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -29,7 +34,8 @@ impl UreqTransport {
 fn transport_error(e: ureq::Error) -> RemoteError {
     match e {
         ureq::Error::Timeout(t) => RemoteError::Transport(format!("timed out ({t})")),
-        e => RemoteError::Transport(e.to_string()),
+        // ureq's messages may quote the URL: never with its query (tokens, signatures).
+        e => RemoteError::Transport(super::redact_urls_in(&e.to_string())),
     }
 }
 
@@ -37,7 +43,7 @@ impl Transport for UreqTransport {
     fn post(
         &self,
         req: &HttpRequest,
-        on_chunk: &mut dyn FnMut(&[u8]) -> Result<(), RemoteError>,
+        on_chunk: &mut dyn FnMut(&[u8]) -> Result<bool, RemoteError>,
     ) -> Result<HttpOutcome, RemoteError> {
         let mut call = self.agent.post(&req.url);
         for (k, v) in &req.headers {
@@ -50,6 +56,11 @@ impl Transport for UreqTransport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut reader = resp.into_body().into_reader();
         if (200..300).contains(&status) {
             let mut buf = [0u8; 8192];
@@ -57,10 +68,9 @@ impl Transport for UreqTransport {
                 let n = reader
                     .read(&mut buf)
                     .map_err(|e| RemoteError::Transport(format!("reading the response: {e}")))?;
-                if n == 0 {
+                if n == 0 || !on_chunk(&buf[..n])? {
                     return Ok(HttpOutcome::Success);
                 }
-                on_chunk(&buf[..n])?;
             }
         }
         // Error bodies are short; cap them so a misbehaving server cannot exhaust memory.
@@ -70,6 +80,7 @@ impl Transport for UreqTransport {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
             retry_after,
+            location,
         })
     }
 }

@@ -59,6 +59,9 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Parameters removed after a server rejected them.
     pub dropped: Vec<Param>,
+    /// A promise that no pixel leaves: the body is written without image parts, whatever the
+    /// messages hold (the front ends refuse images given with such a mode before this).
+    pub text_only: bool,
 }
 
 impl ChatRequest {
@@ -73,11 +76,13 @@ impl ChatRequest {
             temperature: None,
             max_tokens: None,
             dropped: Vec::new(),
+            text_only: false,
         }
     }
 
+    /// Whether the body carries an image (never, for a text-only request).
     pub fn has_images(&self) -> bool {
-        self.messages.iter().any(|m| m.image_count() > 0)
+        !self.text_only && self.messages.iter().any(|m| m.image_count() > 0)
     }
 
     /// Whether `p` would be sent.
@@ -99,9 +104,16 @@ impl ChatRequest {
     }
 
     pub fn to_json(&self) -> Value {
+        let stripped;
+        let messages = if self.text_only {
+            stripped = text_only(&self.messages);
+            &stripped
+        } else {
+            &self.messages
+        };
         let mut body = json!({
             "model": self.model,
-            "messages": self.messages.iter().map(Message::to_json).collect::<Vec<_>>(),
+            "messages": messages.iter().map(Message::to_json).collect::<Vec<_>>(),
             "stream": self.stream,
         });
         let obj = body.as_object_mut().expect("object");

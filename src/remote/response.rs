@@ -81,12 +81,45 @@ pub enum RemoteError {
     Protocol(String),
     #[error("connection failed: {0}")]
     Transport(String),
+    #[error("the server sent a {limit} longer than {bytes} bytes: refused ({})", limit.hint())]
+    TooLarge { limit: Limit, bytes: usize },
+    #[error(
+        "the server answered {status} redirecting to {location}: not followed (the request \
+         carries the prompt, maybe images and the key); use the final URL as the endpoint"
+    )]
+    Redirect { status: u16, location: String },
     #[error("gave up after {0:?} (overall timeout)")]
     Timeout(Duration),
     #[error("request cancelled")]
     Cancelled,
     #[error("{0}")]
     Config(String),
+}
+
+/// A bound on what a response may make the client hold ([`super::sse::ResponseLimits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    ResponseBody,
+    SseLine,
+}
+
+impl Limit {
+    /// How to raise it from the command line (the browser words its own options).
+    pub fn hint(self) -> &'static str {
+        match self {
+            Limit::ResponseBody => "raise it with --max-response-mb if the answer is legitimate",
+            Limit::SseLine => "raise it with --max-sse-line-kb if the stream is legitimate",
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::ResponseBody => "response",
+            Limit::SseLine => "server-sent-events line",
+        })
+    }
 }
 
 impl RemoteError {
@@ -326,6 +359,9 @@ pub fn parse_logprobs(lp: &Value) -> Vec<TokenLogprob> {
         })
         .collect()
 }
+
+/// Longest overall timeout accepted (`--timeout`, `timeoutMs`): a day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// Bounds on retrying.
 #[derive(Debug, Clone, Copy, PartialEq)]

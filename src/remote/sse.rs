@@ -6,7 +6,9 @@
 
 use serde_json::Value;
 
-use super::response::{Completion, RemoteError, parse_error_body, parse_logprobs, parse_usage};
+use super::response::{
+    Completion, Limit, RemoteError, parse_error_body, parse_logprobs, parse_usage,
+};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +19,31 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// Bounds on what one response may make the client hold; past them the response is refused
+/// (never buffered without end). Adjustable: `--max-response-mb` / `--max-sse-line-kb` on the
+/// command line, `maxResponseBytes` / `maxSseLineBytes` in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseLimits {
+    /// Bytes of one response body, streamed or not.
+    pub max_response_bytes: usize,
+    /// Bytes of one server-sent-events line (one streamed chunk's JSON).
+    pub max_sse_line_bytes: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: 16 << 20,
+            max_sse_line_bytes: 1 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct SseParser {
     line: Vec<u8>,
+    /// Longest line kept (0: no bound).
+    max_line: usize,
     /// The previous byte was a `\r` that ended a line; a following `\n` belongs to it.
     after_cr: bool,
     /// Nothing decoded yet: a leading byte-order mark is skipped.
@@ -36,8 +60,17 @@ impl SseParser {
         }
     }
 
-    /// Feeds bytes; returns the events completed by them.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    /// A parser that refuses lines longer than `max_line` bytes.
+    pub fn with_max_line(max_line: usize) -> Self {
+        Self {
+            max_line,
+            ..Self::new()
+        }
+    }
+
+    /// Feeds bytes; returns the events completed by them, or an error once a line grows past
+    /// the bound.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, RemoteError> {
         let mut events = Vec::new();
         for &b in bytes {
             if self.after_cr {
@@ -52,10 +85,18 @@ impl SseParser {
                     self.after_cr = true;
                     self.end_line(&mut events);
                 }
-                _ => self.line.push(b),
+                _ => {
+                    if self.max_line > 0 && self.line.len() >= self.max_line {
+                        return Err(RemoteError::TooLarge {
+                            limit: Limit::SseLine,
+                            bytes: self.max_line,
+                        });
+                    }
+                    self.line.push(b)
+                }
             }
         }
-        events
+        Ok(events)
     }
 
     /// End of stream: an event without its closing blank line is discarded, as the SSE spec
@@ -121,6 +162,9 @@ impl StreamAccumulator {
     /// Applies one event. `[DONE]` ends the stream; an `{"error": ...}` payload mid-stream
     /// (vLLM and llama.cpp send one when generation fails) becomes an error.
     pub fn apply(&mut self, ev: &SseEvent) -> Result<(), RemoteError> {
+        if self.done {
+            return Ok(()); // whatever follows `[DONE]` is not part of the answer
+        }
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -177,20 +221,44 @@ pub struct CompletionReader {
     parser: SseParser,
     acc: StreamAccumulator,
     raw: Vec<u8>,
+    received: usize,
+    limits: ResponseLimits,
 }
 
 impl CompletionReader {
     pub fn new(stream: bool) -> Self {
+        Self::with_limits(stream, ResponseLimits::default())
+    }
+
+    pub fn with_limits(stream: bool, limits: ResponseLimits) -> Self {
         Self {
             stream,
-            parser: SseParser::new(),
+            parser: SseParser::with_max_line(limits.max_sse_line_bytes),
             acc: StreamAccumulator::default(),
             raw: Vec::new(),
+            received: 0,
+            limits,
         }
+    }
+
+    /// The stream said `[DONE]`: the transport stops reading (a server may keep the connection
+    /// open after it), and later bytes are ignored.
+    pub fn is_done(&self) -> bool {
+        self.stream && self.acc.done
     }
 
     /// Feeds body bytes; returns the content text they added (for live display).
     pub fn push(&mut self, bytes: &[u8]) -> Result<String, RemoteError> {
+        if self.is_done() {
+            return Ok(String::new());
+        }
+        self.received = self.received.saturating_add(bytes.len());
+        if self.received > self.limits.max_response_bytes {
+            return Err(RemoteError::TooLarge {
+                limit: Limit::ResponseBody,
+                bytes: self.limits.max_response_bytes,
+            });
+        }
         if !self.stream {
             self.raw.extend_from_slice(bytes);
             return Ok(String::new());
@@ -200,7 +268,7 @@ impl CompletionReader {
             self.raw.extend_from_slice(bytes);
         }
         let before = self.acc.completion.content.len();
-        for ev in self.parser.push(bytes) {
+        for ev in self.parser.push(bytes)? {
             self.acc.apply(&ev)?;
         }
         Ok(self.acc.completion.content[before..].to_string())
@@ -234,7 +302,7 @@ mod tests {
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for c in chunks {
-            out.extend(p.push(c));
+            out.extend(p.push(c).unwrap());
         }
         out.extend(p.finish());
         out

@@ -19,7 +19,7 @@ use super::request::ChatRequest;
 use super::response::{
     Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
 };
-use super::sse::CompletionReader;
+use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
 
 fn property(v: &JsValue, key: &str) -> Option<JsValue> {
@@ -61,6 +61,7 @@ fn origin_of(url: &str) -> &str {
 pub struct WebClient {
     pub endpoint: Endpoint,
     pub policy: RetryPolicy,
+    pub limits: ResponseLimits,
     controller: AbortController,
     caller_signal: Option<AbortSignal>,
     /// `controller.abort` bound to the controller: the abort listener and the timer callback.
@@ -73,6 +74,7 @@ impl WebClient {
     pub fn new(
         endpoint: Endpoint,
         policy: RetryPolicy,
+        limits: ResponseLimits,
         caller_signal: Option<AbortSignal>,
     ) -> Result<Self, RemoteError> {
         let controller = AbortController::new()
@@ -96,6 +98,7 @@ impl WebClient {
         Ok(Self {
             endpoint,
             policy,
+            limits,
             controller,
             caller_signal,
             abort,
@@ -179,6 +182,17 @@ impl WebClient {
     ) -> Result<Completion, RemoteError> {
         let http = self.endpoint.http_request(req);
         let resp = self.fetch(&http).await?;
+        // `redirect: 'manual'`: the browser hides where it pointed, but never follows it.
+        if property(&resp, "type")
+            .and_then(|t| t.as_string())
+            .as_deref()
+            == Some("opaqueredirect")
+        {
+            return Err(RemoteError::Redirect {
+                status: resp.status(),
+                location: "(hidden by the browser)".into(),
+            });
+        }
         let status = resp.status();
         if !(200..300).contains(&status) {
             // Null unless the server lists it in Access-Control-Expose-Headers; `next_step`
@@ -196,7 +210,7 @@ impl WebClient {
             let ra = retry_after.and_then(|v| parse_retry_after(&v, now));
             return Err(classify(status, &body, ra, req));
         }
-        let mut reader = CompletionReader::new(req.stream);
+        let mut reader = CompletionReader::with_limits(req.stream, self.limits);
         let Some(body) = resp.body() else {
             return reader.finish();
         };
@@ -212,9 +226,20 @@ impl WebClient {
                 break;
             }
             let value = property(&chunk, "value").unwrap_or(JsValue::UNDEFINED);
-            let delta = reader.push(&Uint8Array::new(&value).to_vec())?;
+            let delta = match reader.push(&Uint8Array::new(&value).to_vec()) {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = stream.cancel(); // stop the download, not only the reading
+                    return Err(e);
+                }
+            };
             if !delta.is_empty() {
                 on_delta(&delta);
+            }
+            if reader.is_done() {
+                // `[DONE]`: the answer is whole even if the server keeps the connection open.
+                let _ = stream.cancel();
+                break;
             }
         }
         reader.finish()
@@ -235,6 +260,9 @@ impl WebClient {
         let _ = set("headers", &headers);
         let _ = set("body", &http.body.as_str().into());
         let _ = set("signal", &self.controller.signal());
+        // A redirect would re-send the body (prompt, keyframes) and the key to wherever it
+        // points: it is reported instead (see `attempt`).
+        let _ = set("redirect", &"manual".into());
         // No cookies: the API key header is the only credential.
         let _ = set("credentials", &"omit".into());
         let _ = set("cache", &"no-store".into());
@@ -259,7 +287,11 @@ impl WebClient {
         }
         let name = property(e, "name").and_then(|n| n.as_string());
         if name.as_deref() != Some("TypeError") {
-            return RemoteError::Transport(format!("fetch {url} failed: {}", error_text(e)));
+            return RemoteError::Transport(format!(
+                "fetch {} failed: {}",
+                super::redact_url(url),
+                error_text(e)
+            ));
         }
         let origin = page_origin();
         let server = origin_of(url);
@@ -277,10 +309,11 @@ impl WebClient {
             ))
         } else {
             RemoteError::Transport(format!(
-                "could not reach {url} from this page: the server is not running, the host or \
+                "could not reach {} from this page: the server is not running, the host or \
                  port is wrong, or the browser blocked it (an https page calling http, or a \
                  public page calling a private address). If the server does run there, it may \
-                 be refusing this page's origin {origin}. {how}"
+                 be refusing this page's origin {origin}. {how}",
+                super::redact_url(url)
             ))
         }
     }

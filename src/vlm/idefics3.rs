@@ -471,6 +471,9 @@ pub enum Sampling {
     },
 }
 
+/// Most new tokens one `generate` call produces (each grows the key/value cache).
+pub const MAX_NEW_TOKENS: usize = 8192;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationConfig {
     pub max_new_tokens: usize,
@@ -680,6 +683,12 @@ impl Idefics3 {
         config: &GenerationConfig,
         mut on_token: impl FnMut(u32) -> bool,
     ) -> Result<Vec<u32>, VlmError> {
+        if config.max_new_tokens > MAX_NEW_TOKENS {
+            return Err(VlmError::Config(format!(
+                "at most {MAX_NEW_TOKENS} new tokens per call, asked for {}",
+                config.max_new_tokens
+            )));
+        }
         let mut out = Vec::with_capacity(config.max_new_tokens);
         if config.max_new_tokens == 0 {
             return Ok(out);

@@ -19,6 +19,11 @@ fn err(e: impl std::fmt::Display) -> VlmError {
 
 impl VlmTokenizer {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, VlmError> {
+        // tokenizers 0.23 panics (`expect("Helper")`) on a JSON syntax error inside the
+        // `decoder` value (a syntax error, a lone surrogate escape), found by tests/fuzz.rs:
+        // only JSON that parses whole reaches it.
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .map_err(|e| err(format!("tokenizer.json is not valid JSON: {e}")))?;
         let inner =
             Tokenizer::from_bytes(bytes).map_err(|e| err(format!("tokenizer.json: {e}")))?;
         Ok(Self { inner })

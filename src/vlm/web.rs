@@ -27,6 +27,7 @@ use super::chat::{ChatMessage, ChatPart, from_openai_json};
 use super::check::{
     REFERENCE_JSON_FILE, REFERENCE_TENSORS_FILE, Reference, TOLERANCE, compare, time_generation,
 };
+use super::idefics3::MAX_NEW_TOKENS;
 use super::load::{
     CONFIG_FILE, FILES, LocalModel, MODEL_FILE, MemoryEstimate, PREPROCESSOR_FILE, VlmFiles,
     human_bytes, prepare,
@@ -239,15 +240,30 @@ impl LocalVlm {
         future_to_promise(async move {
             let (messages, images) = messages_and_images(&prompt, &images)?;
             let input = inner.prepare_input(&messages, &images).map_err(js_err)?;
-            let num = |k: &str| get(&options, k).and_then(|v| v.as_f64());
-            let temperature = num("temperature").unwrap_or(0.0) as f32;
+            // Each option a finite number in its range: `maxTokens: Infinity` would ask for
+            // usize::MAX tokens, NaN would silently become 0.
+            let num = |k: &str, min: f64, max: f64| -> Result<Option<f64>, JsValue> {
+                match get(&options, k) {
+                    None => Ok(None),
+                    Some(v) => match v.as_f64() {
+                        Some(x) if x.is_finite() && (min..=max).contains(&x) => Ok(Some(x)),
+                        _ => Err(JsValue::from(js_sys::Error::new(&format!(
+                            "options.{k} must be a number from {min} to {max}"
+                        )))),
+                    },
+                }
+            };
+            let max_tokens = num("maxTokens", 0.0, MAX_NEW_TOKENS as f64)?.unwrap_or(128.0);
+            let temperature = num("temperature", 0.0, 100.0)?.unwrap_or(0.0) as f32;
+            let top_p = num("topP", 0.0, 1.0)?.unwrap_or(1.0) as f32;
+            let seed = num("seed", 0.0, 9.007e15)?.unwrap_or(0.0) as u64;
             let config = GenerationConfig {
-                max_new_tokens: num("maxTokens").unwrap_or(128.0) as usize,
+                max_new_tokens: max_tokens as usize,
                 sampling: if temperature > 0.0 {
                     Sampling::TopP {
                         temperature,
-                        top_p: num("topP").unwrap_or(1.0) as f32,
-                        seed: num("seed").unwrap_or(0.0) as u64,
+                        top_p,
+                        seed,
                     }
                 } else {
                     Sampling::Greedy

@@ -875,7 +875,8 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
             permutations,
             stage1: options.stage1,
         },
-    );
+    )
+    .map_err(|e| JsError::new(&e))?;
     json.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&e.to_string()))
 }

@@ -414,6 +414,55 @@ async function main() {
     cell('unparseable answer → explicit unparsed', 'ollama', record('an answer naming no label → explicit unparsed result with the raw text', p));
   }
 
+  // Hostile servers (issue 14): the right answer or a named error, promptly; the page survives.
+  for (const scenario of ['unicode', 'kelvin']) {
+    for (const stream of [false, true]) {
+      const r = await ask(browser, page, { messages, options: base(scenario, { stream }) });
+      const p = r.ok ? [] : [`rejected: ${r.error.message}`];
+      if (r.ok && r.value.label !== 'happy') p.push(`label ${r.value.label}`);
+      cell('İ / K before the answer → happy', 'other', record(`${scenario} characters before the JSON (stream ${stream}) → happy`, p));
+    }
+  }
+  for (const [scenario, stream, option, includes] of [
+    ['endless', false, 'maxResponseBytes', 'response longer than 1048576 bytes'],
+    ['endless-stream', true, 'maxResponseBytes', 'response longer than 1048576 bytes'],
+    ['endless-line', true, 'maxSseLineBytes', 'server-sent-events line longer than 65536 bytes'],
+  ]) {
+    const options = base(scenario, { stream, maxResponseBytes: 1 << 20, maxSseLineBytes: 1 << 16, timeoutMs: 20000 });
+    const r = await ask(browser, page, { messages, options });
+    const p = expectError(r, scenario, { kind: 'too_large', includes: [includes, `options.${option}`] });
+    if (r.ms > 10000) p.push(`took ${r.ms.toFixed(0)} ms`);
+    cell('a body that never ends → too_large', 'other', record(`${scenario}: a 200 that never ends → too_large at the limit`, p, `${r.ms.toFixed(0)} ms`));
+  }
+  {
+    const r = await ask(browser, page, { messages, options: base('done-open', { stream: true, timeoutMs: 20000 }) });
+    const p = r.ok ? [] : [`rejected: ${r.error.message}`];
+    if (r.ok && r.value.label !== 'happy') p.push(`label ${r.value.label}`);
+    if (r.ms > 5000) p.push(`took ${r.ms.toFixed(0)} ms (waited for the connection to close)`);
+    cell('[DONE], connection left open → answer at once', 'vllm', record('[DONE] then an open connection → the answer at once', p, `${r.ms.toFixed(0)} ms`));
+  }
+  {
+    const options = base('redirect', { apiKey: KEY });
+    const r = await ask(browser, page, { messages, options });
+    const p = expectError(r, 'redirect', { kind: 'redirect', includes: ['not followed'] });
+    if (r.ok === false && r.error.message.includes('s3cret')) p.push('the message shows the signature');
+    const followed = (await fake.seen()).filter((x) => x.method === 'POST' && x.path.startsWith('/vllm/redirected'));
+    if (followed.length) p.push('the redirect was followed: the body went to its target');
+    cell('307 redirect → not followed', 'other', record('a 307 redirect → reported, the body not sent again', p));
+  }
+  {
+    const p = [];
+    for (const endpoint of ['http://é/v1', 'http://bücher.example/v1']) {
+      for (const fn of ['askRemote', 'previewRemote']) {
+        const r = await browser.call(page, `${fn} ${endpoint}`, async ({ fn, messages, endpoint }) => window.capture(() => window.emolens[fn](messages, { endpoint, model: 'm' })), { fn, messages, endpoint });
+        p.push(...expectError(r, `${fn} ${endpoint}`, { includes: ['punycode'] }));
+      }
+    }
+    const r = await ask(browser, page, { messages, options: base('vllm') });
+    if (!r.ok) p.push(`the page no longer answers after the bad endpoints: ${r.error.message}`);
+    record('a non-ASCII endpoint host → Error naming punycode (askRemote, previewRemote), the page lives on', p);
+  }
+
   // Bad input: an Error with a sentence, never a panic.
   {
     const p = [];

@@ -578,7 +578,18 @@ async function generation(browser, page) {
       } catch (e) {
         mismatch = { isError: e instanceof Error, message: e.message };
       }
-      return { text, pieces, ids, scores, stopped, sampled, sampledAgain, mismatch };
+      // Options out of range (issue 14): an Error naming the option, and the model still answers.
+      const refused = [];
+      for (const options of [{ maxTokens: Infinity }, { maxTokens: NaN }, { maxTokens: -1 }, { maxTokens: 1e9 }, { temperature: NaN }, { topP: 2 }]) {
+        try {
+          await vlm.generate('Describe the face.', [img], options);
+          refused.push({ options: JSON.stringify(options), resolved: true });
+        } catch (e) {
+          refused.push({ options: Object.keys(options)[0], isError: e instanceof Error, message: e.message });
+        }
+      }
+      const after = await vlm.generate('Describe the face.', [img], { maxTokens: 2 });
+      return { text, pieces, ids, scores, stopped, sampled, sampledAgain, mismatch, refused, after };
     }), [folder, DFEW]);
     const p = [];
     if (!r.ok) {
@@ -597,6 +608,10 @@ async function generation(browser, page) {
     if (v.stopped.length !== 2) p.push(`onToken returning false after 2 tokens gave ${v.stopped.length}`);
     if (v.sampled !== v.sampledAgain) p.push(`same seed, different samples: ${JSON.stringify(v.sampled)} vs ${JSON.stringify(v.sampledAgain)}`);
     if (!v.mismatch || !v.mismatch.isError || !/image/.test(v.mismatch.message)) p.push(`two image parts with one image: ${JSON.stringify(v.mismatch)}`);
+    for (const x of v.refused) {
+      if (x.resolved || !x.isError || !x.message.includes(`options.${x.options}`)) p.push(`out-of-range option not refused: ${JSON.stringify(x)}`);
+    }
+    if (typeof v.after !== 'string') p.push('generate no longer answers after refused options');
     results[backend] = v;
     record(`generate and scoreLabels on ${backend}`, p,
       `${JSON.stringify(v.text)}; p = ${v.scores.probabilities.map((x) => x.toFixed(4)).join(' ')}`);

@@ -44,6 +44,9 @@ pub struct Reply {
     /// After this many body bytes, stop sending and hold the connection until the client
     /// closes it (a model that hangs mid-answer).
     pub stall_after: Option<usize>,
+    /// After the body, send these bytes again and again until the client goes away (a server
+    /// whose answer never ends). Chunked.
+    pub endless: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -55,6 +58,7 @@ impl Reply {
             chunk: None,
             pause: None,
             stall_after: None,
+            endless: None,
         }
     }
     pub fn sse(body: &str, chunk: usize) -> Self {
@@ -68,6 +72,7 @@ impl Reply {
             chunk: Some(chunk),
             pause: None,
             stall_after: None,
+            endless: None,
         }
     }
     pub fn empty(status: u16) -> Self {
@@ -78,6 +83,7 @@ impl Reply {
             chunk: None,
             pause: None,
             stall_after: None,
+            endless: None,
         }
     }
     pub fn with_header(mut self, k: &'static str, v: &str) -> Self {
@@ -141,6 +147,8 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         413 => "Payload Too Large",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
@@ -228,12 +236,13 @@ fn write_reply(mut out: TcpStream, reply: &Reply, keep_alive: bool) -> bool {
         None => &reply.body[..],
     };
     match reply.chunk {
-        None => {
+        None if reply.endless.is_none() => {
             head.push_str(&format!("Content-Length: {}\r\n\r\n", reply.body.len()));
             let _ = out.write_all(head.as_bytes());
             let _ = out.write_all(body);
         }
-        Some(size) => {
+        size => {
+            let size = size.unwrap_or(8192);
             head.push_str("Transfer-Encoding: chunked\r\n\r\n");
             let _ = out.write_all(head.as_bytes());
             for (i, piece) in body.chunks(size.max(1)).enumerate() {
@@ -247,6 +256,15 @@ fn write_reply(mut out: TcpStream, reply: &Reply, keep_alive: bool) -> bool {
                     None if i % 16 == 0 => std::thread::sleep(Duration::from_millis(1)),
                     None => {}
                 }
+            }
+            if let Some(filler) = &reply.endless {
+                // Until the client closes the connection (a write then fails), at most 60 s.
+                let until = std::time::Instant::now() + Duration::from_secs(60);
+                let mut chunk = format!("{:x}\r\n", filler.len()).into_bytes();
+                chunk.extend_from_slice(filler);
+                chunk.extend_from_slice(b"\r\n");
+                while std::time::Instant::now() < until && out.write_all(&chunk).is_ok() {}
+                return false;
             }
             if reply.stall_after.is_none() {
                 let _ = out.write_all(b"0\r\n\r\n");
@@ -465,6 +483,53 @@ pub fn dialect_server(d: Dialect) -> Server {
 /// The faults, each in the shape a real server sends it.
 pub mod faults {
     use super::Reply;
+
+    /// An answer behind characters whose lowercase has another byte length (Turkish dotted
+    /// capital I, the Kelvin sign): the label must still be read.
+    pub const UNICODE_ANSWERS: [&str; 2] = [
+        "İİİİİİİİİİİ{\"label\": \"happy\"}",
+        "\u{212a}\u{212a}\u{212a} {\"label\": \"happy\"}",
+    ];
+
+    /// `{` repeated: a parser that rescans from every brace takes minutes.
+    pub fn braces(n: usize) -> String {
+        "{".repeat(n)
+    }
+
+    /// A 200 whose body never ends: JSON that keeps going, or a stream of content chunks, or
+    /// (`one_line`) a stream whose first line never ends.
+    pub fn endless(stream: bool, one_line: bool) -> Reply {
+        let (mut r, filler) = match (stream, one_line) {
+            (false, _) => (
+                Reply::json(200, "{\"choices\": [{\"message\": {\"content\": \""),
+                "aaaaaaaa".repeat(512),
+            ),
+            (true, false) => (
+                Reply::sse("", 4096),
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n".repeat(64),
+            ),
+            (true, true) => (
+                Reply::sse("data: {\"choices\":[{\"delta\":{\"content\":\"", 4096),
+                "a".repeat(4096),
+            ),
+        };
+        r.endless = Some(filler.into_bytes());
+        r
+    }
+
+    /// The whole streamed answer and `[DONE]`, then the connection stays open.
+    pub fn done_then_open(body: &str) -> Reply {
+        let mut r = Reply::sse(body, 64);
+        r.stall_after = Some(body.len());
+        r
+    }
+
+    /// A redirect that a client following it would answer with the body and key elsewhere.
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        let mut r = Reply::empty(status);
+        r.headers.push(("Location", location.to_string()));
+        r
+    }
 
     /// A 400 that names no parameter the client could drop.
     pub fn bad_request() -> Reply {
