@@ -306,6 +306,8 @@ if (same.ok && single.ok) {
         })(),
         labels: bad({ labels: '' }),
         mode: bad({ mode: 'everything' }),
+        // Stage 1 sends frames; summaries mode promises none.
+        stage1InSummaries: bad({ mode: 'summaries', stage1: true }),
         noJpeg: (() => {
           try {
             window.emolens.buildPrompt(noJpeg, { mode: 'enriched' });
