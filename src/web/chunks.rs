@@ -16,9 +16,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::face::{FaceTracker, FrameFaces, TrackingStats};
 use crate::web::Analyzer;
-use crate::web::video::{
-    Collected, attach_jpegs, check_frames, err, image_data_rgb, plain, plain_options, report_of,
-};
+use crate::web::helpers::{check_frames, err, image_data_rgb, plain, plain_options};
+use crate::web::video::{Collected, attach_jpegs, report_of};
 
 /// What a worker sends back for one chunk.
 #[derive(Serialize, Deserialize)]

@@ -20,10 +20,10 @@ use web_sys::{ImageBitmap, OffscreenCanvasRenderingContext2d};
 
 use crate::timeline::live::LivePolicy;
 use crate::timeline::{LiveStats, VideoReport};
-use crate::web::video::{
-    Collected, VideoOptions, blob_data_url, canvas_jpeg, canvas_pixels, err, frame_canvas, now_ms,
-    plain, plain_options, report_of,
+use crate::web::helpers::{
+    VideoOptions, canvas_pixels, err, frame_canvas, now_ms, plain, plain_options,
 };
+use crate::web::video::{Collected, blob_data_url, canvas_jpeg, report_of};
 use crate::web::{Analyzer, js_message};
 
 /// The analysed frames of a live session and the JPEGs kept for its keyframes.

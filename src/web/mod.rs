@@ -7,15 +7,18 @@
 //! The WebGPU device is created once per page and shared (burn's runtime can only be set up once);
 //! every tensor read is asynchronous, since a synchronous read on WebGPU aborts the module.
 //!
-//! The rest of the binding, one file per concern: [`video`] (`analyzeVideo`, `analyzeFrames`,
-//! `buildPrompt`; `video.js` only waits for frames), [`live`] (live sessions, on this thread or in
-//! a Web Worker), [`chunks`] (dense analysis in parallel workers), [`names`] (labels for the page).
+//! The rest of the binding, one file per concern: [`video`] (`analyzeVideo`, `analyzeFrames`;
+//! `video.js` only waits for frames), [`live`] (live sessions, on this thread or in a Web
+//! Worker), [`chunks`] (dense analysis in parallel workers), [`prompt`] (`buildPrompt`), [`names`]
+//! (labels for the page), [`helpers`] (options, errors, canvases).
 //! The remote client's and the local VLM's bindings live beside their cores (`remote::js`,
 //! `vlm::web`).
 
 pub mod chunks;
+pub mod helpers;
 pub mod live;
 pub mod names;
+pub mod prompt;
 pub mod video;
 
 use std::cell::RefCell;

@@ -1,10 +1,9 @@
 //! Browser video: `Analyzer.analyzeVideo(video, options)` analyses every frame of a `<video>` and
-//! returns the report `emolens video --json` prints; `buildPrompt(report, options)` turns it into
-//! the JSON `emolens prompt` prints. Both reuse the library's report and prompt code.
+//! returns the report `emolens video --json` prints (the library's report code);
+//! `analyzeFrames` does the same for frames the caller decoded.
 //!
 //! ```js
 //! const report = await analyzer.analyzeVideo(video, { keyframeFps: 1, onProgress: (done, total) => {} });
-//! const prompt = buildPrompt(report, { labels: 'dfew', mode: 'enriched' });
 //! ```
 //!
 //! File mode (a video with a `src`): the video is paused on every frame it presents
@@ -16,23 +15,23 @@
 //! counted. Keyframes are only known at the end, so every analysed frame is kept as a JPEG, at
 //! most `liveJpegLimit` of them (the oldest go first); a keyframe whose JPEG went has none.
 
-use js_sys::{Function, Reflect};
-use serde::{Deserialize, Serialize};
+use js_sys::Reflect;
+use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{HtmlVideoElement, OffscreenCanvas, OffscreenCanvasRenderingContext2d};
+use web_sys::{HtmlVideoElement, OffscreenCanvasRenderingContext2d};
 
-use crate::face::{FaceTracker, FrameFaces, TrackingOptions};
+use crate::face::{FaceTracker, FrameFaces};
 use crate::frames::RgbImage;
-use crate::labels::LabelSet;
-use crate::prompt::{ClipContext, ImageDetail, PromptMode, PromptRequest, prompt_json};
-use crate::timeline::keyframes::{encode_jpeg, jpeg_dimensions};
 use crate::timeline::{
-    KeyframeOptions, KeyframeSampling, SpotOptions, TimelineBuilder, TrackerOptions, VideoReport,
-    spot,
+    KeyframeOptions, SpotOptions, TimelineBuilder, TrackerOptions, VideoReport, spot,
+};
+use crate::web::Analyzer;
+use crate::web::helpers::{
+    VideoOptions, aborted, canvas_pixels, check_frames, err, frame_canvas, image_data_rgb,
+    jpeg_data_url, js_option, now_ms, plain, plain_options, report_progress,
 };
 use crate::web::live::LiveFrames;
-use crate::web::{Analyzer, js_message};
 
 #[wasm_bindgen(module = "/src/web/video.js")]
 extern "C" {
@@ -60,199 +59,11 @@ extern "C" {
     pub(crate) async fn blob_data_url(blob: JsValue) -> Result<JsValue, JsValue>;
 }
 
-/// Options of `analyzeVideo` that are plain data (`onProgress` and `signal` are read apart).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct VideoOptions {
-    /// 'file' or 'live'; by default 'live' for a MediaStream in `srcObject`, else 'file'.
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default = "one")]
-    keyframe_fps: f64,
-    #[serde(default)]
-    max_keyframes: Option<usize>,
-    /// 'balanced' (default) or 'uniform' (evenly spread frames only, for comparison).
-    #[serde(default)]
-    keyframe_sampling: KeyframeSampling,
-    /// Longer side of keyframe JPEGs (0: frame size).
-    #[serde(default = "default_keyframe_size")]
-    pub(crate) keyframe_size: usize,
-    #[serde(default = "default_quality")]
-    pub(crate) keyframe_quality: u8,
-    /// Include every frame's record.
-    #[serde(default)]
-    records: bool,
-    /// File mode: frames per forward pass.
-    #[serde(default = "default_batch")]
-    batch: usize,
-    /// Stop after this many frames (file mode: the report covers only those).
-    #[serde(default)]
-    max_frames: Option<usize>,
-    /// The clip's frame rate; by default the median interval between frames.
-    #[serde(default)]
-    fps: Option<f64>,
-    /// How long to wait for one frame before giving up with an Error.
-    #[serde(default = "default_frame_timeout")]
-    frame_timeout_ms: f64,
-    /// Live mode: at most this many analysed frames kept as JPEGs for the keyframes.
-    #[serde(default = "default_live_jpeg_limit")]
-    pub(crate) live_jpeg_limit: usize,
-    /// Live mode in a Web Worker (`www/live.js`): frames that may wait while one is analysed.
-    #[serde(default = "default_live_queue")]
-    pub(crate) live_queue: usize,
-    /// Follow faces from frame to frame and run the detector only every `redetectEvery` frames
-    /// (and when a face moves fast, is lost or nears the edge); `false`: detect on every frame.
-    #[serde(default = "yes")]
-    tracking: bool,
-    #[serde(default)]
-    redetect_every: Option<usize>,
-}
-
-impl VideoOptions {
-    pub(crate) fn tracking(&self) -> TrackingOptions {
-        TrackingOptions::with(self.tracking, self.redetect_every)
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn default_keyframe_size() -> usize {
-    640
-}
-fn default_quality() -> u8 {
-    85
-}
-fn default_batch() -> usize {
-    4
-}
-fn default_frame_timeout() -> f64 {
-    15_000.0
-}
-fn default_live_jpeg_limit() -> usize {
-    1800
-}
-fn default_live_queue() -> usize {
-    crate::timeline::live::DEFAULT_QUEUE_LIMIT
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FrameMeta {
     media_time: f64,
     presented_frames: f64,
-}
-
-pub(crate) fn err(message: impl AsRef<str>) -> JsValue {
-    JsError::new(message.as_ref()).into()
-}
-
-/// A value as plain JSON-compatible JS data (objects, not Maps).
-pub(crate) fn plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| err(e.to_string()))
-}
-
-/// Reads an option that serde cannot (a function, an AbortSignal).
-pub(crate) fn js_option(options: &JsValue, key: &str) -> JsValue {
-    if options.is_object() {
-        Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
-/// Options as data: `onProgress` and `signal` are dropped before serde sees them.
-pub(crate) fn plain_options(options: &JsValue) -> Result<VideoOptions, JsValue> {
-    let plain = js_sys::Object::new();
-    if options.is_object() {
-        let source: &js_sys::Object = options.unchecked_ref();
-        let entries = js_sys::Object::entries(source);
-        for entry in entries.iter() {
-            let pair: js_sys::Array = entry.unchecked_into();
-            let key = pair.get(0).as_string().unwrap_or_default();
-            if key != "onProgress" && key != "signal" {
-                Reflect::set(&plain, &key.into(), &pair.get(1))?;
-            }
-        }
-    } else if !options.is_undefined() && !options.is_null() {
-        return Err(err("analyzeVideo options must be an object"));
-    }
-    let options: VideoOptions = serde_wasm_bindgen::from_value(plain.into())
-        .map_err(|e| err(format!("bad analyzeVideo options: {e}")))?;
-    if !options.keyframe_fps.is_finite() || options.keyframe_fps < 0.0 {
-        return Err(err(format!(
-            "keyframeFps must be a number >= 0 (at most 5 are used), not {}",
-            options.keyframe_fps
-        )));
-    }
-    if !(1..=100).contains(&options.keyframe_quality) {
-        return Err(err(format!(
-            "keyframeQuality must be 1-100, not {}",
-            options.keyframe_quality
-        )));
-    }
-    if let Some(fps) = options.fps
-        && !(fps.is_finite() && fps > 0.0)
-    {
-        return Err(err(format!("fps must be a positive number, not {fps}")));
-    }
-    if options.batch == 0 {
-        return Err(err("batch must be at least 1"));
-    }
-    options
-        .tracking()
-        .validate()
-        .map_err(|e| err(format!("redetectEvery: {e}")))?;
-    Ok(options)
-}
-
-/// Whether the user's AbortSignal has fired.
-fn aborted(signal: &JsValue) -> bool {
-    !signal.is_undefined()
-        && !signal.is_null()
-        && Reflect::get(signal, &"aborted".into())
-            .map(|v| v.is_truthy())
-            .unwrap_or(false)
-}
-
-/// A 2D context of the video's size that frames are drawn into and read back from.
-pub(crate) fn frame_canvas(
-    width: u32,
-    height: u32,
-) -> Result<OffscreenCanvasRenderingContext2d, JsValue> {
-    let canvas = OffscreenCanvas::new(width, height)?;
-    let settings = js_sys::Object::new();
-    Reflect::set(&settings, &"willReadFrequently".into(), &JsValue::TRUE)?;
-    canvas
-        .get_context_with_context_options("2d", &settings)?
-        .ok_or_else(|| err("this browser gives no 2D canvas context"))?
-        .dyn_into::<OffscreenCanvasRenderingContext2d>()
-        .map_err(|_| err("the 2D canvas context has an unexpected type"))
-}
-
-pub(crate) fn canvas_pixels(
-    context: &OffscreenCanvasRenderingContext2d,
-    width: u32,
-    height: u32,
-) -> Result<RgbImage, JsValue> {
-    let data = context.get_image_data(0.0, 0.0, width as f64, height as f64)?;
-    RgbImage::from_rgba(width as usize, height as usize, &data.data())
-        .map_err(|e| err(e.to_string()))
-}
-
-fn jpeg_data_url(image: &RgbImage, size: usize, quality: u8) -> Result<String, JsValue> {
-    let jpeg = encode_jpeg(image, size, quality).map_err(|e| err(format!("keyframe JPEG: {e}")))?;
-    Ok(crate::prompt::image_data_url(&jpeg))
-}
-
-pub(crate) fn now_ms() -> f64 {
-    js_sys::Date::now()
 }
 
 /// Frame rate from media times: the median interval (robust to a variable rate's outliers).
@@ -319,22 +130,6 @@ pub(crate) fn report_of(
     );
     report.tracking = Some(collected.tracker.stats());
     report
-}
-
-pub(crate) fn report_progress(
-    on_progress: &JsValue,
-    done: usize,
-    total: Option<usize>,
-) -> Result<(), JsValue> {
-    if let Some(callback) = on_progress.dyn_ref::<Function>() {
-        let total = total
-            .map(|t| JsValue::from(t as f64))
-            .unwrap_or(JsValue::UNDEFINED);
-        callback
-            .call2(&JsValue::NULL, &(done as f64).into(), &total)
-            .map_err(|e| err(format!("onProgress threw: {}", js_message(&e))))?;
-    }
-    Ok(())
 }
 
 fn frame_meta(value: JsValue) -> Result<Option<FrameMeta>, JsValue> {
@@ -468,9 +263,7 @@ impl Analyzer {
             Reflect::set(&video, &"loop".into(), &JsValue::from_bool(looping))?;
             result?
         };
-        report
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| err(e.to_string()))
+        plain(&report)
     }
 
     /// Analyses frames the caller decoded (e.g. with WebCodecs): `frames` an array of
@@ -501,47 +294,8 @@ impl Analyzer {
         }
         let mut report = report_of(&collected, &settings, "frames".into(), now_ms() - started);
         attach_jpegs(&mut report, image_of, &settings)?;
-        report
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| err(e.to_string()))
+        plain(&report)
     }
-}
-
-/// Checks what `analyzeFrames` and its parallel twin are given: one time per frame, finite and
-/// increasing.
-pub(crate) fn check_frames(
-    who: &str,
-    frames: &js_sys::Array,
-    times: &[f64],
-) -> Result<(), JsValue> {
-    if frames.length() as usize != times.len() {
-        return Err(err(format!(
-            "{who} got {} frames and {} times",
-            frames.length(),
-            times.len()
-        )));
-    }
-    if times.is_empty() {
-        return Err(err(format!("{who} got no frames")));
-    }
-    if !times.iter().all(|t| t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
-        return Err(err(format!("{who}: times must be finite and increasing")));
-    }
-    Ok(())
-}
-
-/// The pixels of `frames[i]`, an `ImageData`.
-pub(crate) fn image_data_rgb(
-    who: &str,
-    frames: &js_sys::Array,
-    i: usize,
-) -> Result<RgbImage, JsValue> {
-    let data: web_sys::ImageData = frames
-        .get(i as u32)
-        .dyn_into()
-        .map_err(|_| err(format!("{who}: frame {i} is not an ImageData")))?;
-    RgbImage::from_rgba(data.width() as usize, data.height() as usize, &data.data())
-        .map_err(|e| err(format!("frame {i}: {e}")))
 }
 
 /// Encodes the report's keyframes from the frames they name.
@@ -741,142 +495,4 @@ impl Analyzer {
         }
         frames.finish(options, path, aborted(signal), false).await
     }
-}
-
-/// Options of `buildPrompt`, named as `emolens prompt`'s flags.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PromptOptions {
-    /// 'dfew', 'ferv39k', 'mafw', 'faceapi', 'a,b,c', or an array of names.
-    #[serde(default)]
-    labels: Option<LabelsOption>,
-    #[serde(default)]
-    mode: Option<PromptMode>,
-    #[serde(default)]
-    detail: Option<ImageDetail>,
-    #[serde(default)]
-    permutations: Option<usize>,
-    #[serde(default)]
-    stage1: bool,
-    /// Pick keyframes again at this base rate (needs the report's records; image modes need
-    /// pixels for every new keyframe, i.e. only frames that were keyframes in the report).
-    #[serde(default)]
-    keyframe_fps: Option<f64>,
-    /// Pick keyframes again with this sampling ('balanced' | 'uniform'), under the same conditions.
-    #[serde(default)]
-    keyframe_sampling: Option<KeyframeSampling>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum LabelsOption {
-    Spec(String),
-    List(Vec<String>),
-}
-
-fn jpeg_from_data_url(url: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine;
-    let encoded = url
-        .strip_prefix("data:image/jpeg;base64,")
-        .ok_or("a keyframe's jpeg is not a data:image/jpeg;base64 URL")?;
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|e| format!("a keyframe's jpeg is not valid base64: {e}"))
-}
-
-/// Builds the VLM request from a video report (`analyzer.analyzeVideo`'s result, or
-/// `emolens video --json` with keyframe data URLs): the same JSON as `emolens prompt`.
-///
-/// `options`: `{ labels = 'dfew', mode = 'enriched'|'keyframes'|'summaries', detail = 'low'|'high',
-/// permutations = 1, stage1 = false, keyframeFps?, keyframeSampling? }`. `summaries` carries no
-/// image. Keyframes are the report's; `keyframeFps` / `keyframeSampling` pick them again from its records (`records: true`), and image
-/// modes then need a JPEG for each, which only frames that were already keyframes have.
-#[wasm_bindgen(js_name = buildPrompt)]
-pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-    // Straight from the JS values (no JSON text): every number arrives bit-exact, so spotting
-    // the records again (keyframeFps) gives exactly the report's events.
-    let report: VideoReport = serde_wasm_bindgen::from_value(report).map_err(|e| {
-        JsError::new(&format!(
-            "buildPrompt takes the report of analyzeVideo (or emolens video --json): {e}"
-        ))
-    })?;
-    let options: PromptOptions = if options.is_undefined() || options.is_null() {
-        serde_wasm_bindgen::from_value(js_sys::Object::new().into())
-    } else {
-        serde_wasm_bindgen::from_value(options)
-    }
-    .map_err(|e| JsError::new(&format!("bad buildPrompt options: {e}")))?;
-    // Another keyframe rate: picked again from the records; pixels exist only for frames that
-    // were keyframes already (checked below when the mode sends images).
-    let report = match (options.keyframe_fps, options.keyframe_sampling) {
-        (None, None) => report,
-        (fps, sampling) => {
-            let fps = fps.unwrap_or(KeyframeOptions::default().base_fps);
-            if !(fps.is_finite() && fps >= 0.0) {
-                return Err(JsError::new(&format!(
-                    "keyframeFps must be a number >= 0 (at most 5 are used), not {fps}"
-                )));
-            }
-            report
-                .with_keyframes(&KeyframeOptions {
-                    base_fps: fps,
-                    max_keyframes: None,
-                    sampling: sampling.unwrap_or_default(),
-                })
-                .map_err(|e| JsError::new(&format!("keyframeFps / keyframeSampling: {e}")))?
-        }
-    };
-    let spec = match options.labels {
-        None => "dfew".to_string(),
-        Some(LabelsOption::Spec(spec)) => spec,
-        Some(LabelsOption::List(names)) => names.join(","),
-    };
-    let labels = LabelSet::from_spec(&spec).map_err(|e| JsError::new(&format!("labels: {e}")))?;
-    let mode = options.mode.unwrap_or(PromptMode::Enriched);
-    let permutations = options.permutations.unwrap_or(1);
-    if permutations == 0 {
-        return Err(JsError::new("permutations must be at least 1"));
-    }
-    // Pixels are only decoded when the request will carry them, as natively.
-    let jpegs = if mode.sends_images() || options.stage1 {
-        let jpegs = report
-            .keyframes
-            .iter()
-            .map(|k| {
-                let url = k.jpeg.as_deref().ok_or_else(|| {
-                    format!(
-                        "the keyframe at {:.3} s (frame {}) has no JPEG, and mode '{}' sends images: analyse the video with this keyframeFps, or use mode 'summaries'",
-                        k.keyframe.time,
-                        k.keyframe.frame,
-                        serde_json::to_value(mode)
-                            .unwrap_or_default()
-                            .as_str()
-                            .unwrap_or("?")
-                    )
-                })?;
-                let jpeg = jpeg_from_data_url(url)?;
-                let (w, h) = jpeg_dimensions(&jpeg)?;
-                Ok((w, h, jpeg))
-            })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| JsError::new(&e))?;
-        Some(jpegs)
-    } else {
-        None
-    };
-    let clip = ClipContext::from_report(&report, jpegs);
-    let json = prompt_json(
-        &report.path,
-        &clip,
-        &PromptRequest {
-            mode,
-            labels,
-            detail: options.detail.unwrap_or_default(),
-            permutations,
-            stage1: options.stage1,
-        },
-    )
-    .map_err(|e| JsError::new(&e))?;
-    json.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
 }
