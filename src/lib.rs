@@ -11,6 +11,7 @@ pub mod frames;
 pub mod labels;
 pub mod prompt;
 pub mod remote;
+pub mod rng;
 pub mod timeline;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod video;

@@ -15,24 +15,9 @@ use emolens::labels::LabelSet;
 use emolens::remote::response::TokenLogprob;
 use emolens::remote::sse::{CompletionReader, ResponseLimits, SseParser};
 use emolens::remote::{Answer, Endpoint, parse_answer};
+use emolens::rng::Rng;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // SplitMix64: small, seedable, good enough to pick mutations.
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Fragments that steer parsers into their edge cases.
 const TOKENS: &[&str] = &[

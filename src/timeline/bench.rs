@@ -15,6 +15,7 @@ use super::keyframes::{
 };
 use super::spot::{EventKind, SpotOptions, Spotting, spot};
 use super::{FrameRecord, Timeline};
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchOptions {
@@ -66,23 +67,6 @@ impl Default for BenchOptions {
 pub struct BenchClip {
     pub source_frames: Vec<usize>,
     pub truth: Vec<(usize, usize)>,
-}
-
-/// Small deterministic generator (SplitMix64): reproducible clips without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in lo..=hi.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
 }
 
 /// The neutral stretch played forward and back (no jump cuts), from a random phase.

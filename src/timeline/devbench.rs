@@ -15,6 +15,7 @@ use super::bench::count_hits;
 use super::spot::{EventKind, SpotOptions, spot};
 use super::stats::median;
 use super::{NUM_FEATURES, Timeline};
+use crate::rng::Rng;
 
 /// The annotations file (`tests/data/video/dev/annotations.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,22 +116,6 @@ impl Default for DevBenchOptions {
             clip_frames: 300,
             seed: 13,
         }
-    }
-}
-
-/// SplitMix64, as in [`super::bench`]: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
     }
 }
 
