@@ -421,6 +421,38 @@ export interface AskResult {
   runs: AskRun[];
 }
 
+/** The clip question of `askClip`, asked of a server (`endpoint`, `model`) or of `vlm`. */
+export interface AskClipOptions extends Partial<AskRemoteOptions> {
+  /** A loaded local VLM: the whole flow runs in the page (then `endpoint` and `model` are not used). */
+  vlm?: LocalVlm;
+  mode?: PromptMode;
+  detail?: 'low' | 'high';
+  /** First one description per stretch between keyframes, carried into the final question. */
+  stage1?: boolean;
+  /** Prior correction: one prior per label, in the label set's order. */
+  priors?: number[];
+  tau?: number;
+  /** Contextual calibration: the content-free question's answer is divided out. */
+  contentFree?: boolean;
+  /** After each answer: answered queries and all the flow sends. */
+  onProgress?: (answered: number, total: number) => void;
+}
+
+/** `askClip`'s result: `emolens ask VIDEO --json`. */
+export interface AskClipResult extends AskResult {
+  /** Stage 1's descriptions, when it ran. */
+  stage1?: { segment: number; description: string }[];
+  /** The corrected decision, with `priors` or `contentFree`. */
+  corrected?: {
+    method: 'priors' | 'content_free';
+    label: string;
+    adjusted_scores: Record<string, number>;
+    content_free_scores: Record<string, number> | null;
+  };
+  /** A correction that could not be made, and why. */
+  notes?: string[];
+}
+
 /** `previewRemote`'s result: exactly what would be POSTed, the key redacted. */
 export interface RemotePreview {
   url: string;
@@ -467,6 +499,8 @@ export declare class LocalVlm {
   static clearCache(): Promise<boolean>;
   generate(prompt: VlmPrompt, images?: VlmImage[], options?: GenerateOptions): Promise<string>;
   scoreLabels(prompt: VlmPrompt, images: VlmImage[] | undefined, labels: string[]): Promise<LabelScores>;
+  /** `askClip` with this model (options without the server's). */
+  askClip(report: VideoReport, options?: AskClipOptions): Promise<AskClipResult>;
   readonly backend: RunningBackend;
   readonly fallbackReason: string | undefined;
   readonly cachedOffline: boolean;
@@ -511,6 +545,8 @@ export interface VlmBenchmarkResult {
 export declare function buildPrompt(report: VideoReport, options?: BuildPromptOptions): Prompt;
 /** Asks an OpenAI-compatible server which emotion the clip shows. */
 export declare function askRemote(messages: RemoteMessages, options: AskRemoteOptions): Promise<AskResult>;
+/** The whole multi-stage ask about an analysed clip, with a server or `options.vlm`. */
+export declare function askClip(report: VideoReport, options: AskClipOptions): Promise<AskClipResult>;
 /** What `askRemote` would send, sending nothing. */
 export declare function previewRemote(messages: RemoteMessages, options: AskRemoteOptions): RemotePreview;
 /** Where the chunks of `count` frames start (every `redetectEvery` frames), for `analyzeChunk`. */

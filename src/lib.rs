@@ -5,6 +5,7 @@
 //! [`prompt`] → [`vlm`] (in-browser SmolVLM) or [`remote`]. The browser binding ([`web`]) is a thin layer
 //! over this core, which also builds and is tested natively.
 
+pub mod ask;
 pub mod calibration;
 pub mod face;
 pub mod frames;

@@ -2,6 +2,8 @@
 //! with the right exit code (2 bad input, 1 server fault); nothing panics, hangs or grows
 //! without bound. The server cases run against the fake server on 127.0.0.1.
 
+#[path = "support/ask_messages.rs"]
+mod ask_messages;
 #[path = "support/fake_vlm.rs"]
 mod fake_vlm;
 
@@ -10,8 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use emolens::labels::LabelSet;
-use emolens::remote::ask::AskOptions;
-use emolens::remote::client::{Client, ask};
+use emolens::remote::AskOptions;
+use ask_messages::ask;
+use emolens::remote::client::Client;
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::build_messages;
 use emolens::remote::{
@@ -21,20 +24,20 @@ use fake_vlm::{Dialect, Reply, Server, faults, non_streamed, streamed};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn options(stream: bool) -> AskOptions {
-    AskOptions {
-        model: "m".into(),
-        stream,
-        top_logprobs: None,
-        schema: true,
-        temperature: Some(0.0),
-        max_tokens: Some(100),
-        permutations: 1,
-        seed: None,
-        max_in_flight: 1,
-        text_only: false,
-    }
+fn options(stream: bool) -> (AskOptions, usize) {
+    (
+        AskOptions {
+            model: "m".into(),
+            stream,
+            top_logprobs: None,
+            schema: true,
+            temperature: Some(0.0),
+            max_tokens: Some(100),
+        },
+        1,
+    )
 }
+
 
 /// Asks once through `server`, within `timeout`; returns the label or the error, and how long
 /// it took.

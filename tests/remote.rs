@@ -2,14 +2,17 @@
 //! llama.cpp's server and Ollama's OpenAI-compatible endpoint, and with each fault they produce.
 //! Everything stays on 127.0.0.1.
 
+#[path = "support/ask_messages.rs"]
+mod ask_messages;
 #[path = "support/fake_vlm.rs"]
 mod fake_vlm;
 
 use std::time::{Duration, Instant};
 
 use emolens::labels::LabelSet;
-use emolens::remote::ask::AskOptions;
-use emolens::remote::client::{Client, ask};
+use emolens::remote::AskOptions;
+use ask_messages::ask;
+use emolens::remote::client::Client;
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::build_messages;
 use emolens::remote::{
@@ -365,20 +368,20 @@ fn garbage_answer_is_unparsed() {
     );
 }
 
-fn options(k: usize) -> AskOptions {
-    AskOptions {
-        model: "m".into(),
-        stream: false,
-        top_logprobs: None,
-        schema: true,
-        temperature: Some(0.0),
-        max_tokens: Some(100),
-        permutations: k,
-        seed: None,
-        max_in_flight: 2,
-        text_only: false,
-    }
+fn options(k: usize) -> (AskOptions, usize) {
+    (
+        AskOptions {
+            model: "m".into(),
+            stream: false,
+            top_logprobs: None,
+            schema: true,
+            temperature: Some(0.0),
+            max_tokens: Some(100),
+        },
+        k,
+    )
 }
+
 
 #[test]
 fn permutations_average_per_label() {

@@ -550,3 +550,72 @@ fn parameter_count_matches_the_checkpoints() {
     assert!((250_000_000..265_000_000).contains(&p256), "{p256}");
     assert!((500_000_000..515_000_000).contains(&p500), "{p500}");
 }
+
+/// The whole ask flow on the local VLM: stage 1 generated, the final question and the
+/// content-free one scored over the label set, the correction made from those probabilities.
+#[test]
+fn the_ask_flow_runs_on_the_local_vlm() {
+    use emolens::ask::{AskFlow, AskPlan, CorrectionPlan, Question, drive_async};
+    use emolens::prompt::{ClipContext, ImageDetail, Keyframe, PromptMode, Segment};
+    let m = tiny_model();
+    let jpeg = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/faces/happy.jpg"),
+    )
+    .unwrap();
+    let keyframe = |time| Keyframe {
+        time,
+        width: 0,
+        height: 0,
+        jpeg: jpeg.clone(),
+    };
+    let segment = |start: f64, end: f64, keyframe| Segment {
+        start,
+        end,
+        summary: format!("From {start:.2} s to {end:.2} s the lip corners rose."),
+        description: None,
+        keyframe: Some(keyframe),
+    };
+    let labels = LabelSet::custom(&["happy", "sad", "fear"], None).unwrap();
+    let plan = AskPlan {
+        labels: labels.clone(),
+        question: Question::Clip {
+            clip: ClipContext {
+                duration: 2.0,
+                fps: 30.0,
+                frames: 60,
+                frame_width: 64,
+                frame_height: 64,
+                keyframes: vec![keyframe(0.5), keyframe(1.5)],
+                segments: vec![segment(0.0, 1.0, 0), segment(1.0, 2.0, 1)],
+                events: Vec::new(),
+            },
+            mode: PromptMode::Enriched,
+            detail: ImageDetail::Low,
+            stage1: true,
+        },
+        permutations: 2,
+        seed: None,
+        correction: CorrectionPlan::ContentFree,
+        max_in_flight: 1,
+        text_only: false,
+    };
+    let run = || {
+        let flow = AskFlow::new(plan.clone()).unwrap();
+        let (m, labels) = (&m, &labels);
+        let answer = |q: emolens::ask::Query| async move { m.answer(&q, labels, 6).await };
+        pollster::block_on(drive_async(flow, answer, |_, _| {})).unwrap()
+    };
+    let out = run();
+    let stage1 = out.stage1.as_ref().unwrap();
+    assert_eq!(stage1.keys().copied().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(out.result.runs.len(), 2);
+    for r in &out.result.runs {
+        let p = r.probabilities.as_ref().unwrap();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+    let corrected = out.corrected.as_ref().expect("content-free correction");
+    assert_eq!(corrected.content_free_scores.as_ref().unwrap().len(), 3);
+    assert!(out.result.label.is_some());
+    // Greedy and closed-set: the same flow gives the same outcome.
+    assert_eq!(run(), out);
+}

@@ -11,18 +11,13 @@ use clap::Args;
 
 use super::EXIT_BAD_INPUT;
 use super::prompt::ClipArgs;
-use emolens::calibration::Correction;
+use emolens::ask::{AskFlow, AskPlan, CorrectionPlan, PlanError, Question, Setting};
 use emolens::labels::LabelSet;
-use emolens::prompt::{
-    ClipContext, LabelOrdering, PromptOptions, check_permutations, content_free, final_request,
-    stage1_requests,
-};
-use emolens::remote::ask::AskResult;
-use emolens::remote::ask::{AskOptions, build_requests};
-use emolens::remote::client::{Client, ask};
+use emolens::prompt::{LabelOrdering, label_orders};
+use emolens::remote::client::{AskFailure, Client, ask};
 use emolens::remote::native::UreqTransport;
-use emolens::remote::request::{ChatRequest, Message, build_messages, image_data_url};
-use emolens::remote::{ApiKey, Endpoint, ResponseLimits, RetryPolicy};
+use emolens::remote::request::{AskOptions, build_messages, image_data_url, ordered_names};
+use emolens::remote::{ApiKey, Endpoint, RemoteError, ResponseLimits, RetryPolicy};
 
 const DEFAULT_PROMPT: &str = "What emotion does the person in these frames express?";
 
@@ -116,26 +111,63 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
+/// A refused plan, worded with the flag it is about.
+fn plan_error(e: &PlanError) -> String {
+    let flag = match e.setting {
+        Setting::Permutations => "--permutations",
+        Setting::Priors => "--priors",
+        Setting::Tau => "--tau",
+        Setting::Stage1 => "--stage1",
+        Setting::ContentFree => "--content-free",
+        Setting::Images => "--image",
+    };
+    format!("{flag}: {}", e.message)
+}
+
+/// What is asked: the clip's context (analysed here), or the prompt and images in every label
+/// order.
+fn question(args: &AskArgs, labels: &LabelSet) -> Result<Question, String> {
+    if let Some(video) = &args.video {
+        let (_, clip) = args.clip.clip(video, args.stage1)?;
+        return Ok(Question::Clip {
+            clip,
+            mode: args.clip.mode(),
+            detail: args.clip.detail(),
+            stage1: args.stage1,
+        });
+    }
+    let prompt = match (&args.prompt, &args.prompt_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+        (None, None) => DEFAULT_PROMPT.to_string(),
+    };
+    let mut images = Vec::new();
+    for path in &args.image {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        images.push(image_data_url(&bytes));
+    }
+    let ordering = args.seed.map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+    emolens::prompt::check_permutations(labels.len(), args.permutations, ordering)
+        .map_err(|e| format!("--permutations: {e}"))?;
+    Ok(Question::Conversations(
+        label_orders(labels.len(), args.permutations, ordering)
+            .iter()
+            .map(|perm| {
+                let order = ordered_names(labels, perm);
+                let messages = build_messages(&prompt, &images, &order);
+                (order, messages)
+            })
+            .collect(),
+    ))
+}
+
 pub fn run(args: AskArgs) -> ExitCode {
     let labels = match label_set(&args.labels) {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    let prompt = match (&args.prompt, &args.prompt_file) {
-        (Some(p), _) => p.clone(),
-        (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(p) => p,
-            Err(e) => return fail(format!("cannot read {}: {e}", f.display())),
-        },
-        (None, None) => DEFAULT_PROMPT.to_string(),
-    };
-    let mut images = Vec::new();
-    for path in &args.image {
-        match std::fs::read(path) {
-            Ok(bytes) => images.push(image_data_url(&bytes)),
-            Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
-        }
-    }
     let api_key = match args
         .api_key_env
         .as_deref()
@@ -156,69 +188,53 @@ pub fn run(args: AskArgs) -> ExitCode {
         schema: !args.no_schema,
         temperature: Some(args.temperature),
         max_tokens: Some(args.max_tokens),
+    };
+    let correction = match (&args.priors, args.content_free) {
+        (Some(priors), _) => CorrectionPlan::Priors {
+            priors: priors.clone(),
+            tau: args.tau,
+        },
+        (None, true) => CorrectionPlan::ContentFree,
+        (None, false) => CorrectionPlan::None,
+    };
+    let mut plan = AskPlan {
+        labels: labels.clone(),
+        question: Question::Conversations(Vec::new()),
         permutations: args.permutations,
         seed: args.seed,
+        correction,
         max_in_flight: args.concurrency.max(1),
         text_only: !args.clip.mode().sends_images(),
     };
-    let ordering = args
-        .seed
-        .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
-    if let Err(e) = check_permutations(labels.len(), args.permutations, ordering) {
-        return fail(format!("--permutations: {e}"));
-    }
-    if opts.text_only && !images.is_empty() {
-        return fail("--image sends pixels, and --mode summaries promises none: drop one of them");
-    }
-    if let Some(priors) = &args.priors
-        && (priors.len() != labels.len() || priors.iter().any(|p| !(p.is_finite() && *p > 0.0)))
-    {
-        return fail(format!(
-            "--priors needs {} finite positive numbers, one per label ({})",
-            labels.len(),
-            labels.names().join(", ")
-        ));
-    }
-    if args.stage1 && !args.clip.mode().sends_images() {
-        return fail(
-            "--stage1 sends one frame per stretch, and --mode summaries promises no pixels: drop one of them",
-        );
-    }
-    let mut clip = match &args.video {
-        Some(video) => match args.clip.clip(video, args.stage1) {
-            Ok((_, clip)) => Some(clip),
-            Err(e) => return fail(e),
+    // The settings are checked before the clip is analysed (minutes for a long one).
+    let probe = AskPlan {
+        question: Question::Conversations(vec![(labels.names().to_vec(), Vec::new())]),
+        correction: match &plan.correction {
+            CorrectionPlan::ContentFree => CorrectionPlan::None,
+            c => c.clone(),
         },
-        None => None,
+        ..plan.clone()
     };
-    let stage1 = match &clip {
-        Some(clip) if args.stage1 => stage1_requests(clip, args.clip.detail()),
-        _ => Vec::new(),
+    if let Err(e) = probe.check() {
+        return fail(plan_error(&e));
+    }
+    plan.question = match question(&args, &labels) {
+        Ok(q) => q,
+        Err(e) => return fail(e),
     };
-    let stage1_request = |messages: Vec<Message>| {
-        let mut r = ChatRequest::new(args.model.clone(), messages);
-        r.text_only = opts.text_only;
-        r.temperature = Some(args.temperature);
-        r.max_tokens = Some(args.max_tokens);
-        r
-    };
+    if let Err(e) = plan.check() {
+        return fail(plan_error(&e));
+    }
 
     if args.dry_run {
         eprintln!(
             "emolens: dry run, would POST to {}",
             emolens::remote::redact_url(&endpoint.url)
         );
-        for (_, messages) in &stage1 {
-            println!(
-                "{}",
-                endpoint
-                    .http_request(&stage1_request(messages.clone()))
-                    .body
-            );
-        }
-        let messages = final_messages(&labels, &args, clip.as_ref(), &prompt, &images);
-        for (_, r) in build_requests(&labels, &opts, &messages) {
-            println!("{}", endpoint.http_request(&r).body);
+        let text_only = plan.text_only;
+        let queries = AskFlow::<RemoteError>::preview(plan).expect("the plan was checked");
+        for q in &queries {
+            println!("{}", endpoint.http_request(&opts.request(q, text_only)).body);
         }
         return ExitCode::SUCCESS;
     }
@@ -237,120 +253,21 @@ pub fn run(args: AskArgs) -> ExitCode {
             max_sse_line_bytes: (args.max_sse_line_kb as usize) << 10,
         },
     };
-    // Stage 1, one stretch after another: each description goes into the final question.
-    let mut descriptions = Vec::new();
-    for (segment, messages) in stage1 {
-        match client.complete(stage1_request(messages)) {
-            Ok(exchange) => {
-                let text = exchange.completion.content.trim().to_string();
-                if let Some(clip) = clip.as_mut() {
-                    clip.segments[segment].description = Some(text.clone());
-                }
-                descriptions.push(serde_json::json!({"segment": segment, "description": text}));
+    match ask(&client, &opts, plan) {
+        Ok(outcome) => {
+            for note in &outcome.notes {
+                eprintln!("emolens: {note}");
             }
-            Err(e) => {
-                eprintln!("emolens: stage 1, stretch {segment}: {e}");
-                return ExitCode::FAILURE;
-            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&outcome.to_json()).expect("serialisable")
+            );
+            ExitCode::SUCCESS
         }
-    }
-    let messages = final_messages(&labels, &args, clip.as_ref(), &prompt, &images);
-    let result = match ask(&client, &labels, &opts, &messages) {
-        Ok(r) => r,
-        Err(e) => {
+        Err(AskFailure::Plan(e)) => fail(plan_error(&e)),
+        Err(AskFailure::Remote(e)) => {
             eprintln!("emolens: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let mut out = result.to_json(&labels);
-    if args.stage1 {
-        out["stage1"] = serde_json::Value::Array(descriptions);
     }
-    // Long-tail corrections of the decision, on the per-label probabilities (else the scores).
-    let correction = match (&args.priors, &clip) {
-        (Some(priors), _) => Some(("priors", Correction::from_priors(priors, args.tau), None)),
-        (None, Some(clip)) if args.content_free => {
-            let blank = content_free(clip);
-            let messages = final_messages(&labels, &args, Some(&blank), &prompt, &images);
-            match ask(&client, &labels, &opts, &messages) {
-                Ok(answer) => match label_values(&answer, &labels) {
-                    Some(values) => Some((
-                        "content_free",
-                        Correction::from_content_free(&values),
-                        Some(values),
-                    )),
-                    None => {
-                        eprintln!("emolens: the content-free answer names no label; no correction");
-                        None
-                    }
-                },
-                Err(e) => {
-                    eprintln!("emolens: content-free request: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        _ => None,
-    };
-    if let (Some((method, correction, baseline)), Some(values)) =
-        (correction, label_values(&result, &labels))
-    {
-        let adjusted = correction.adjust(&values);
-        let best = emolens::calibration::argmax(&adjusted);
-        let named = |v: &[f64]| -> serde_json::Map<String, serde_json::Value> {
-            labels
-                .names()
-                .iter()
-                .zip(v)
-                .map(|(n, x)| (n.clone(), serde_json::json!(x)))
-                .collect()
-        };
-        out["corrected"] = serde_json::json!({
-            "method": method,
-            "label": labels.name(best),
-            "adjusted_scores": named(&adjusted),
-            "content_free_scores": baseline.as_deref().map(named),
-        });
-    }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).expect("serialisable")
-    );
-    ExitCode::SUCCESS
-}
-
-/// The conversation for one label order: the clip's final question in `--mode` when a video was
-/// given, else the prompt and images.
-fn final_messages<'a>(
-    labels: &'a LabelSet,
-    args: &'a AskArgs,
-    clip: Option<&'a ClipContext>,
-    prompt: &'a str,
-    images: &'a [String],
-) -> impl Fn(&[String]) -> Vec<Message> + 'a {
-    move |order: &[String]| match clip {
-        Some(clip) => {
-            let mut options = PromptOptions::new(args.clip.mode(), labels.clone());
-            options.label_order = order.iter().filter_map(|n| labels.canonical(n)).collect();
-            options.detail = args.clip.detail();
-            final_request(clip, &options)
-        }
-        None => build_messages(prompt, images, order),
-    }
-}
-
-/// Per-label values in the label set's order: the logprob probabilities when the server gave
-/// them, else the answer's scores (floored, so a log never meets zero).
-fn label_values(result: &AskResult, labels: &LabelSet) -> Option<Vec<f64>> {
-    let pairs = result.probabilities.as_ref().or(result.scores.as_ref())?;
-    labels
-        .names()
-        .iter()
-        .map(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.max(1e-6))
-        })
-        .collect()
 }

@@ -1,17 +1,16 @@
-//! The request/retry loop over a blocking transport, and label-order permutations run
-//! concurrently (native: std threads). The browser has its own async loop over the same pieces
-//! (`next_step`, the SSE parser, [`super::ask`]).
+//! The request/retry loop over a blocking transport, and the ask flow ([`crate::ask`]) driven
+//! over it (native: std threads). The browser has its own async loop over the same pieces
+//! (`next_step`, the SSE parser, the flow).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::ask::{AskOptions, AskResult, Exchange, build_requests, collect};
-use super::request::{ChatRequest, Message};
+use super::request::{AskOptions, ChatRequest};
+use crate::ask::{AskError, AskFlow, AskOutcome, AskPlan, Exchange, PlanError, Reply};
 use super::response::{
     Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
 };
 use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
-use crate::labels::LabelSet;
 
 /// How a transport's POST ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,110 +111,31 @@ impl Client<'_> {
     }
 }
 
-/// Runs the jobs with at most `max_in_flight` at a time; results keep the jobs' order.
-pub fn run_bounded<T: Send>(
-    jobs: Vec<Box<dyn FnOnce() -> T + Send + '_>>,
-    max_in_flight: usize,
-) -> Vec<T> {
-    let n = jobs.len();
-    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
-    let results = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<T>>>());
-    std::thread::scope(|s| {
-        for _ in 0..max_in_flight.clamp(1, n.max(1)) {
-            s.spawn(|| {
-                loop {
-                    let job = queue.lock().unwrap().pop();
-                    let Some((i, job)) = job else { break };
-                    let out = job();
-                    results.lock().unwrap()[i] = Some(out);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every job ran"))
-        .collect()
+/// Why an ask did not end with an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AskFailure {
+    Plan(PlanError),
+    Remote(AskError<RemoteError>),
 }
 
-/// Classifies with `opts.permutations` label orders (`messages` renders the conversation for
-/// one order) and averages the answers per label. Fails if any request fails.
-pub fn ask(
-    client: &Client<'_>,
-    labels: &LabelSet,
-    opts: &AskOptions,
-    messages: &dyn Fn(&[String]) -> Vec<Message>,
-) -> Result<AskResult, RemoteError> {
-    let requests = build_requests(labels, opts, messages);
-    type Job<'a> = Box<dyn FnOnce() -> Result<(Vec<String>, Exchange), RemoteError> + Send + 'a>;
-    let jobs: Vec<Job<'_>> = requests
-        .into_iter()
-        .map(|(order, r)| {
-            Box::new(move || client.complete(r).map(|x| (order, x)))
-                as Box<dyn FnOnce() -> _ + Send>
-        })
-        .collect();
-    let exchanges = run_bounded(jobs, opts.max_in_flight)
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(collect(labels, exchanges))
+impl std::fmt::Display for AskFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskFailure::Plan(e) => f.write_str(&e.message),
+            AskFailure::Remote(e) => e.fmt(f),
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::remote::ask::permutations;
-
-    #[test]
-    fn permutations_are_permutations() {
-        for seed in [None, Some(42)] {
-            let ps = permutations(7, 4, seed);
-            assert_eq!(ps.len(), 4);
-            assert_eq!(ps[0], (0..7).collect::<Vec<_>>());
-            for p in &ps {
-                let mut s = p.clone();
-                s.sort();
-                assert_eq!(s, (0..7).collect::<Vec<_>>());
-            }
-            // Distinct orders, so label position bias is actually varied.
-            for i in 0..4 {
-                for j in 0..i {
-                    assert_ne!(ps[i], ps[j]);
-                }
-            }
-        }
-        // Cyclic: each label appears first in a different request.
-        let firsts: Vec<usize> = permutations(7, 7, None).iter().map(|p| p[0]).collect();
-        let mut f = firsts.clone();
-        f.sort();
-        f.dedup();
-        assert_eq!(f.len(), 7);
-    }
-
-    #[test]
-    fn bounded_concurrency() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::time::Duration;
-        let live = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let jobs: Vec<Box<dyn FnOnce() -> usize + Send + '_>> = (0..10usize)
-            .map(|i| {
-                let (live, peak) = (&live, &peak);
-                Box::new(move || {
-                    let n = live.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(n, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(20));
-                    live.fetch_sub(1, Ordering::SeqCst);
-                    i * 2
-                }) as Box<dyn FnOnce() -> usize + Send>
-            })
-            .collect();
-        let out = run_bounded(jobs, 3);
-        assert_eq!(out, (0..10).map(|i| i * 2).collect::<Vec<_>>());
-        assert!(peak.load(Ordering::SeqCst) <= 3);
-        assert!(peak.load(Ordering::SeqCst) >= 2);
-    }
+/// Runs the whole ask flow of `plan` against the server: every query retried and degraded by
+/// [`Client::complete`], at most `plan.max_in_flight` at once.
+pub fn ask(client: &Client<'_>, opts: &AskOptions, plan: AskPlan) -> Result<AskOutcome, AskFailure> {
+    let text_only = plan.text_only;
+    let flow = AskFlow::new(plan).map_err(AskFailure::Plan)?;
+    crate::ask::drive(flow, &|query| {
+        client
+            .complete(opts.request(query, text_only))
+            .map(Reply::Completion)
+    })
+    .map_err(AskFailure::Remote)
 }

@@ -16,25 +16,25 @@
 //! say which fault it was (e.g. `kind: 'image_unsupported'` → offer `textOnly: true`).
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Array, Function, Promise, Reflect};
 use serde_json::{Value, json};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
-use super::ask::{AskOptions, Exchange, collect, permutations, request_for};
-use super::request::{Message, messages_from_json, ordered_names, text_only};
+use super::request::{AskOptions, Message, messages_from_json, ordered_names, text_only};
 use super::response::{RemoteError, RetryPolicy};
 use super::web::WebClient;
 use super::{ApiKey, ChatRequest, Endpoint, ResponseLimits};
+use crate::ask::runs::permutations;
+use crate::ask::{AskError, AskFlow, AskPlan, CorrectionPlan, Query, Question, Reply, Stage};
 use crate::labels::LabelSet;
 use crate::prompt::{LabelOrdering, check_permutations};
 
-fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
+pub(crate) fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
     if !obj.is_object() {
         return None;
     }
@@ -43,7 +43,7 @@ fn get(obj: &JsValue, key: &str) -> Option<JsValue> {
         .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-fn bad(message: impl std::fmt::Display) -> JsValue {
+pub(crate) fn bad(message: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&message.to_string()).into()
 }
 
@@ -52,7 +52,7 @@ fn to_json(v: &JsValue, what: &str) -> Result<Value, JsValue> {
         .map_err(|e| bad(format!("{what} is not plain JSON data: {e}")))
 }
 
-fn to_js(v: &Value) -> Result<JsValue, JsValue> {
+pub(crate) fn to_js(v: &Value) -> Result<JsValue, JsValue> {
     use serde::Serialize;
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| bad(format!("cannot return the result: {e}")))
@@ -162,12 +162,16 @@ fn remote_error(e: &RemoteError, timeout: Duration) -> JsValue {
 type LabelOrder = Vec<String>;
 
 /// Everything `askRemote` and `previewRemote` read from `options`.
-struct Settings {
+pub(crate) struct Settings {
     endpoint: Endpoint,
-    labels: LabelSet,
+    pub labels: LabelSet,
     ask: AskOptions,
+    /// Label orders asked (1 unless the messages are a function of the order).
+    pub permutations: usize,
+    pub seed: Option<u64>,
+    pub max_in_flight: usize,
     policy: RetryPolicy,
-    text_only: bool,
+    pub text_only: bool,
     limits: ResponseLimits,
     /// `options.permutations` as given (the prompt's `requests` may set the count instead).
     permutations_given: bool,
@@ -175,7 +179,13 @@ struct Settings {
     signal: Option<AbortSignal>,
 }
 
-fn number(options: &JsValue, key: &str, default: f64, min: f64, max: f64) -> Result<f64, JsValue> {
+pub(crate) fn number(
+    options: &JsValue,
+    key: &str,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<f64, JsValue> {
     match get(options, key) {
         None => Ok(default),
         Some(v) => match v.as_f64() {
@@ -187,7 +197,7 @@ fn number(options: &JsValue, key: &str, default: f64, min: f64, max: f64) -> Res
     }
 }
 
-fn flag(options: &JsValue, key: &str, default: bool) -> Result<bool, JsValue> {
+pub(crate) fn flag(options: &JsValue, key: &str, default: bool) -> Result<bool, JsValue> {
     match get(options, key) {
         None => Ok(default),
         Some(v) => v
@@ -206,7 +216,7 @@ fn string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
     }
 }
 
-fn label_set(options: &JsValue, messages: &JsValue) -> Result<LabelSet, JsValue> {
+pub(crate) fn label_set(options: &JsValue, messages: &JsValue) -> Result<LabelSet, JsValue> {
     // The prompt builder's output names its labels; options.labels overrides.
     let given = get(options, "labels").or_else(|| get(messages, "labels"));
     let Some(v) = given else {
@@ -235,7 +245,7 @@ fn summaries_prompt(messages: &JsValue) -> bool {
     get(messages, "mode").and_then(|m| m.as_string()).as_deref() == Some("summaries")
 }
 
-fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> {
+pub(crate) fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> {
     if !options.is_object() {
         return Err(bad(
             "options must be an object: { endpoint, model, labels?, apiKey?, stream?, ... }",
@@ -288,14 +298,13 @@ fn settings(options: &JsValue, messages: &JsValue) -> Result<Settings, JsValue> 
             schema: flag(options, "schema", true)?,
             temperature: Some(number(options, "temperature", 0.0, 0.0, 2.0)? as f32),
             max_tokens: Some(number(options, "maxTokens", 512.0, 1.0, 1e6)? as u32),
-            permutations: number(options, "permutations", 1.0, 1.0, 64.0)? as usize,
-            seed: get(options, "seed")
-                .map(|_| number(options, "seed", 0.0, 0.0, 9.007e15))
-                .transpose()?
-                .map(|s| s as u64),
-            max_in_flight: number(options, "maxConcurrent", 4.0, 1.0, 64.0)? as usize,
-            text_only: flag(options, "textOnly", false)? || summaries_prompt(messages),
         },
+        permutations: number(options, "permutations", 1.0, 1.0, 64.0)? as usize,
+        seed: get(options, "seed")
+            .map(|_| number(options, "seed", 0.0, 0.0, 9.007e15))
+            .transpose()?
+            .map(|s| s as u64),
+        max_in_flight: number(options, "maxConcurrent", 4.0, 1.0, 64.0)? as usize,
         policy: RetryPolicy {
             max_retries: number(options, "retries", 3.0, 0.0, 20.0)? as u32,
             default_wait: Duration::from_secs_f64(
@@ -369,15 +378,12 @@ fn conversations(
     s: &Settings,
 ) -> Result<Vec<(LabelOrder, Vec<Message>)>, JsValue> {
     let labels = &s.labels;
-    let k = s.ask.permutations;
-    let ordering = s
-        .ask
-        .seed
-        .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+    let k = s.permutations;
+    let ordering = s.seed.map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
     check_permutations(labels.len(), k, ordering)
         .map_err(|e| bad(format!("options.permutations: {e}")))?;
     let list = if let Some(f) = messages.dyn_ref::<Function>() {
-        permutations(labels.len(), k, s.ask.seed)
+        permutations(labels.len(), k, s.seed)
             .into_iter()
             .map(|perm| {
                 let order = ordered_names(labels, &perm);
@@ -450,19 +456,20 @@ fn conversations(
         .collect()
 }
 
-fn requests(
-    messages: &JsValue,
-    options: &JsValue,
-) -> Result<(Settings, Vec<(LabelOrder, ChatRequest)>), JsValue> {
+/// The settings and the flow's queries (one classifying query per conversation).
+fn queries(messages: &JsValue, options: &JsValue) -> Result<(Settings, AskPlan), JsValue> {
     let s = settings(options, messages)?;
-    let reqs = conversations(messages, &s)?
-        .into_iter()
-        .map(|(order, m)| {
-            let r = request_for(&s.ask, &order, m);
-            (order, r)
-        })
-        .collect();
-    Ok((s, reqs))
+    let list = conversations(messages, &s)?;
+    let plan = AskPlan {
+        labels: s.labels.clone(),
+        permutations: list.len(),
+        question: Question::Conversations(list),
+        seed: s.seed,
+        correction: CorrectionPlan::None,
+        max_in_flight: s.max_in_flight,
+        text_only: s.text_only,
+    };
+    Ok((s, plan))
 }
 
 /// What `askRemote` would send, sending nothing: `{ url, textOnly, images, requests: [{ order,
@@ -470,7 +477,15 @@ fn requests(
 /// Authorization header shows `Bearer <redacted>`.
 #[wasm_bindgen(js_name = previewRemote)]
 pub fn preview_remote(messages: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-    let (s, reqs) = requests(&messages, &options)?;
+    let (s, plan) = queries(&messages, &options)?;
+    let reqs: Vec<(LabelOrder, ChatRequest)> = AskFlow::<RemoteError>::preview(plan)
+        .map_err(|e| bad(e.message))?
+        .iter()
+        .map(|q| {
+            let order = q.purpose.order().unwrap_or_default().to_vec();
+            (order, s.ask.request(q, s.text_only))
+        })
+        .collect();
     let images: usize = reqs
         .iter()
         .flat_map(|(_, r)| r.messages.iter().map(Message::image_count))
@@ -502,71 +517,76 @@ pub fn preview_remote(messages: JsValue, options: JsValue) -> Result<JsValue, Js
     }))
 }
 
-type Outcome = Result<(LabelOrder, Exchange), RemoteError>;
-
 /// Asks the server: one request per label order (at most `maxConcurrent` at a time), each
-/// retried and degraded like the native client; resolves to `emolens ask --json`'s structure.
+/// retried and degraded like the native client, through the core ask flow; resolves to
+/// `emolens ask --json`'s structure.
 /// `options`: `{ endpoint, model, labels = 'dfew', apiKey?, stream = false, onToken?(text,
 /// requestIndex), signal?, logprobs = 5, schema = true, temperature = 0, maxTokens = 512,
 /// permutations = 1, seed?, maxConcurrent = 4, timeoutMs = 300000, retries = 3,
 /// retryDelayMs = 2000, textOnly = false }`. An exception thrown by `onToken` rejects the call
-/// once the request has ended.
+/// once the requests have ended.
 #[wasm_bindgen(js_name = askRemote)]
 pub fn ask_remote(messages: JsValue, options: JsValue) -> Promise {
     future_to_promise(async move {
-        let (s, reqs) = requests(&messages, &options)?;
-        let timeout = s.policy.overall_timeout;
-        let client = WebClient::new(s.endpoint.clone(), s.policy, s.limits, s.signal.clone())
-            .map_err(|e| remote_error(&e, timeout))?;
-        let client = Rc::new(client);
-        let n = reqs.len();
-        let queue = Rc::new(RefCell::new(
-            reqs.into_iter().enumerate().rev().collect::<Vec<_>>(),
-        ));
-        let outcomes: Rc<RefCell<Vec<Option<Outcome>>>> =
-            Rc::new(RefCell::new((0..n).map(|_| None).collect()));
-        let callback_error: Rc<RefCell<Option<JsValue>>> = Rc::default();
-        let workers: Array = (0..s.ask.max_in_flight.clamp(1, n.max(1)))
-            .map(|_| {
-                let (client, queue, outcomes) = (client.clone(), queue.clone(), outcomes.clone());
-                let (on_token, callback_error) = (s.on_token.clone(), callback_error.clone());
-                JsValue::from(future_to_promise(async move {
-                    loop {
-                        // After a failure, queued requests are not sent: the answer is lost.
-                        let failed = outcomes.borrow().iter().any(|o| matches!(o, Some(Err(_))));
-                        let next = if failed {
-                            None
-                        } else {
-                            queue.borrow_mut().pop()
-                        };
-                        let Some((i, (order, req))) = next else { break };
-                        let mut on_delta = |text: &str| {
-                            if let Some(f) = &on_token
-                                && let Err(e) =
-                                    f.call2(&JsValue::NULL, &text.into(), &(i as u32).into())
-                            {
-                                callback_error.borrow_mut().get_or_insert(e);
-                            }
-                        };
-                        let outcome = client.complete(req, &mut on_delta).await;
-                        outcomes.borrow_mut()[i] = Some(outcome.map(|x| (order, x)));
-                    }
-                    Ok(JsValue::UNDEFINED)
-                }))
-            })
-            .collect();
-        JsFuture::from(Promise::all(&workers)).await?;
-        if let Some(e) = callback_error.borrow_mut().take() {
-            return Err(e);
-        }
-        let outcomes = std::mem::take(&mut *outcomes.borrow_mut());
-        let mut exchanges = Vec::with_capacity(n);
-        for o in outcomes.into_iter().flatten() {
-            exchanges.push(o.map_err(|e| remote_error(&e, timeout))?);
-        }
-        if exchanges.len() != n {
-            return Err(bad("a request was neither answered nor failed"));
-        }
-        to_js(&collect(&s.labels, exchanges).to_json(&s.labels))
+        let (s, plan) = queries(&messages, &options)?;
+        let flow = AskFlow::new(plan).map_err(|e| bad(e.message))?;
+        let outcome = remote_flow(&s, flow, None).await?;
+        to_js(&outcome.to_json())
     })
+}
+
+/// Drives `flow` over `fetch` with the settings' endpoint, retries, limits, signal and onToken
+/// (its second argument: the query's index); `on_progress(done, total)` after each answer.
+pub(crate) async fn remote_flow(
+    s: &Settings,
+    flow: AskFlow<RemoteError>,
+    on_progress: Option<&Function>,
+) -> Result<crate::ask::AskOutcome, JsValue> {
+    let timeout = s.policy.overall_timeout;
+    let client = WebClient::new(s.endpoint.clone(), s.policy, s.limits, s.signal.clone())
+        .map_err(|e| remote_error(&e, timeout))?;
+    let callback_error: RefCell<Option<JsValue>> = RefCell::default();
+    let (client, callback_error) = (&client, &callback_error);
+    let answer = |q: Query| {
+        let req = s.ask.request(&q, s.text_only);
+        let on_token = s.on_token.clone();
+        async move {
+            let mut on_delta = |text: &str| {
+                if let Some(f) = &on_token
+                    && let Err(e) = f.call2(&JsValue::NULL, &text.into(), &(q.id as u32).into())
+                {
+                    callback_error.borrow_mut().get_or_insert(e);
+                }
+            };
+            client.complete(req, &mut on_delta).await.map(Reply::Completion)
+        }
+    };
+    let progress = |done: usize, total: usize| {
+        if let Some(f) = on_progress
+            && let Err(e) = f.call2(&JsValue::NULL, &(done as u32).into(), &(total as u32).into())
+        {
+            callback_error.borrow_mut().get_or_insert(e);
+        }
+    };
+    let outcome = crate::ask::drive_async(flow, answer, progress).await;
+    if let Some(e) = callback_error.borrow_mut().take() {
+        return Err(e);
+    }
+    outcome.map_err(|e| ask_error(&e, timeout))
+}
+
+/// A failed ask as a rejected `Error`: the remote error, with the stage named when it was not
+/// the final question.
+fn ask_error(e: &AskError<RemoteError>, timeout: Duration) -> JsValue {
+    let err = remote_error(&e.error, timeout);
+    let stage = match e.stage {
+        Stage::Classify => return err,
+        Stage::Describe { segment } => format!("stage 1, stretch {segment}"),
+        Stage::ContentFree => "content-free question".into(),
+    };
+    if let Some(m) = get(&err, "message").and_then(|m| m.as_string()) {
+        let _ = Reflect::set(&err, &"message".into(), &format!("{stage}: {m}").into());
+    }
+    let _ = Reflect::set(&err, &"stage".into(), &stage.into());
+    err
 }

@@ -3,12 +3,11 @@
 //!
 //! The core is target-independent and does no I/O: [`request`] builds bodies, [`sse`] parses
 //! streams, [`response`] turns statuses and error bodies into [`RemoteError`] and decides retries,
-//! [`answer`] reads the model's text into a label, [`ask`] combines label-order runs. Transports are thin: [`native`] (ureq, with
+//! [`answer`] reads the model's text into a label (the multi-stage flow that combines the answers is [`crate::ask`]). Transports are thin: [`native`] (ureq, with
 //! the blocking loop and permutation threads in [`client`]) and, in the browser, `web` (fetch),
 //! with its JavaScript API in `js` (`askRemote`, `previewRemote`).
 
 pub mod answer;
-pub mod ask;
 pub mod request;
 pub mod response;
 pub mod sse;
@@ -23,7 +22,7 @@ pub mod native;
 pub mod web;
 
 pub use answer::{Answer, parse_answer};
-pub use request::{ChatRequest, Message, Param, Part, Role};
+pub use request::{AskOptions, ChatRequest, Message, Param, Part, Role};
 pub use response::{Completion, Limit, RemoteError, RetryPolicy};
 pub use sse::ResponseLimits;
 

@@ -43,6 +43,34 @@ impl Param {
     }
 }
 
+/// How every request of an ask is put to the server (the flow's plan says what is asked).
+#[derive(Debug, Clone)]
+pub struct AskOptions {
+    pub model: String,
+    pub stream: bool,
+    pub top_logprobs: Option<u8>,
+    pub schema: bool,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+}
+
+impl AskOptions {
+    /// The request for one of the flow's queries. A stage-1 description is free text: no
+    /// schema, no logprobs, not streamed; a classifying query lists its label order in the schema.
+    pub fn request(&self, query: &crate::ask::Query, text_only: bool) -> ChatRequest {
+        let mut r = ChatRequest::new(self.model.clone(), query.messages.clone());
+        r.temperature = self.temperature;
+        r.max_tokens = self.max_tokens;
+        r.text_only = text_only;
+        if let Some(order) = query.purpose.order() {
+            r.stream = self.stream;
+            r.top_logprobs = self.top_logprobs;
+            r.schema_labels = self.schema.then(|| order.to_vec());
+        }
+        r
+    }
+}
+
 /// A chat-completions request. `to_json` renders what goes on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {

@@ -7,6 +7,7 @@
 //! [`score`] turns label names into probabilities. The model code is
 //! target-independent; every host read is async so it also runs on WebGPU in a browser.
 
+pub mod ask;
 pub mod chat;
 pub mod check;
 pub mod config;

@@ -71,6 +71,13 @@ pub struct LocalVlm {
     fallback_reason: Option<String>,
 }
 
+impl LocalVlm {
+    /// The model, for the ask flow's in-page transport (`askClip`).
+    pub(crate) fn shared(&self) -> Rc<LocalModel> {
+        self.inner.clone()
+    }
+}
+
 #[wasm_bindgen]
 impl LocalVlm {
     /// `options`: `{ baseUrl, onProgress?(bytesDone, bytesTotal), signal?, backend?: 'auto' |

@@ -14,6 +14,7 @@
 //! The remote client's and the local VLM's bindings live beside their cores (`remote::js`,
 //! `vlm::web`).
 
+pub mod ask;
 pub mod chunks;
 pub mod helpers;
 pub mod live;

@@ -107,34 +107,7 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
     if permutations == 0 {
         return Err(JsError::new("permutations must be at least 1"));
     }
-    // Pixels are only decoded when the request will carry them, as natively.
-    let jpegs = if mode.sends_images() || options.stage1 {
-        let jpegs = report
-            .keyframes
-            .iter()
-            .map(|k| {
-                let url = k.jpeg.as_deref().ok_or_else(|| {
-                    format!(
-                        "the keyframe at {:.3} s (frame {}) has no JPEG, and mode '{}' sends images: analyse the video with this keyframeFps, or use mode 'summaries'",
-                        k.keyframe.time,
-                        k.keyframe.frame,
-                        serde_json::to_value(mode)
-                            .unwrap_or_default()
-                            .as_str()
-                            .unwrap_or("?")
-                    )
-                })?;
-                let jpeg = jpeg_from_data_url(url)?;
-                let (w, h) = jpeg_dimensions(&jpeg)?;
-                Ok((w, h, jpeg))
-            })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| JsError::new(&e))?;
-        Some(jpegs)
-    } else {
-        None
-    };
-    let clip = ClipContext::from_report(&report, jpegs);
+    let clip = clip_of(&report, mode, options.stage1).map_err(|e| JsError::new(&e))?;
     let json = prompt_json(
         &report.path,
         &clip,
@@ -149,4 +122,37 @@ pub fn build_prompt(report: JsValue, options: JsValue) -> Result<JsValue, JsErro
     .map_err(|e| JsError::new(&e))?;
     json.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// The clip's context from a report; its keyframes' JPEGs are decoded only when a request will
+/// carry pixels (an image mode, or stage 1), as natively.
+pub(crate) fn clip_of(
+    report: &VideoReport,
+    mode: PromptMode,
+    stage1: bool,
+) -> Result<ClipContext, String> {
+    if !(mode.sends_images() || stage1) {
+        return Ok(ClipContext::from_report(report, None));
+    }
+    let jpegs = report
+        .keyframes
+        .iter()
+        .map(|k| {
+            let url = k.jpeg.as_deref().ok_or_else(|| {
+                format!(
+                    "the keyframe at {:.3} s (frame {}) has no JPEG, and mode '{}' sends images: analyse the video with this keyframeFps, or use mode 'summaries'",
+                    k.keyframe.time,
+                    k.keyframe.frame,
+                    serde_json::to_value(mode)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or("?")
+                )
+            })?;
+            let jpeg = jpeg_from_data_url(url)?;
+            let (w, h) = jpeg_dimensions(&jpeg)?;
+            Ok((w, h, jpeg))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ClipContext::from_report(report, Some(jpegs)))
 }

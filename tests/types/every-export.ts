@@ -6,6 +6,7 @@ import init, {
   LiveCapture,
   LiveSession,
   LocalVlm,
+  askClip,
   askRemote,
   buildPrompt,
   expressionNames,
@@ -93,6 +94,9 @@ export async function prompts(report: VideoReport): Promise<AskResult> {
   const result = await askRemote(prompt, { ...options, stream: true, onToken: (piece, index) => console.log(piece, index) });
   const byLabels = await askRemote((order) => [{ role: 'user', content: order.join(', ') }], options);
   console.log(result.label ?? 'none', result.scores?.happy, result.runs[0].usage?.total_tokens, byLabels.unparsed);
+  const clip = await askClip(report, { endpoint: 'http://localhost:8000/v1', model: 'm', mode: 'enriched', stage1: true, permutations: 2, contentFree: true, onProgress: (done, total) => console.log(done, total) });
+  const priors = await askClip(report, { endpoint: 'http://localhost:8000/v1', model: 'm', priors: [1, 1, 1, 1, 1, 1, 1], tau: 0.5 });
+  console.log(clip.stage1?.[0].description, clip.corrected?.label, priors.notes?.length);
   return result;
 }
 
@@ -116,4 +120,10 @@ export async function explicitUrl(): Promise<WebAssembly.Memory> {
 export function synchronous(bytes: ArrayBuffer): void {
   initSync({ module: bytes });
   start();
+}
+
+export async function localAsk(vlm: LocalVlm, report: VideoReport): Promise<string> {
+  const direct = await vlm.askClip(report, { stage1: true, contentFree: true, maxTokens: 32 });
+  const viaOptions = await askClip(report, { vlm, permutations: 2, mode: 'summaries' });
+  return [direct.label, direct.stage1?.length, viaOptions.corrected?.label].join(' ');
 }

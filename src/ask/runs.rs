@@ -1,13 +1,12 @@
-//! One classification, transport-independent: the requests for K label orders, the runs'
-//! answers combined per label, and the JSON that `emolens ask --json` prints and the browser's
-//! `askRemote` resolves to (one shape for both).
+//! The answers to one question asked in K label orders, combined per label, and the JSON of that
+//! combination (`emolens ask --json`'s core, the browser's `askRemote` and `askClip`).
 
 use serde_json::{Value, json};
 
-use super::answer::{Answer, label_probs, parse_answer};
-use super::request::{ChatRequest, Message, Param};
-use super::response::{Completion, Usage};
 use crate::labels::LabelSet;
+use crate::remote::answer::{Answer, label_probs, parse_answer};
+use crate::remote::request::Param;
+use crate::remote::response::{Completion, Usage};
 
 /// A completion and what it took to get it.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,22 +29,6 @@ pub fn permutations(n: usize, k: usize, seed: Option<u64>) -> Vec<Vec<usize>> {
     )
 }
 
-/// Options of one classification (all permutations share them).
-#[derive(Debug, Clone)]
-pub struct AskOptions {
-    pub model: String,
-    pub stream: bool,
-    pub top_logprobs: Option<u8>,
-    pub schema: bool,
-    pub temperature: Option<f32>,
-    pub max_tokens: Option<u32>,
-    pub permutations: usize,
-    pub seed: Option<u64>,
-    pub max_in_flight: usize,
-    /// No request may carry an image (summaries mode, `textOnly`): see [`ChatRequest::text_only`].
-    pub text_only: bool,
-}
-
 /// One request of a permutation run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Run {
@@ -63,6 +46,27 @@ pub struct Run {
 }
 
 impl Run {
+    /// A closed-set answer: per-label probabilities in the set's order (the local VLM scores
+    /// each label's tokens); the label is their argmax.
+    pub fn scored(order: Vec<String>, probabilities: Vec<f64>, labels: &LabelSet) -> Self {
+        let label = crate::calibration::argmax(&probabilities);
+        Run {
+            order,
+            answer: Answer::Parsed {
+                label,
+                scores: probabilities.clone(),
+                rationale: None,
+            },
+            probabilities: Some(probabilities),
+            raw: labels.name(label).to_string(),
+            attempts: 1,
+            dropped: Vec::new(),
+            usage: None,
+            finish_reason: None,
+            model: None,
+        }
+    }
+
     /// Reads the model's answer out of an exchange.
     pub fn new(order: Vec<String>, exchange: Exchange, labels: &LabelSet) -> Self {
         let c = exchange.completion;
@@ -100,41 +104,12 @@ pub struct AskResult {
     pub runs: Vec<Run>,
 }
 
-/// One request for the label order `order`, with the options' parameters.
-pub fn request_for(opts: &AskOptions, order: &[String], messages: Vec<Message>) -> ChatRequest {
-    let mut r = ChatRequest::new(opts.model.clone(), messages);
-    r.stream = opts.stream;
-    r.top_logprobs = opts.top_logprobs;
-    r.schema_labels = opts.schema.then(|| order.to_vec());
-    r.temperature = opts.temperature;
-    r.max_tokens = opts.max_tokens;
-    r.text_only = opts.text_only;
-    r
-}
-
-/// The requests that `ask` would send, one per permutation.
-pub fn build_requests(
-    labels: &LabelSet,
-    opts: &AskOptions,
-    messages: &dyn Fn(&[String]) -> Vec<Message>,
-) -> Vec<(Vec<String>, ChatRequest)> {
-    permutations(labels.len(), opts.permutations, opts.seed)
-        .into_iter()
-        .map(|perm| {
-            let order = super::request::ordered_names(labels, &perm);
-            let r = request_for(opts, &order, messages(&order));
-            (order, r)
-        })
-        .collect()
-}
-
-/// Reads every exchange's answer, sums usage, collects dropped parameters, and combines.
-pub fn collect(labels: &LabelSet, exchanges: Vec<(Vec<String>, Exchange)>) -> AskResult {
+/// Sums the runs' usage, collects their dropped parameters, and combines.
+pub fn collect(labels: &LabelSet, runs: Vec<Run>) -> AskResult {
     let mut usage: Option<Usage> = None;
     let mut dropped: Vec<Param> = Vec::new();
-    let mut runs = Vec::new();
-    for (order, x) in exchanges {
-        if let Some(u) = &x.completion.usage {
+    for x in &runs {
+        if let Some(u) = &x.usage {
             let acc = usage.get_or_insert_with(Usage::default);
             let add = |a: &mut Option<u64>, b: Option<u64>| {
                 if let Some(b) = b {
@@ -150,7 +125,6 @@ pub fn collect(labels: &LabelSet, exchanges: Vec<(Vec<String>, Exchange)>) -> As
                 dropped.push(*p);
             }
         }
-        runs.push(Run::new(order, x, labels));
     }
     combine(labels, runs, usage, dropped)
 }
