@@ -559,6 +559,8 @@ export declare function expressionNames(): string[];
 export declare function featureNames(): string[];
 /** `buildPrompt`'s modes, the default first. */
 export declare function promptModes(): PromptMode[];
+/** The names of a label set (`'dfew'`, `'mafw'`, `'faceapi'`, `'a,b,c'`), in its order. */
+export declare function labelNames(spec: string): string[];
 /** The browser's `emolens vlm-check DIR`. */
 export declare function vlmCheck(base_url: string, options?: VlmCheckOptions): Promise<VlmCheckResult>;
 /** Time to first token and decode speed on a checkpoint folder's reference inputs. */

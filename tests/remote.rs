@@ -684,5 +684,5 @@ fn cli_ask_corrects_the_decision_with_priors_or_a_content_free_answer() {
     // Priors that do not fit the label set are refused before anything is sent.
     let (code, _, err) = ask_about_clip(&server, &["--priors", "0.5,0.5"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--priors needs 7"), "{err}");
+    assert!(err.contains("--priors: needs 7"), "{err}");
 }

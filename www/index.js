@@ -437,6 +437,7 @@ ui.pause.addEventListener('click', () => {
 // its own; the live loop pauses meanwhile (both would compete for the same CPU or GPU).
 const clipButton = $('whole-clip');
 let clipReport = null; // set up once the package is initialised
+let vlmPanel = null;
 clipButton.addEventListener('click', () =>
   run('Could not analyse the whole clip', async () => {
     if (!state.analyzer) throw new Error('the analyzer is not ready yet');
@@ -455,6 +456,7 @@ clipButton.addEventListener('click', () =>
       });
       state.clipReport = report;
       clipReport.show(report);
+      vlmPanel.render(); // its questions are now about the whole clip
     } finally {
       clipButton.disabled = false;
       clip.removeAttribute('src');
@@ -489,7 +491,7 @@ run('Could not start emolens', async () => {
     showError,
   });
   // The VLM panel works whatever happens to the face analyser.
-  setupVlm({ state, currentFrame: () => (ui.input.value === 'photo' ? ui.photo : ui.video) });
+  vlmPanel = setupVlm({ state, currentFrame: () => (ui.input.value === 'photo' ? ui.photo : ui.video) });
   await createAnalyzer(ui.backend.value);
   state.ready = true;
   await restartSource();

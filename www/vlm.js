@@ -1,4 +1,6 @@
-// The demo's VLM panel: ask a vision-language model about the current frame.
+// The demo's VLM panel: ask a vision-language model about the current frame, or, after
+// "Analyse whole clip", run the whole ask flow on the clip (askClip: optional stage 1, the final
+// question, optional content-free correction) with either VLM.
 //
 //   none   (default) no VLM; the demo stays fully offline.
 //   local  SmolVLM (Idefics3) in burn, in this page: loaded from a URL folder (config.json,
@@ -13,12 +15,8 @@
 //
 // URL parameters: ?vlm=none|local|remote&vlmUrl=URL&vlmBackend=auto|webgpu|cpu
 //                 &vlmEndpoint=URL&vlmModel=NAME&vlmTextOnly=1
-import { LocalVlm, askRemote, previewRemote, buildPrompt } from 'emolens';
+import { LocalVlm, askClip, askRemote, previewRemote, buildPrompt, labelNames } from 'emolens';
 
-const LABEL_SETS = {
-  faceapi: ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'],
-  dfew: ['happy', 'sad', 'neutral', 'angry', 'surprise', 'disgust', 'fear'],
-};
 const SCORE_PROMPT = 'Which emotion does the person in this image show? Answer with one word.';
 const DESCRIBE_PROMPT = "Describe the person's facial expression in one sentence.";
 const MAX_TOKENS = 40;
@@ -56,6 +54,9 @@ export function setupVlm({ state, currentFrame }) {
     preview: $('vlm-preview'),
     previewText: $('vlm-preview-text'),
     stop: $('vlm-stop'),
+    clip: $('vlm-clip'),
+    stage1: $('vlm-stage1'),
+    contentFree: $('vlm-content-free'),
   };
   const vlm = { mode: 'none', status: 'idle', model: null, progress: null, answer: null, error: null };
   state.vlm = vlm;
@@ -85,8 +86,10 @@ export function setupVlm({ state, currentFrame }) {
     ui.local.hidden = vlm.mode !== 'local';
     ui.remote.hidden = vlm.mode !== 'remote';
     const busy = vlm.status === 'loading' || vlm.status === 'asking';
-    ui.stop.hidden = !(vlm.mode === 'remote' && vlm.status === 'asking');
-    ui.ask.textContent = vlm.mode === 'remote' && state.clipReport ? 'Ask about the whole clip' : 'Ask about this frame';
+    const wholeClip = Boolean(state.clipReport);
+    ui.stop.hidden = !(vlm.status === 'asking' && (vlm.mode === 'remote' || wholeClip));
+    ui.clip.hidden = !wholeClip || vlm.mode === 'none';
+    ui.ask.textContent = wholeClip ? 'Ask about the whole clip' : 'Ask about this frame';
     ui.load.disabled = busy;
     ui.cancel.hidden = vlm.status !== 'loading';
     ui.ask.hidden = vlm.mode === 'none';
@@ -164,7 +167,7 @@ export function setupVlm({ state, currentFrame }) {
   }
 
   async function askLocal(frame) {
-    const labels = LABEL_SETS[ui.labels.value];
+    const labels = labelNames(ui.labels.value);
     // Closed-set answer: exact probabilities of each label after the question.
     const scores = await vlm.model.scoreLabels(SCORE_PROMPT, [frame], labels);
     const probabilities = Array.from(scores.probabilities);
@@ -186,24 +189,28 @@ export function setupVlm({ state, currentFrame }) {
   // What the remote VLM gets: the clip's enriched prompt when the whole clip was analysed,
   // else this frame with its measured expression probabilities. Built fresh for every request,
   // so the preview is exactly what "Ask" sends.
-  function remoteRequest() {
-    const labels = ui.labels.value;
-    const textOnly = ui.textOnly.checked;
+  function serverOptions() {
     const options = {
       endpoint: ui.endpoint.value.trim(),
       model: ui.model.value.trim(),
       apiKey: ui.key.value || undefined,
-      labels,
-      textOnly,
+      labels: ui.labels.value,
+      textOnly: ui.textOnly.checked,
       stream: true,
     };
     if (!options.endpoint) throw new Error('enter the server\'s endpoint, e.g. http://localhost:11434/v1');
     if (!options.model) throw new Error('enter the model name the server knows, e.g. llava:7b');
+    return options;
+  }
+
+  function remoteRequest() {
+    const options = serverOptions();
+    const { labels, textOnly } = options;
     if (state.clipReport) {
       const prompt = buildPrompt(state.clipReport, { labels, mode: textOnly ? 'summaries' : 'enriched' });
       return { messages: prompt, options, what: 'the whole clip' };
     }
-    const names = LABEL_SETS[labels];
+    const names = labelNames(labels);
     const faces = state.lastResult?.faces ?? [];
     const measured = faces.length
       ? `Measured on this frame by a facial-expression model: ${Object.entries(faces[0].expressions)
@@ -264,12 +271,45 @@ export function setupVlm({ state, currentFrame }) {
     }
   }
 
+  // The whole ask flow on the analysed clip, with the server or the model in this page.
+  async function askAboutClip() {
+    const remote = vlm.mode === 'remote';
+    const options = remote ? serverOptions() : { labels: ui.labels.value, vlm: vlm.model };
+    const textOnly = remote && options.textOnly;
+    controller = new AbortController();
+    Object.assign(options, {
+      mode: textOnly ? 'summaries' : 'enriched',
+      stage1: ui.stage1.checked && !textOnly,
+      contentFree: ui.contentFree.checked,
+      signal: controller.signal,
+      onProgress: (done, total) => say(`Asking about the whole clip… ${done} of ${total} answers`),
+    });
+    if (remote) options.onToken = (piece) => { ui.text.textContent += piece; };
+    render();
+    say('Asking about the whole clip…');
+    ui.text.textContent = '';
+    try {
+      const result = await askClip(state.clipReport, options);
+      const values = result.probabilities ?? result.scores ?? {};
+      const names = Object.keys(values);
+      if (names.length) showScores(names, names.map((n) => values[n]));
+      const corrected = result.corrected ? `; corrected for the label bias (${result.corrected.method.replace('_', '-')}): ${result.corrected.label}` : '';
+      say(result.label ? `The model's answer: ${result.label}${corrected}` : 'The answer names no label (shown below as it came).');
+      const described = (result.stage1 ?? []).map((s) => `Stretch ${s.segment + 1}: ${s.description}`);
+      ui.text.textContent = [...described, result.rationale ?? (result.label ? '' : [result.raw].flat().join('\n'))].filter(Boolean).join('\n');
+      return { label: result.label, corrected: result.corrected?.label ?? null, scores: values, stage1: result.stage1 ?? [], text: ui.text.textContent };
+    } finally {
+      controller = null;
+    }
+  }
+
   async function ask() {
     Object.assign(vlm, { status: 'asking', error: null, answer: null });
     render();
     say('Thinking…');
     try {
-      vlm.answer = vlm.mode === 'local' ? await askLocal(grabFrame()) : await askRemoteVlm();
+      if (state.clipReport) vlm.answer = await askAboutClip();
+      else vlm.answer = vlm.mode === 'local' ? await askLocal(grabFrame()) : await askRemoteVlm();
     } catch (e) {
       fail(e, 'The VLM could not answer');
     } finally {
@@ -300,4 +340,5 @@ export function setupVlm({ state, currentFrame }) {
   ui.stop.addEventListener('click', () => controller && controller.abort());
   render();
   if (vlm.mode === 'local' && ui.url.value) load();
+  return { render };
 }

@@ -138,13 +138,13 @@ impl AskPlan {
                 return refuse(
                     Setting::Priors,
                     format!(
-                        "priors needs {n} finite positive numbers, one per label ({})",
+                        "needs {n} finite positive numbers, one per label ({})",
                         self.labels.names().join(", ")
                     ),
                 );
             }
             if !tau.is_finite() {
-                return refuse(Setting::Tau, "tau must be a finite number".into());
+                return refuse(Setting::Tau, "must be a finite number".into());
             }
         }
         Ok(())

@@ -18,8 +18,12 @@ use emolens::remote::client::{AskFailure, Client, ask};
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::{AskOptions, build_messages, image_data_url, ordered_names};
 use emolens::remote::{ApiKey, Endpoint, RemoteError, ResponseLimits, RetryPolicy};
+use emolens::vlm::ask::DESCRIPTION_TOKENS;
+use emolens::vlm::load::LocalModel;
 
 const DEFAULT_PROMPT: &str = "What emotion does the person in these frames express?";
+/// A server's answer may be a JSON object with a rationale: room for it.
+const DEFAULT_MAX_TOKENS: u32 = 512;
 
 #[derive(Args)]
 pub struct AskArgs {
@@ -46,10 +50,16 @@ pub struct AskArgs {
     clip: ClipArgs,
     /// Base URL of the OpenAI-compatible API (e.g. http://localhost:8000/v1 for vLLM,
     /// http://localhost:8080/v1 for llama.cpp, http://localhost:11434/v1 for Ollama).
-    #[arg(long)]
-    endpoint: String,
-    #[arg(long)]
-    model: String,
+    #[arg(long, required_unless_present = "local_vlm")]
+    endpoint: Option<String>,
+    #[arg(long, required_unless_present = "local_vlm")]
+    model: Option<String>,
+    /// Ask the SmolVLM checkpoint in this folder (config.json, tokenizer.json,
+    /// model.safetensors, preprocessor_config.json) on the CPU instead of a server: stage 1
+    /// generated (at most --max-tokens each), label orders answered by closed-set label
+    /// probabilities, as the page's `askClip` with `vlm` does.
+    #[arg(long, value_name = "DIR", requires = "video", conflicts_with_all = ["endpoint", "model", "stream", "dry_run"])]
+    local_vlm: Option<PathBuf>,
     /// Name of the environment variable holding the API key (the key itself is never an
     /// argument, so it stays out of shell history and process lists).
     #[arg(long, value_name = "VAR")]
@@ -86,8 +96,10 @@ pub struct AskArgs {
     no_schema: bool,
     #[arg(long, default_value_t = 0.0)]
     temperature: f32,
-    #[arg(long, default_value_t = 512)]
-    max_tokens: u32,
+    /// Longest answer, in tokens (default: 512 from a server; with --local-vlm, 64 per stage-1
+    /// description).
+    #[arg(long)]
+    max_tokens: Option<u32>,
     /// Overall time limit in seconds, retries included (at most 86400, a day).
     #[arg(long, default_value_t = 300, value_parser = super::timeout_secs)]
     timeout: u64,
@@ -177,17 +189,13 @@ pub fn run(args: AskArgs) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail(e),
     };
-    let endpoint = match Endpoint::new(&args.endpoint, api_key) {
-        Ok(e) => e,
-        Err(e) => return fail(e),
-    };
     let opts = AskOptions {
-        model: args.model.clone(),
+        model: args.model.clone().unwrap_or_default(),
         stream: args.stream,
         top_logprobs: (args.top_logprobs > 0).then_some(args.top_logprobs),
         schema: !args.no_schema,
         temperature: Some(args.temperature),
-        max_tokens: Some(args.max_tokens),
+        max_tokens: Some(args.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
     };
     let correction = match (&args.priors, args.content_free) {
         (Some(priors), _) => CorrectionPlan::Priors {
@@ -206,7 +214,8 @@ pub fn run(args: AskArgs) -> ExitCode {
         max_in_flight: args.concurrency.max(1),
         text_only: !args.clip.mode().sends_images(),
     };
-    // The settings are checked before the clip is analysed (minutes for a long one).
+    // The settings are checked, and a local model loaded, before the clip is analysed (minutes
+    // for a long one).
     let probe = AskPlan {
         question: Question::Conversations(vec![(labels.names().to_vec(), Vec::new())]),
         correction: match &plan.correction {
@@ -218,6 +227,13 @@ pub fn run(args: AskArgs) -> ExitCode {
     if let Err(e) = probe.check() {
         return fail(plan_error(&e));
     }
+    let local = match &args.local_vlm {
+        Some(dir) => match load_local(dir) {
+            Ok(model) => Some(model),
+            Err(e) => return fail(e),
+        },
+        None => None,
+    };
     plan.question = match question(&args, &labels) {
         Ok(q) => q,
         Err(e) => return fail(e),
@@ -225,6 +241,14 @@ pub fn run(args: AskArgs) -> ExitCode {
     if let Err(e) = plan.check() {
         return fail(plan_error(&e));
     }
+    if let Some(model) = &local {
+        let max_tokens = args.max_tokens.map_or(DESCRIPTION_TOKENS, |n| n as usize);
+        return ask_local(model, plan, max_tokens);
+    }
+    let endpoint = match Endpoint::new(args.endpoint.as_deref().unwrap_or_default(), api_key) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
 
     if args.dry_run {
         eprintln!(
@@ -266,6 +290,39 @@ pub fn run(args: AskArgs) -> ExitCode {
         }
         Err(AskFailure::Plan(e)) => fail(plan_error(&e)),
         Err(AskFailure::Remote(e)) => {
+            eprintln!("emolens: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_local(dir: &std::path::Path) -> Result<LocalModel, String> {
+    use emolens::vlm::load::{VlmFiles, load_from_bytes};
+    VlmFiles::from_dir(dir)
+        .and_then(|files| load_from_bytes(files, &burn::tensor::Device::flex()))
+        .map_err(|e| format!("--local-vlm {}: {e}", dir.display()))
+}
+
+/// The flow on the local VLM (CPU), printed as with a server.
+fn ask_local(model: &LocalModel, plan: AskPlan, max_tokens: usize) -> ExitCode {
+    let labels = plan.labels.clone();
+    let flow = AskFlow::new(plan).expect("the plan was checked");
+    let (model, labels) = (&model, &labels);
+    let answer = |q: emolens::ask::Query| async move {
+        model.answer(&q, labels, max_tokens).await
+    };
+    match pollster::block_on(emolens::ask::drive_async(flow, answer, |_, _| {})) {
+        Ok(outcome) => {
+            for note in &outcome.notes {
+                eprintln!("emolens: {note}");
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&outcome.to_json()).expect("serialisable")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
             eprintln!("emolens: {e}");
             ExitCode::FAILURE
         }

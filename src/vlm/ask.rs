@@ -11,6 +11,9 @@ use crate::ask::{Exchange, Purpose, Query, Reply};
 use crate::labels::LabelSet;
 use crate::remote::response::Completion;
 
+/// Longest stage-1 description, in tokens, unless the caller says.
+pub const DESCRIPTION_TOKENS: usize = 64;
+
 impl LocalModel {
     /// Answers one query of the ask flow. `max_tokens` bounds a description.
     pub async fn answer(

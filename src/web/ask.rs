@@ -20,10 +20,8 @@ use crate::labels::LabelSet;
 use crate::prompt::{ImageDetail, PromptMode};
 use crate::remote::js::{bad, flag, get, label_set, number, remote_flow, settings, to_js};
 use crate::timeline::VideoReport;
+use crate::vlm::ask::DESCRIPTION_TOKENS;
 use crate::vlm::web::LocalVlm;
-
-/// Longest stage-1 description the local VLM writes, in tokens, unless `maxTokens` says.
-const LOCAL_DESCRIPTION_TOKENS: f64 = 64.0;
 
 /// A refused plan, worded with the option it is about.
 fn plan_error(e: PlanError) -> JsValue {
@@ -178,7 +176,7 @@ impl LocalVlm {
                 .map(|_| number(&options, "seed", 0.0, 0.0, 9.007e15))
                 .transpose()?
                 .map(|s| s as u64);
-            let max_tokens = number(&options, "maxTokens", LOCAL_DESCRIPTION_TOKENS, 1.0, 1024.0)?;
+            let max_tokens = number(&options, "maxTokens", DESCRIPTION_TOKENS as f64, 1.0, 1024.0)?;
             let text_only = flag(&options, "textOnly", false)?;
             let signal = get(&options, "signal")
                 .map(|s| {

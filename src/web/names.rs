@@ -1,5 +1,6 @@
 //! Names the page needs to label what the package returns, so no JavaScript repeats them:
-//! the order of `expressions` and `features` in frame records, and `buildPrompt`'s modes.
+//! the order of `expressions` and `features` in frame records, `buildPrompt`'s modes and the
+//! label sets.
 
 use wasm_bindgen::prelude::*;
 
@@ -35,4 +36,13 @@ pub fn prompt_modes() -> Vec<String> {
             .expect("a prompt mode serialises to its name")
     })
     .collect()
+}
+
+/// The label names of a set (`'dfew'`, `'mafw'`, `'faceapi'`, `'a,b,c'`), in the set's order: the
+/// names `askClip`, `askRemote` and `buildPrompt` use for `labels`.
+#[wasm_bindgen(js_name = labelNames)]
+pub fn label_names(spec: &str) -> Result<Vec<String>, JsError> {
+    crate::labels::LabelSet::from_spec(spec)
+        .map(|set| set.names().to_vec())
+        .map_err(|e| JsError::new(&format!("labels: {e}")))
 }

@@ -12,6 +12,8 @@
 // output), /tests/ (tests/browser), /models/ (the face-api models from node_modules), any extra
 // `mounts`, and `routes` first.
 import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import readline from 'node:readline';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -186,4 +188,31 @@ export async function startBrowser(options = {}) {
     fs.rmSync(userDataDir, { recursive: true, force: true });
   }
   return { base, context, openPage, call, close, logs };
+}
+
+// ------------------------------------------------------------------ the fake VLM server
+/** examples/fake_vlm_server, built by cargo (a no-op after `cargo test --release`), or FAKE_VLM_SERVER. */
+function fakeServerBinary() {
+  if (process.env.FAKE_VLM_SERVER) return process.env.FAKE_VLM_SERVER;
+  const out = execFileSync('cargo', ['build', '--release', '--example', 'fake_vlm_server', '--message-format=json-render-diagnostics'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const m = JSON.parse(line);
+    if (m.reason === 'compiler-artifact' && m.target?.name === 'fake_vlm_server' && m.executable) return m.executable;
+  }
+  throw new Error('cargo built no fake_vlm_server executable');
+}
+
+/** Starts the fake OpenAI-compatible server: `{ base, seen(), stats(), stop() }` (see its doc comment). */
+export async function startFakeServer() {
+  const child = spawn(fakeServerBinary(), [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout });
+  const first = await withTimeout(new Promise((resolve) => lines.once('line', resolve)), 30, 'fake VLM server start');
+  const base = first.replace(/^listening /, '');
+  const json = async (p) => (await fetch(`${base}${p}`)).json();
+  return { base, seen: () => json('/seen'), stats: () => json('/stats'), stop: () => child.stdin.end() };
 }

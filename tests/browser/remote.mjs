@@ -9,10 +9,8 @@
 //
 // Needs pkg/ (scripts/build-wasm.sh) and cargo (it builds the example, a no-op after
 // `cargo test --release`). FAKE_VLM_SERVER=path skips the build.
-import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import readline from 'node:readline';
-import { startBrowser, record, finish, errorProblems, withTimeout, ROOT } from './harness.mjs';
+import { startBrowser, startFakeServer, record, finish, errorProblems, withTimeout, ROOT } from './harness.mjs';
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 const KEY = 'sk-browser-secret-7f3a9c';
@@ -20,31 +18,6 @@ const DIALECTS = ['vllm', 'llamacpp', 'ollama'];
 const LABELS = ['happy', 'sad', 'neutral', 'angry', 'surprise', 'disgust', 'fear'];
 // A 1×1 JPEG is enough: the fake server never decodes it, it only sees whether pixels were sent.
 const PIXEL = 'data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q==';
-
-// ------------------------------------------------------------------ the fake server
-function serverBinary() {
-  if (process.env.FAKE_VLM_SERVER) return process.env.FAKE_VLM_SERVER;
-  const out = execFileSync('cargo', ['build', '--release', '--example', 'fake_vlm_server', '--message-format=json-render-diagnostics'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const m = JSON.parse(line);
-    if (m.reason === 'compiler-artifact' && m.target?.name === 'fake_vlm_server' && m.executable) return m.executable;
-  }
-  throw new Error('cargo built no fake_vlm_server executable');
-}
-
-async function startFakeServer() {
-  const child = spawn(serverBinary(), [], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: child.stdout });
-  const first = await withTimeout(new Promise((resolve) => lines.once('line', resolve)), 30, 'fake VLM server start');
-  const base = first.replace(/^listening /, '');
-  const json = async (p) => (await fetch(`${base}${p}`)).json();
-  return { base, seen: () => json('/seen'), stats: () => json('/stats'), stop: () => child.stdin.end() };
-}
 
 // ------------------------------------------------------------------ what the page sends
 /** The conversation in the shape `emolens prompt` prints: system instruction, user text + keyframe. */

@@ -14,6 +14,7 @@
 //   progress reports; keyframe JPEGs;
 // - buildPrompt: each mode the same JSON as `emolens prompt` (image bytes aside), `summaries`
 //   without images, bad options rejected with an Error;
+// - askClip against the fake server: the same requests and JSON as `emolens ask`, failures alike;
 // - WebGPU on the first frames against the CPU;
 // - no_face.mp4: every frame faceless, no events; face_noface.mov (HEVC): analysed with faceless
 //   frames marked, or a clear Error; a file that is not a video: an Error;
@@ -24,7 +25,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, SHARED, startBrowser, record, finish, errorProblems } from './harness.mjs';
+import { ROOT, SHARED, startBrowser, startFakeServer, record, finish, errorProblems } from './harness.mjs';
 
 const verbose = process.argv.includes('--verbose') || process.argv.includes('-v');
 const EXPRESSIONS = ['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'];
@@ -370,6 +371,69 @@ if (same.ok && single.ok) {
     }
     record('buildPrompt: summaries need no pixels; bad options and reports give an Error', s, Object.entries(prompts.value.errors).map(([k, e]) => `${k}: "${e.message.slice(0, 70)}"`).join('; '));
   }
+}
+
+// ---------------------------------------------------------------- askClip
+// The whole ask flow (stage 1, two label orders, the content-free question) against the fake
+// server, from the identical-pixels report and from `emolens ask` on the clip: the same requests
+// and the same JSON; a failing server fails both the same way.
+if (same.ok) {
+  const server = await startFakeServer();
+  try {
+    const flags = ['--model', 'm', '--stage1', '--permutations', '2', '--content-free'];
+    const cli = (scenario, extra = []) => run(BIN, ['ask', clip('single_face.mp4'), '--endpoint', `${server.base}/${scenario}/cli/v1`, ...flags, ...extra], { cwd: ROOT, maxBuffer: 1 << 28 })
+      .then((r) => ({ code: 0, ...r }), (e) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+    const [cliOk, cliFail] = await Promise.all([cli('vllm'), cli('server-error', ['--concurrency', '1'])]);
+    const asked = await browser.call(page, 'askClip', async (base) => window.capture(async () => {
+      const progress = [];
+      const options = { model: 'm', stage1: true, permutations: 2, contentFree: true };
+      const result = await window.emolens.askClip(window.sameReport, { ...options, endpoint: `${base}/vllm/page/v1`, onProgress: (done, total) => progress.push([done, total]) });
+      let failure = null;
+      try {
+        await window.emolens.askClip(window.sameReport, { ...options, endpoint: `${base}/server-error/page/v1`, maxConcurrent: 1 });
+      } catch (e) {
+        failure = { name: e.name, message: e.message, kind: e.kind, stage: e.stage };
+      }
+      let refused = null;
+      try {
+        await window.emolens.askClip(window.sameReport, { ...options, endpoint: `${base}/vllm/refused/v1`, mode: 'summaries' });
+      } catch (e) {
+        refused = e.message;
+      }
+      return { result: window.toPlain(result), progress, failure, refused };
+    }), server.base);
+    const seen = (await server.seen()).filter((r) => r.method === 'POST');
+    const bodies = (scenario, side) => seen.filter((r) => r.path.startsWith(`/${scenario}/${side}/`)).map((r) => JSON.stringify(r.body)).sort();
+    const p = [];
+    if (!asked.ok) p.push(`askClip rejected: ${asked.error.message}`);
+    else if (cliOk.code !== 0) p.push(`emolens ask failed: ${cliOk.stderr}`);
+    else {
+      const [pageBodies, cliBodies] = [bodies('vllm', 'page'), bodies('vllm', 'cli')];
+      const stretches = describedStretches(asked.value.result);
+      if (pageBodies.length !== 2 * 2 + stretches) p.push(`${pageBodies.length} requests from the page, expected ${2 * 2 + stretches}`);
+      if (pageBodies.length !== cliBodies.length) p.push(`${pageBodies.length} requests from the page, ${cliBodies.length} from the CLI`);
+      pageBodies.forEach((b, i) => b !== cliBodies[i] && p.push(`request body ${i} differs from the CLI's: ${b.slice(0, 120)} != ${cliBodies[i]?.slice(0, 120)}`));
+      if (JSON.stringify(asked.value.result) !== JSON.stringify(JSON.parse(cliOk.stdout))) p.push(`the JSON differs from emolens ask: ${JSON.stringify(asked.value.result).slice(0, 300)}`);
+      if (!stretches) p.push('stage 1 described no stretch');
+      if (!asked.value.result.corrected) p.push('no content-free correction');
+      const last = asked.value.progress.at(-1);
+      if (!last || last[0] !== pageBodies.length || last[1] !== pageBodies.length) p.push(`progress ended at ${JSON.stringify(last)}`);
+      const f = asked.value.failure;
+      if (!f || !/^stage 1, stretch \d+: /.test(f.message) || f.kind !== 'server_error') p.push(`a failing server: ${JSON.stringify(f)}`);
+      if (cliFail.code !== 1 || !/stage 1, stretch \d+: /.test(cliFail.stderr)) p.push(`the CLI against a failing server: exit ${cliFail.code}, ${cliFail.stderr}`);
+      const [pageFailed, cliFailed] = [bodies('server-error', 'page').length, bodies('server-error', 'cli').length];
+      if (pageFailed !== 1 || cliFailed !== 1) p.push(`after the first failure nothing more is sent: page sent ${pageFailed}, the CLI ${cliFailed}`);
+      if (!/stage1/.test(asked.value.refused ?? '') || bodies('vllm', 'refused').length) p.push(`stage 1 in the summaries mode: ${asked.value.refused}`);
+    }
+    record('askClip against the fake server: the same requests and JSON as `emolens ask --stage1 --permutations 2 --content-free`; a failure stops both alike', p,
+      asked.ok ? `${bodies('vllm', 'page').length} requests, label ${asked.value.result.label}, corrected ${asked.value.result.corrected?.label}; failure: "${asked.value.failure?.message.slice(0, 60)}"` : '');
+  } finally {
+    server.stop();
+  }
+}
+/** Stretches stage 1 described. */
+function describedStretches(result) {
+  return (result.stage1 ?? []).length;
 }
 
 // ---------------------------------------------------------------- WebGPU, first frames

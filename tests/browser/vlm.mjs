@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Browser test of the local VLM (SmolVLM / Idefics3 in burn) in headless Chromium.
 //
-//   node tests/browser/vlm.mjs [--verbose] [--only parity,loading,generation,benchmark,demo]
+//   node tests/browser/vlm.mjs [--verbose] [--only parity,loading,generation,benchmark,ask,demo]
 //        [--screenshot demo.png]
 //
 // Needs pkg/ (scripts/build-wasm.sh) and, for the demo check, www/dist (webpack). Data: the tiny
@@ -24,11 +24,13 @@
 //   checkpoints give what their exact f32 twins give;
 // - time to first token and decode tokens/s (`vlmBenchmark`, the reference inputs as in
 //   examples/bench_vlm.rs), printed;
+// - askClip with the local VLM: the whole ask flow, equal to `emolens ask --local-vlm` (vlm-ask.mjs);
 // - the demo page (www/dist) with VLM = local answering about the current frame.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startBrowser, record, finish, errorProblems, withTimeout, SHARED } from './harness.mjs';
+import { askClipStep } from './vlm-ask.mjs';
 
 const args = process.argv.slice(2);
 const verbose = args.includes('--verbose');
@@ -801,6 +803,7 @@ try {
   await step('loading', () => loading(browser, page));
   await step('generation', () => generation(browser, page));
   await step('benchmark', () => benchmark(browser, page));
+  await step('ask', () => askClipStep(browser, page, 'smolvlm_tiny', FOLDERS.smolvlm_tiny));
   await step('demo', () => demo(browser));
 } catch (e) {
   record('browser VLM test ran to the end', [e.stack || String(e)]);

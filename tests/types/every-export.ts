@@ -15,6 +15,7 @@ import init, {
   featureNames,
   previewRemote,
   promptModes,
+  labelNames,
   start,
   vlmBenchmark,
   vlmCheck,
@@ -81,6 +82,8 @@ export async function live(analyzer: Analyzer, bitmap: ImageBitmap): Promise<Vid
 }
 
 export async function prompts(report: VideoReport): Promise<AskResult> {
+  const dfew: string[] = labelNames('dfew');
+  console.log(dfew.length);
   const perMode = promptModes().map((mode) => {
     const prompt: Prompt = buildPrompt(report, { mode, labels: 'dfew', detail: 'low', permutations: 2, stage1: true });
     return `${mode}: ${prompt.requests[0].tokens.total} tokens of ${prompt.all_frames_image_tokens}`;
