@@ -558,10 +558,9 @@ fn the_ask_flow_runs_on_the_local_vlm() {
     use emolens::ask::{AskFlow, AskPlan, CorrectionPlan, Question, drive_async};
     use emolens::prompt::{ClipContext, ImageDetail, Keyframe, PromptMode, Segment};
     let m = tiny_model();
-    let jpeg = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/faces/happy.jpg"),
-    )
-    .unwrap();
+    let jpeg =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/faces/happy.jpg"))
+            .unwrap();
     let keyframe = |time| Keyframe {
         time,
         width: 0,

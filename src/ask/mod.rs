@@ -54,7 +54,10 @@ pub enum Question {
 pub enum CorrectionPlan {
     None,
     /// Logit adjustment with known class priors (one per label, in the set's order).
-    Priors { priors: Vec<f64>, tau: f64 },
+    Priors {
+        priors: Vec<f64>,
+        tau: f64,
+    },
     /// Contextual calibration: the same question about a content-free clip is divided out.
     ContentFree,
 }
@@ -100,7 +103,9 @@ impl AskPlan {
         let n = self.labels.len();
         match &self.question {
             Question::Clip { mode, stage1, .. } => {
-                let ordering = self.seed.map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+                let ordering = self
+                    .seed
+                    .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
                 if let Err(e) = check_permutations(n, self.permutations, ordering) {
                     return refuse(Setting::Permutations, e);
                 }
@@ -115,7 +120,10 @@ impl AskPlan {
             }
             Question::Conversations(list) => {
                 if list.is_empty() {
-                    return refuse(Setting::Permutations, "there is no conversation to ask".into());
+                    return refuse(
+                        Setting::Permutations,
+                        "there is no conversation to ask".into(),
+                    );
                 }
                 if self.correction == CorrectionPlan::ContentFree {
                     return refuse(
@@ -123,7 +131,12 @@ impl AskPlan {
                         "the content-free question is built from a clip: ask about a video".into(),
                     );
                 }
-                if self.text_only && list.iter().flat_map(|(_, m)| m).any(|m| m.image_count() > 0) {
+                if self.text_only
+                    && list
+                        .iter()
+                        .flat_map(|(_, m)| m)
+                        .any(|m| m.image_count() > 0)
+                {
                     return refuse(
                         Setting::Images,
                         "the conversation carries images, and the text-only mode promises none: \
@@ -205,13 +218,20 @@ pub struct AskError<E> {
     pub error: E,
 }
 
+impl<E> AskError<E> {
+    /// The error's message after the stage it failed in (the final question needs no name).
+    pub fn in_context(&self, message: &str) -> String {
+        match self.stage {
+            Stage::Describe { segment } => format!("stage 1, stretch {segment}: {message}"),
+            Stage::Classify => message.to_string(),
+            Stage::ContentFree => format!("content-free question: {message}"),
+        }
+    }
+}
+
 impl<E: std::fmt::Display> std::fmt::Display for AskError<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.stage {
-            Stage::Describe { segment } => write!(f, "stage 1, stretch {segment}: {}", self.error),
-            Stage::Classify => write!(f, "{}", self.error),
-            Stage::ContentFree => write!(f, "content-free question: {}", self.error),
-        }
+        f.write_str(&self.in_context(&self.error.to_string()))
     }
 }
 
@@ -398,7 +418,10 @@ impl<E> AskFlow<E> {
         match &self.plan.question {
             Question::Conversations(list) => list.iter().map(|(o, _)| o.clone()).collect(),
             Question::Clip { .. } => {
-                let ordering = self.plan.seed.map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+                let ordering = self
+                    .plan
+                    .seed
+                    .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
                 label_orders(labels.len(), self.plan.permutations.max(1), ordering)
                     .iter()
                     .map(|perm| perm.iter().map(|&i| labels.name(i).to_string()).collect())
@@ -448,7 +471,8 @@ impl<E> AskFlow<E> {
                 let labels = &self.plan.labels;
                 let ask = |clip: &ClipContext, order: &[String]| {
                     let mut options = PromptOptions::new(*mode, labels.clone());
-                    options.label_order = order.iter().filter_map(|n| labels.canonical(n)).collect();
+                    options.label_order =
+                        order.iter().filter_map(|n| labels.canonical(n)).collect();
                     options.detail = *detail;
                     final_request(clip, &options)
                 };

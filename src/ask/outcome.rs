@@ -48,19 +48,17 @@ pub(super) fn decide(
         CorrectionPlan::Priors { priors, tau } => {
             Some(("priors", Correction::from_priors(priors, *tau), None))
         }
-        CorrectionPlan::ContentFree => {
-            match label_values(&collect(labels, content_free), labels) {
-                Some(values) => Some((
-                    "content_free",
-                    Correction::from_content_free(&values),
-                    Some(values),
-                )),
-                None => {
-                    notes.push("the content-free answer names no label; no correction".into());
-                    None
-                }
+        CorrectionPlan::ContentFree => match label_values(&collect(labels, content_free), labels) {
+            Some(values) => Some((
+                "content_free",
+                Correction::from_content_free(&values),
+                Some(values),
+            )),
+            None => {
+                notes.push("the content-free answer names no label; no correction".into());
+                None
             }
-        }
+        },
     };
     let corrected = match (correction, label_values(&result, labels)) {
         (Some((method, correction, content_free_scores)), Some(values)) => {
@@ -78,8 +76,8 @@ pub(super) fn decide(
         }
         _ => None,
     };
-    let stage1 = matches!(plan.question, super::Question::Clip { stage1: true, .. })
-        .then_some(descriptions);
+    let stage1 =
+        matches!(plan.question, super::Question::Clip { stage1: true, .. }).then_some(descriptions);
     AskOutcome {
         labels: labels.clone(),
         result,

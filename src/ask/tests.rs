@@ -116,13 +116,20 @@ fn stage1_descriptions_reach_the_final_question_and_content_free_is_divided_out(
     // The content-free question keeps the layout but no measurement or description.
     for q in &blanks {
         let t = all_text(q);
-        assert!(!t.contains("Described") && !t.contains("lip corners"), "{t}");
+        assert!(
+            !t.contains("Described") && !t.contains("lip corners"),
+            "{t}"
+        );
     }
     assert_ne!(finals[0].purpose.order(), finals[1].purpose.order());
     let answer = r#"{"label": "happy", "scores": {"happy": 0.6, "sad": 0.1, "fear": 0.3}}"#;
     let blank = r#"{"label": "happy", "scores": {"happy": 0.8, "sad": 0.1, "fear": 0.1}}"#;
     for q in &wave2 {
-        let r = if matches!(q.purpose, Purpose::Classify { .. }) { answer } else { blank };
+        let r = if matches!(q.purpose, Purpose::Classify { .. }) {
+            answer
+        } else {
+            blank
+        };
         flow.reply(q.id, Ok(text(r)));
     }
     assert_eq!(flow.poll(), Step::Done);
@@ -131,7 +138,10 @@ fn stage1_descriptions_reach_the_final_question_and_content_free_is_divided_out(
     assert_eq!(out.result.label.as_deref(), Some("happy"));
     // fear: 0.3 / 0.1 beats happy: 0.6 / 0.8 once the bias is divided out.
     let corrected = out.corrected.clone().unwrap();
-    assert_eq!((corrected.method, corrected.label.as_str()), ("content_free", "fear"));
+    assert_eq!(
+        (corrected.method, corrected.label.as_str()),
+        ("content_free", "fear")
+    );
     let json = out.to_json();
     assert_eq!(json["stage1"][0]["description"], "A smile starts.");
     assert_eq!(json["stage1"][1]["segment"], 1);
@@ -172,12 +182,9 @@ fn a_stage1_failure_names_its_stretch() {
 #[test]
 fn scored_replies_decide_and_priors_correct() {
     let priors = vec![0.7, 0.2, 0.1];
-    let mut flow = AskFlow::<String>::new(plan(
-        false,
-        3,
-        CorrectionPlan::Priors { priors, tau: 1.0 },
-    ))
-    .unwrap();
+    let mut flow =
+        AskFlow::<String>::new(plan(false, 3, CorrectionPlan::Priors { priors, tau: 1.0 }))
+            .unwrap();
     let queries = sends(&mut flow);
     assert_eq!(queries.len(), 3);
     for q in &queries {
@@ -206,7 +213,12 @@ fn unanswerable_correction_is_a_note_not_a_guess() {
     let out = flow.finish().unwrap();
     assert_eq!(out.corrected, None);
     assert_eq!(out.notes.len(), 1);
-    assert!(out.to_json()["notes"][0].as_str().unwrap().contains("content-free"));
+    assert!(
+        out.to_json()["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("content-free")
+    );
 }
 
 #[test]
@@ -215,15 +227,27 @@ fn plans_that_cannot_be_kept_are_refused_before_anything_is_sent() {
     let mut p = plan(true, 1, CorrectionPlan::None);
     p.text_only = true;
     assert_eq!(setting(p), Some(Setting::Stage1));
-    assert_eq!(setting(plan(false, 4, CorrectionPlan::None)), Some(Setting::Permutations));
-    assert_eq!(setting(plan(false, 0, CorrectionPlan::None)), Some(Setting::Permutations));
+    assert_eq!(
+        setting(plan(false, 4, CorrectionPlan::None)),
+        Some(Setting::Permutations)
+    );
+    assert_eq!(
+        setting(plan(false, 0, CorrectionPlan::None)),
+        Some(Setting::Permutations)
+    );
     let priors = |priors: Vec<f64>, tau| CorrectionPlan::Priors { priors, tau };
-    assert_eq!(setting(plan(false, 1, priors(vec![1.0, 1.0], 1.0))), Some(Setting::Priors));
+    assert_eq!(
+        setting(plan(false, 1, priors(vec![1.0, 1.0], 1.0))),
+        Some(Setting::Priors)
+    );
     assert_eq!(
         setting(plan(false, 1, priors(vec![1.0, f64::NAN, 1.0], 1.0))),
         Some(Setting::Priors)
     );
-    assert_eq!(setting(plan(false, 1, priors(vec![1.0; 3], f64::INFINITY))), Some(Setting::Tau));
+    assert_eq!(
+        setting(plan(false, 1, priors(vec![1.0; 3], f64::INFINITY))),
+        Some(Setting::Tau)
+    );
     let conversation = |correction| AskPlan {
         question: Question::Conversations(vec![(
             labels().names().to_vec(),
@@ -231,7 +255,10 @@ fn plans_that_cannot_be_kept_are_refused_before_anything_is_sent() {
         )]),
         ..plan(false, 1, correction)
     };
-    assert_eq!(setting(conversation(CorrectionPlan::ContentFree)), Some(Setting::ContentFree));
+    assert_eq!(
+        setting(conversation(CorrectionPlan::ContentFree)),
+        Some(Setting::ContentFree)
+    );
     assert_eq!(setting(conversation(CorrectionPlan::None)), None);
 }
 
@@ -248,7 +275,14 @@ fn preview_lists_every_query_without_sending() {
         .collect();
     assert_eq!(
         kinds,
-        ["describe", "describe", "classify", "classify", "content-free", "content-free"]
+        [
+            "describe",
+            "describe",
+            "classify",
+            "classify",
+            "content-free",
+            "content-free"
+        ]
     );
 }
 
@@ -267,7 +301,11 @@ fn the_native_driver_keeps_the_order_of_label_orders() {
     let firsts: Vec<&str> = out.result.runs.iter().map(|r| r.raw.as_str()).collect();
     assert_eq!(
         firsts,
-        [r#"{"label": "happy"}"#, r#"{"label": "sad"}"#, r#"{"label": "fear"}"#]
+        [
+            r#"{"label": "happy"}"#,
+            r#"{"label": "sad"}"#,
+            r#"{"label": "fear"}"#
+        ]
     );
 }
 

@@ -17,7 +17,7 @@ use emolens::prompt::{LabelOrdering, label_orders};
 use emolens::remote::client::{AskFailure, Client, ask};
 use emolens::remote::native::UreqTransport;
 use emolens::remote::request::{AskOptions, build_messages, image_data_url, ordered_names};
-use emolens::remote::{ApiKey, Endpoint, RemoteError, ResponseLimits, RetryPolicy};
+use emolens::remote::{ApiKey, Endpoint, Hint, Limit, RemoteError, ResponseLimits, RetryPolicy};
 use emolens::vlm::ask::DESCRIPTION_TOKENS;
 use emolens::vlm::load::LocalModel;
 
@@ -150,8 +150,9 @@ fn question(args: &AskArgs, labels: &LabelSet) -> Result<Question, String> {
     }
     let prompt = match (&args.prompt, &args.prompt_file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?
+        }
         (None, None) => DEFAULT_PROMPT.to_string(),
     };
     let mut images = Vec::new();
@@ -160,7 +161,9 @@ fn question(args: &AskArgs, labels: &LabelSet) -> Result<Question, String> {
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         images.push(image_data_url(&bytes));
     }
-    let ordering = args.seed.map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
+    let ordering = args
+        .seed
+        .map_or(LabelOrdering::Cyclic, LabelOrdering::Seeded);
     emolens::prompt::check_permutations(labels.len(), args.permutations, ordering)
         .map_err(|e| format!("--permutations: {e}"))?;
     Ok(Question::Conversations(
@@ -258,7 +261,10 @@ pub fn run(args: AskArgs) -> ExitCode {
         let text_only = plan.text_only;
         let queries = AskFlow::<RemoteError>::preview(plan).expect("the plan was checked");
         for q in &queries {
-            println!("{}", endpoint.http_request(&opts.request(q, text_only)).body);
+            println!(
+                "{}",
+                endpoint.http_request(&opts.request(q, text_only)).body
+            );
         }
         return ExitCode::SUCCESS;
     }
@@ -290,10 +296,35 @@ pub fn run(args: AskArgs) -> ExitCode {
         }
         Err(AskFailure::Plan(e)) => fail(plan_error(&e)),
         Err(AskFailure::Remote(e)) => {
-            eprintln!("emolens: {e}");
+            eprintln!("emolens: {}", e.in_context(&worded(&e.error)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A server's fault with what to change, in this command's flags.
+fn worded(e: &RemoteError) -> String {
+    let hint = match e.hint() {
+        None => return e.to_string(),
+        Some(Hint::ApiKey) => "pass the key's variable with --api-key-env VAR".to_string(),
+        Some(Hint::Origin) => "start Ollama with OLLAMA_ORIGINS set to include the calling page's \
+            origin (e.g. OLLAMA_ORIGINS=http://localhost:8080), or '*' for any origin"
+            .to_string(),
+        Some(Hint::Model(model)) => {
+            format!("check --model (and, for Ollama, `ollama pull {model}` on the server)")
+        }
+        Some(Hint::TextOnly) => {
+            "use a vision model, or the text-only mode (--mode summaries)".to_string()
+        }
+        Some(Hint::Limit(Limit::ResponseBody)) => {
+            "raise it with --max-response-mb if the answer is legitimate".to_string()
+        }
+        Some(Hint::Limit(Limit::SseLine)) => {
+            "raise it with --max-sse-line-kb if the stream is legitimate".to_string()
+        }
+        Some(Hint::Timeout) => "raise --timeout if the server is slow".to_string(),
+    };
+    format!("{e}; {hint}")
 }
 
 fn load_local(dir: &std::path::Path) -> Result<LocalModel, String> {
@@ -308,9 +339,7 @@ fn ask_local(model: &LocalModel, plan: AskPlan, max_tokens: usize) -> ExitCode {
     let labels = plan.labels.clone();
     let flow = AskFlow::new(plan).expect("the plan was checked");
     let (model, labels) = (&model, &labels);
-    let answer = |q: emolens::ask::Query| async move {
-        model.answer(&q, labels, max_tokens).await
-    };
+    let answer = |q: emolens::ask::Query| async move { model.answer(&q, labels, max_tokens).await };
     match pollster::block_on(emolens::ask::drive_async(flow, answer, |_, _| {})) {
         Ok(outcome) => {
             for note in &outcome.notes {

@@ -5,12 +5,12 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::request::{AskOptions, ChatRequest};
-use crate::ask::{AskError, AskFlow, AskOutcome, AskPlan, Exchange, PlanError, Reply};
 use super::response::{
     Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
 };
 use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
+use crate::ask::{AskError, AskFlow, AskOutcome, AskPlan, Exchange, PlanError, Reply};
 
 /// How a transport's POST ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +129,11 @@ impl std::fmt::Display for AskFailure {
 
 /// Runs the whole ask flow of `plan` against the server: every query retried and degraded by
 /// [`Client::complete`], at most `plan.max_in_flight` at once.
-pub fn ask(client: &Client<'_>, opts: &AskOptions, plan: AskPlan) -> Result<AskOutcome, AskFailure> {
+pub fn ask(
+    client: &Client<'_>,
+    opts: &AskOptions,
+    plan: AskPlan,
+) -> Result<AskOutcome, AskFailure> {
     let text_only = plan.text_only;
     let flow = AskFlow::new(plan).map_err(AskFailure::Plan)?;
     crate::ask::drive(flow, &|query| {

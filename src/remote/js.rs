@@ -28,7 +28,7 @@ use web_sys::AbortSignal;
 use super::request::{AskOptions, Message, messages_from_json, ordered_names, text_only};
 use super::response::{RemoteError, RetryPolicy};
 use super::web::WebClient;
-use super::{ApiKey, ChatRequest, Endpoint, ResponseLimits};
+use super::{ApiKey, ChatRequest, Endpoint, Hint, Limit, ResponseLimits};
 use crate::ask::runs::permutations;
 use crate::ask::{AskError, AskFlow, AskPlan, CorrectionPlan, Query, Question, Reply, Stage};
 use crate::labels::LabelSet;
@@ -58,90 +58,43 @@ pub(crate) fn to_js(v: &Value) -> Result<JsValue, JsValue> {
         .map_err(|e| bad(format!("cannot return the result: {e}")))
 }
 
-/// A short name for each fault, for code that reacts to one (e.g. offer the text-only mode).
-fn kind(e: &RemoteError) -> &'static str {
-    match e {
-        RemoteError::BadRequest(_) => "bad_request",
-        RemoteError::Unauthorized(_) => "unauthorized",
-        RemoteError::OriginNotAllowed => "origin_not_allowed",
-        RemoteError::Forbidden(_) => "forbidden",
-        RemoteError::ModelNotFound { .. } => "model_not_found",
-        RemoteError::NotFound(_) => "not_found",
-        RemoteError::PayloadTooLarge(_) => "payload_too_large",
-        RemoteError::ImageUnsupported(_) => "image_unsupported",
-        RemoteError::RateLimited { .. } => "rate_limited",
-        RemoteError::Server { .. } => "server_error",
-        RemoteError::Unavailable { .. } => "unavailable",
-        RemoteError::Status { .. } => "status",
-        RemoteError::Stream(_) => "stream_error",
-        RemoteError::Protocol(_) => "protocol",
-        RemoteError::Transport(_) => "network",
-        RemoteError::TooLarge { .. } => "too_large",
-        RemoteError::Redirect { .. } => "redirect",
-        RemoteError::Timeout(_) => "timeout",
-        RemoteError::Cancelled => "aborted",
-        RemoteError::Config(_) => "config",
-    }
-}
-
-fn status(e: &RemoteError) -> Option<u16> {
-    Some(match e {
-        RemoteError::BadRequest(_) => 400,
-        RemoteError::Unauthorized(_) => 401,
-        RemoteError::OriginNotAllowed | RemoteError::Forbidden(_) => 403,
-        RemoteError::ModelNotFound { .. } | RemoteError::NotFound(_) => 404,
-        RemoteError::PayloadTooLarge(_) => 413,
-        RemoteError::RateLimited { .. } => 429,
-        RemoteError::Unavailable { .. } => 503,
-        RemoteError::Server { status, .. } | RemoteError::Status { status, .. } => *status,
-        _ => return None,
-    })
-}
-
-/// The error's sentence, with the command line's hints replaced by the browser's options.
+/// The error's sentence, with what to change in the page's options.
 fn browser_message(e: &RemoteError, timeout: Duration) -> String {
-    match e {
-        RemoteError::Unauthorized(m) => {
-            format!("the server rejected the API key (401): {m}. Check options.apiKey")
+    let hint = match (e, e.hint()) {
+        // The fetch transport words its network failures as whole sentences.
+        (RemoteError::Transport(m), _) => return m.clone(),
+        (RemoteError::Cancelled, _) => {
+            return "the request was aborted by options.signal; nothing more is sent or read"
+                .into();
         }
-        RemoteError::OriginNotAllowed => format!(
-            "forbidden (403) with an empty body: this is how Ollama refuses a request from an \
-             origin it does not allow. Start Ollama with OLLAMA_ORIGINS={} (or '*' for any \
-             origin)",
+        (_, None) => return e.to_string(),
+        (_, Some(Hint::ApiKey)) => "check options.apiKey".to_string(),
+        (_, Some(Hint::Origin)) => format!(
+            "start Ollama with OLLAMA_ORIGINS={} (or '*' for any origin)",
             super::web::page_origin()
         ),
-        RemoteError::ModelNotFound { model, message } => format!(
-            "model '{model}' not found (404): {message}. Check options.model (for Ollama, \
-             `ollama pull {model}` on the server)"
-        ),
-        RemoteError::ImageUnsupported(m) => format!(
-            "this model does not accept images: {m}. Use a vision model, or ask in text-only \
-             mode (options.textOnly = true, or the prompt's 'summaries' mode): then no pixel \
-             leaves the page"
-        ),
-        RemoteError::Timeout(_) => format!(
-            "gave up after {} ms (options.timeoutMs), waits and retries included",
-            timeout.as_millis()
-        ),
-        RemoteError::Cancelled => {
-            "the request was aborted by options.signal; nothing more is sent or read".into()
+        (_, Some(Hint::Model(model))) => {
+            format!("check options.model (for Ollama, `ollama pull {model}` on the server)")
         }
-        RemoteError::TooLarge { limit, bytes } => format!(
-            "the server sent a {limit} longer than {bytes} bytes: refused (raise options.{} if \
-             it is legitimate)",
-            match limit {
-                super::Limit::ResponseBody => "maxResponseBytes",
-                super::Limit::SseLine => "maxSseLineBytes",
-            }
-        ),
-        RemoteError::Redirect { .. } => format!(
-            "the server answered with a redirect: not followed (the request carries the \
-             prompt, maybe images and the key); use the final URL as options.endpoint"
-        ),
-        // The fetch transport words its network failures as whole sentences.
-        RemoteError::Transport(m) => m.clone(),
-        e => e.to_string(),
-    }
+        (_, Some(Hint::TextOnly)) => {
+            "use a vision model, or ask in text-only mode (options.textOnly = \
+            true, or the prompt's 'summaries' mode): then no pixel leaves the page"
+                .to_string()
+        }
+        (_, Some(Hint::Limit(Limit::ResponseBody))) => {
+            "raise options.maxResponseBytes if it is legitimate".to_string()
+        }
+        (_, Some(Hint::Limit(Limit::SseLine))) => {
+            "raise options.maxSseLineBytes if it is legitimate".to_string()
+        }
+        (_, Some(Hint::Timeout)) => {
+            return format!(
+                "gave up after {} ms (options.timeoutMs), waits and retries included",
+                timeout.as_millis()
+            );
+        }
+    };
+    format!("{e}; {hint}")
 }
 
 fn remote_error(e: &RemoteError, timeout: Duration) -> JsValue {
@@ -151,8 +104,8 @@ fn remote_error(e: &RemoteError, timeout: Duration) -> JsValue {
         RemoteError::Timeout(_) => "TimeoutError",
         _ => "RemoteVlmError",
     });
-    let _ = Reflect::set(&err, &"kind".into(), &kind(e).into());
-    if let Some(s) = status(e) {
+    let _ = Reflect::set(&err, &"kind".into(), &e.kind().into());
+    if let Some(s) = e.status() {
         let _ = Reflect::set(&err, &"status".into(), &s.into());
     }
     err.into()
@@ -558,12 +511,19 @@ pub(crate) async fn remote_flow(
                     callback_error.borrow_mut().get_or_insert(e);
                 }
             };
-            client.complete(req, &mut on_delta).await.map(Reply::Completion)
+            client
+                .complete(req, &mut on_delta)
+                .await
+                .map(Reply::Completion)
         }
     };
     let progress = |done: usize, total: usize| {
         if let Some(f) = on_progress
-            && let Err(e) = f.call2(&JsValue::NULL, &(done as u32).into(), &(total as u32).into())
+            && let Err(e) = f.call2(
+                &JsValue::NULL,
+                &(done as u32).into(),
+                &(total as u32).into(),
+            )
         {
             callback_error.borrow_mut().get_or_insert(e);
         }
@@ -579,14 +539,15 @@ pub(crate) async fn remote_flow(
 /// the final question.
 fn ask_error(e: &AskError<RemoteError>, timeout: Duration) -> JsValue {
     let err = remote_error(&e.error, timeout);
-    let stage = match e.stage {
-        Stage::Classify => return err,
-        Stage::Describe { segment } => format!("stage 1, stretch {segment}"),
-        Stage::ContentFree => "content-free question".into(),
-    };
-    if let Some(m) = get(&err, "message").and_then(|m| m.as_string()) {
-        let _ = Reflect::set(&err, &"message".into(), &format!("{stage}: {m}").into());
+    if e.stage != Stage::Classify {
+        let message = e.in_context(&browser_message(&e.error, timeout));
+        let _ = Reflect::set(&err, &"message".into(), &message.into());
+        let stage = e.in_context("");
+        let _ = Reflect::set(
+            &err,
+            &"stage".into(),
+            &stage.trim_end_matches([':', ' ']).into(),
+        );
     }
-    let _ = Reflect::set(&err, &"stage".into(), &stage.into());
     err
 }

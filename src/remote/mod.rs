@@ -23,7 +23,7 @@ pub mod web;
 
 pub use answer::{Answer, parse_answer};
 pub use request::{AskOptions, ChatRequest, Message, Param, Part, Role};
-pub use response::{Completion, Limit, RemoteError, RetryPolicy};
+pub use response::{Completion, Hint, Limit, RemoteError, RetryPolicy};
 pub use sse::ResponseLimits;
 
 /// A secret. Its `Debug` never shows it, and it only ever goes into the Authorization header.

@@ -37,29 +37,22 @@ pub struct Completion {
 pub enum RemoteError {
     #[error("bad request (400): {0}")]
     BadRequest(String),
-    #[error(
-        "the server rejected the API key (401): {0}. Pass the key's variable with --api-key-env VAR"
-    )]
+    #[error("the server rejected the API key (401): {0}")]
     Unauthorized(String),
     #[error(
         "forbidden (403) with an empty body: this is how Ollama refuses a request from an origin \
-         it does not allow. Start Ollama with OLLAMA_ORIGINS set to include this page's origin \
-         (e.g. OLLAMA_ORIGINS=http://localhost:8080), or '*' for any origin"
+         it does not allow"
     )]
     OriginNotAllowed,
     #[error("forbidden (403): {0}")]
     Forbidden(String),
-    #[error(
-        "model '{model}' not found (404): {message}. Check --model (and, for Ollama, `ollama pull`)"
-    )]
+    #[error("model '{model}' not found (404): {message}")]
     ModelNotFound { model: String, message: String },
     #[error("not found (404): {0}. Check the endpoint URL (it should end in /v1)")]
     NotFound(String),
     #[error("request too large (413): {0}. Send fewer or smaller images")]
     PayloadTooLarge(String),
-    #[error(
-        "this model does not accept images: {0}. Use a vision model, or the text-only mode (--mode summaries)"
-    )]
+    #[error("this model does not accept images: {0}")]
     ImageUnsupported(String),
     #[error("rate limited (429): {message}")]
     RateLimited {
@@ -81,7 +74,7 @@ pub enum RemoteError {
     Protocol(String),
     #[error("connection failed: {0}")]
     Transport(String),
-    #[error("the server sent a {limit} longer than {bytes} bytes: refused ({})", limit.hint())]
+    #[error("the server sent a {limit} longer than {bytes} bytes: refused")]
     TooLarge { limit: Limit, bytes: usize },
     #[error(
         "the server answered {status} redirecting to {location}: not followed (the request \
@@ -103,14 +96,22 @@ pub enum Limit {
     SseLine,
 }
 
-impl Limit {
-    /// How to raise it from the command line (the browser words its own options).
-    pub fn hint(self) -> &'static str {
-        match self {
-            Limit::ResponseBody => "raise it with --max-response-mb if the answer is legitimate",
-            Limit::SseLine => "raise it with --max-sse-line-kb if the stream is legitimate",
-        }
-    }
+/// What the user can change about a fault. Each front end words it with its own names
+/// (`--api-key-env VAR` on the command line, `options.apiKey` in the page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// Give (another) API key.
+    ApiKey,
+    /// Let the page's origin through (Ollama's OLLAMA_ORIGINS).
+    Origin,
+    /// Check the model's name on the server (for Ollama, `ollama pull` it).
+    Model(String),
+    /// Use a vision model, or the text-only mode (no pixel leaves).
+    TextOnly,
+    /// Raise this limit if the answer is legitimate.
+    Limit(Limit),
+    /// Raise the overall time limit.
+    Timeout,
 }
 
 impl std::fmt::Display for Limit {
@@ -118,6 +119,62 @@ impl std::fmt::Display for Limit {
         f.write_str(match self {
             Limit::ResponseBody => "response",
             Limit::SseLine => "server-sent-events line",
+        })
+    }
+}
+
+impl RemoteError {
+    /// A short name for the fault, for code that reacts to one (the page's `error.kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteError::BadRequest(_) => "bad_request",
+            RemoteError::Unauthorized(_) => "unauthorized",
+            RemoteError::OriginNotAllowed => "origin_not_allowed",
+            RemoteError::Forbidden(_) => "forbidden",
+            RemoteError::ModelNotFound { .. } => "model_not_found",
+            RemoteError::NotFound(_) => "not_found",
+            RemoteError::PayloadTooLarge(_) => "payload_too_large",
+            RemoteError::ImageUnsupported(_) => "image_unsupported",
+            RemoteError::RateLimited { .. } => "rate_limited",
+            RemoteError::Server { .. } => "server_error",
+            RemoteError::Unavailable { .. } => "unavailable",
+            RemoteError::Status { .. } => "status",
+            RemoteError::Stream(_) => "stream_error",
+            RemoteError::Protocol(_) => "protocol",
+            RemoteError::Transport(_) => "network",
+            RemoteError::TooLarge { .. } => "too_large",
+            RemoteError::Redirect { .. } => "redirect",
+            RemoteError::Timeout(_) => "timeout",
+            RemoteError::Cancelled => "aborted",
+            RemoteError::Config(_) => "config",
+        }
+    }
+
+    /// The HTTP status the server answered with, where one did.
+    pub fn status(&self) -> Option<u16> {
+        Some(match self {
+            RemoteError::BadRequest(_) => 400,
+            RemoteError::Unauthorized(_) => 401,
+            RemoteError::OriginNotAllowed | RemoteError::Forbidden(_) => 403,
+            RemoteError::ModelNotFound { .. } | RemoteError::NotFound(_) => 404,
+            RemoteError::PayloadTooLarge(_) => 413,
+            RemoteError::RateLimited { .. } => 429,
+            RemoteError::Unavailable { .. } => 503,
+            RemoteError::Server { status, .. } | RemoteError::Status { status, .. } => *status,
+            _ => return None,
+        })
+    }
+
+    /// What the user can change about it, if anything.
+    pub fn hint(&self) -> Option<Hint> {
+        Some(match self {
+            RemoteError::Unauthorized(_) => Hint::ApiKey,
+            RemoteError::OriginNotAllowed => Hint::Origin,
+            RemoteError::ModelNotFound { model, .. } => Hint::Model(model.clone()),
+            RemoteError::ImageUnsupported(_) => Hint::TextOnly,
+            RemoteError::TooLarge { limit, .. } => Hint::Limit(*limit),
+            RemoteError::Timeout(_) => Hint::Timeout,
+            _ => return None,
         })
     }
 }
@@ -515,8 +572,11 @@ mod tests {
             ),
             RemoteError::Server { .. }
         ));
-        let e = classify(403, "", None, &r).to_string();
-        assert!(e.contains("OLLAMA_ORIGINS"), "{e}");
+        let e = classify(403, "", None, &r);
+        assert_eq!(
+            (e.kind(), e.status(), e.hint()),
+            ("origin_not_allowed", Some(403), Some(Hint::Origin))
+        );
     }
 
     #[test]

@@ -14,13 +14,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, Response};
 
-use crate::ask::Exchange;
 use super::request::ChatRequest;
 use super::response::{
     Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
 };
 use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
+use crate::ask::Exchange;
 
 fn property(v: &JsValue, key: &str) -> Option<JsValue> {
     Reflect::get(v, &key.into())

@@ -34,15 +34,18 @@ impl LocalModel {
             let mut failure = None;
             let ids = self
                 .model
-                .generate(&input.prompt_ids, input.pixel_values, &config, |id| {
-                    match stream.push(id) {
+                .generate(
+                    &input.prompt_ids,
+                    input.pixel_values,
+                    &config,
+                    |id| match stream.push(id) {
                         Ok(_) => true,
                         Err(e) => {
                             failure = Some(e);
                             false
                         }
-                    }
-                })
+                    },
+                )
                 .await?;
             if let Some(e) = failure {
                 return Err(e);

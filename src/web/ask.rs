@@ -15,7 +15,9 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
 use super::prompt::clip_of;
-use crate::ask::{AskError, AskFlow, AskPlan, CorrectionPlan, PlanError, Query, Question, Setting, Stage};
+use crate::ask::{
+    AskError, AskFlow, AskPlan, CorrectionPlan, PlanError, Query, Question, Setting, Stage,
+};
 use crate::labels::LabelSet;
 use crate::prompt::{ImageDetail, PromptMode};
 use crate::remote::js::{bad, flag, get, label_set, number, remote_flow, settings, to_js};
@@ -37,13 +39,21 @@ fn plan_error(e: PlanError) -> JsValue {
 }
 
 /// A string option read as one of a serde enum's names (`mode`, `detail`).
-fn named<T: serde::de::DeserializeOwned>(options: &JsValue, key: &str, default: T) -> Result<T, JsValue> {
+fn named<T: serde::de::DeserializeOwned>(
+    options: &JsValue,
+    key: &str,
+    default: T,
+) -> Result<T, JsValue> {
     match get(options, key) {
         None => Ok(default),
         Some(v) => v
             .as_string()
             .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok())
-            .ok_or_else(|| bad(format!("options.{key} is not one of its names (see the README)"))),
+            .ok_or_else(|| {
+                bad(format!(
+                    "options.{key} is not one of its names (see the README)"
+                ))
+            }),
     }
 }
 
@@ -58,7 +68,9 @@ fn clip_plan(
     text_only: bool,
 ) -> Result<AskPlan, JsValue> {
     let report: VideoReport = serde_wasm_bindgen::from_value(report).map_err(|e| {
-        bad(format!("askClip takes the report of analyzeVideo (or emolens video --json): {e}"))
+        bad(format!(
+            "askClip takes the report of analyzeVideo (or emolens video --json): {e}"
+        ))
     })?;
     let mode: PromptMode = named(options, "mode", PromptMode::Enriched)?;
     let detail: ImageDetail = named(options, "detail", ImageDetail::Low)?;
@@ -176,7 +188,13 @@ impl LocalVlm {
                 .map(|_| number(&options, "seed", 0.0, 0.0, 9.007e15))
                 .transpose()?
                 .map(|s| s as u64);
-            let max_tokens = number(&options, "maxTokens", DESCRIPTION_TOKENS as f64, 1.0, 1024.0)?;
+            let max_tokens = number(
+                &options,
+                "maxTokens",
+                DESCRIPTION_TOKENS as f64,
+                1.0,
+                1024.0,
+            )?;
             let text_only = flag(&options, "textOnly", false)?;
             let signal = get(&options, "signal")
                 .map(|s| {
@@ -184,7 +202,15 @@ impl LocalVlm {
                         .map_err(|_| bad("options.signal must be an AbortSignal"))
                 })
                 .transpose()?;
-            let plan = clip_plan(report, &options, labels.clone(), permutations, seed, 1, text_only)?;
+            let plan = clip_plan(
+                report,
+                &options,
+                labels.clone(),
+                permutations,
+                seed,
+                1,
+                text_only,
+            )?;
             let flow = AskFlow::<JsValue>::new(plan).map_err(plan_error)?;
             let progress = on_progress(&options)?;
             let (model, labels, signal) = (&model, &labels, &signal);
@@ -201,7 +227,11 @@ impl LocalVlm {
             };
             let report_progress = |done: usize, total: usize| {
                 if let Some(f) = &progress {
-                    let _ = f.call2(&JsValue::NULL, &(done as u32).into(), &(total as u32).into());
+                    let _ = f.call2(
+                        &JsValue::NULL,
+                        &(done as u32).into(),
+                        &(total as u32).into(),
+                    );
                 }
             };
             let outcome = crate::ask::drive_async(flow, answer, report_progress)
