@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::request::{AskOptions, ChatRequest};
 use super::response::{
-    Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
+    Completion, RemoteError, RetryPolicy, Retrying, classify, parse_retry_after,
 };
 use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
@@ -47,29 +47,16 @@ pub struct Client<'t> {
 
 impl Client<'_> {
     /// Sends `req`, dropping rejected parameters and retrying 429/503 as the policy allows.
-    pub fn complete(&self, mut req: ChatRequest) -> Result<Exchange, RemoteError> {
+    pub fn complete(&self, req: ChatRequest) -> Result<Exchange, RemoteError> {
         let start = Instant::now();
-        let mut retries = 0;
-        let mut attempts = 0;
+        let mut request = Retrying::new(req);
         loop {
-            attempts += 1;
-            let err = match self.attempt(&req) {
-                Ok(completion) => {
-                    return Ok(Exchange {
-                        completion,
-                        dropped: req.dropped.clone(),
-                        attempts,
-                    });
-                }
+            let err = match self.attempt(request.attempt()) {
+                Ok(completion) => return Ok(request.succeeded(completion)),
                 Err(e) => e,
             };
-            match next_step(err, &req, retries, start.elapsed(), &self.policy) {
-                Next::Drop(p) => req.drop_param(p),
-                Next::RetryAfter(wait) => {
-                    retries += 1;
-                    std::thread::sleep(wait);
-                }
-                Next::Fail(e) => return Err(e),
+            if let Some(wait) = request.failed(err, start.elapsed(), &self.policy)? {
+                std::thread::sleep(wait);
             }
             if start.elapsed() >= self.policy.overall_timeout {
                 return Err(RemoteError::Timeout(self.policy.overall_timeout));

@@ -493,6 +493,65 @@ pub fn next_step(
     Next::Fail(err)
 }
 
+/// One request through its attempts, for every transport: the transport sends
+/// [`Retrying::attempt`], reports a failure to [`Retrying::failed`] and waits as told.
+#[derive(Debug)]
+pub struct Retrying {
+    req: ChatRequest,
+    retries: u32,
+    attempts: u32,
+}
+
+impl Retrying {
+    pub fn new(req: ChatRequest) -> Self {
+        Self {
+            req,
+            retries: 0,
+            attempts: 0,
+        }
+    }
+
+    /// The request to send now (counted as an attempt).
+    pub fn attempt(&mut self) -> &ChatRequest {
+        self.attempts += 1;
+        &self.req
+    }
+
+    /// After a failed attempt, `elapsed` into the request: `Ok(None)` to send again at once (a
+    /// rejected parameter was dropped), `Ok(Some(wait))` to send again after `wait`, or the
+    /// error to give up with. Cancellation and the overall timeout end it at once.
+    pub fn failed(
+        &mut self,
+        err: RemoteError,
+        elapsed: Duration,
+        policy: &RetryPolicy,
+    ) -> Result<Option<Duration>, RemoteError> {
+        if matches!(err, RemoteError::Cancelled | RemoteError::Timeout(_)) {
+            return Err(err);
+        }
+        match next_step(err, &self.req, self.retries, elapsed, policy) {
+            Next::Drop(p) => {
+                self.req.drop_param(p);
+                Ok(None)
+            }
+            Next::RetryAfter(wait) => {
+                self.retries += 1;
+                Ok(Some(wait))
+            }
+            Next::Fail(e) => Err(e),
+        }
+    }
+
+    /// The answer, with the parameters dropped on the way and the attempts it took.
+    pub fn succeeded(self, completion: Completion) -> crate::ask::Exchange {
+        crate::ask::Exchange {
+            completion,
+            dropped: self.req.dropped,
+            attempts: self.attempts,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

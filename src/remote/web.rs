@@ -1,5 +1,5 @@
 //! Browser transport: `fetch`, the body read chunk by chunk from its `ReadableStream`, with the
-//! same retry and parameter-dropping decisions as natively (`next_step`), driven asynchronously.
+//! same retry and parameter-dropping decisions as natively ([`Retrying`]), driven asynchronously.
 //!
 //! One `AbortController` per client stops everything in flight, waits included: it is aborted by
 //! the caller's `AbortSignal` and by the overall timeout. A failed `fetch` is a bare `TypeError`
@@ -16,7 +16,7 @@ use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader
 
 use super::request::ChatRequest;
 use super::response::{
-    Completion, Next, RemoteError, RetryPolicy, classify, next_step, parse_retry_after,
+    Completion, RemoteError, RetryPolicy, Retrying, classify, parse_retry_after,
 };
 use super::sse::{CompletionReader, ResponseLimits};
 use super::{Endpoint, HttpRequest};
@@ -128,36 +128,20 @@ impl WebClient {
     /// `on_delta` sees streamed text as it arrives.
     pub async fn complete(
         &self,
-        mut req: ChatRequest,
+        req: ChatRequest,
         on_delta: &mut dyn FnMut(&str),
     ) -> Result<Exchange, RemoteError> {
-        let mut retries = 0;
-        let mut attempts = 0;
+        let mut request = Retrying::new(req);
         loop {
             if let Some(e) = self.stopped() {
                 return Err(e);
             }
-            attempts += 1;
-            let err = match self.attempt(&req, on_delta).await {
-                Ok(completion) => {
-                    return Ok(Exchange {
-                        completion,
-                        dropped: req.dropped.clone(),
-                        attempts,
-                    });
-                }
+            let err = match self.attempt(request.attempt(), on_delta).await {
+                Ok(completion) => return Ok(request.succeeded(completion)),
                 Err(e) => self.stopped().unwrap_or(e),
             };
-            if matches!(err, RemoteError::Cancelled | RemoteError::Timeout(_)) {
-                return Err(err);
-            }
-            match next_step(err, &req, retries, self.elapsed(), &self.policy) {
-                Next::Drop(p) => req.drop_param(p),
-                Next::RetryAfter(wait) => {
-                    retries += 1;
-                    self.sleep(wait.as_secs_f64() * 1000.0).await;
-                }
-                Next::Fail(e) => return Err(e),
+            if let Some(wait) = request.failed(err, self.elapsed(), &self.policy)? {
+                self.sleep(wait.as_secs_f64() * 1000.0).await;
             }
         }
     }
