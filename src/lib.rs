@@ -7,6 +7,7 @@
 
 pub mod ask;
 pub mod calibration;
+pub mod chat;
 pub mod face;
 pub mod frames;
 pub mod labels;

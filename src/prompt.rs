@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::chat::{ImageDetail, Message, Part, Role, image_data_url, messages_json};
 use crate::labels::LabelSet;
 
 /// What goes into the final question.
@@ -32,15 +33,6 @@ impl PromptMode {
     pub fn sends_images(self) -> bool {
         !matches!(self, PromptMode::Summaries)
     }
-}
-
-/// OpenAI's image detail levels (they set the image token cost).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageDetail {
-    #[default]
-    Low,
-    High,
 }
 
 /// A keyframe picked from the clip, already encoded.
@@ -80,15 +72,6 @@ pub struct ClipContext {
     pub segments: Vec<Segment>,
     /// One line per spotted event, e.g. "1.20–1.48 s: micro left lip-corner pull, apex 1.32 s".
     pub events: Vec<String>,
-}
-
-/// Who speaks a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
 }
 
 impl ClipContext {
@@ -224,92 +207,8 @@ pub fn prompt_json(
     Ok(out)
 }
 
-impl Role {
-    /// The role as OpenAI names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// One part of a message's content.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Part {
-    Text(String),
-    /// An image as a URL; a `data:` URL keeps the pixels inside the request (no upload step).
-    Image {
-        url: String,
-        detail: ImageDetail,
-    },
-}
-
-/// A chat message: the one shape every prompt builder produces and every VLM client consumes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub role: Role,
-    pub content: Vec<Part>,
-}
-
-impl Message {
-    pub fn text(role: Role, text: impl Into<String>) -> Self {
-        Self {
-            role,
-            content: vec![Part::Text(text.into())],
-        }
-    }
-
-    /// The OpenAI chat-completions JSON of this message.
-    pub fn to_json(&self) -> serde_json::Value {
-        // A text-only message goes as a plain string: some servers (older llama.cpp builds,
-        // text-only models behind Ollama) accept only that form.
-        let content = match self.content.as_slice() {
-            [Part::Text(text)] => serde_json::Value::String(text.clone()),
-            parts => parts
-                .iter()
-                .map(|part| match part {
-                    Part::Text(text) => serde_json::json!({"type": "text", "text": text}),
-                    Part::Image { url, detail } => serde_json::json!({
-                        "type": "image_url",
-                        "image_url": {"url": url, "detail": detail},
-                    }),
-                })
-                .collect(),
-        };
-        serde_json::json!({"role": self.role, "content": content})
-    }
-
-    pub fn image_count(&self) -> usize {
-        self.content
-            .iter()
-            .filter(|p| matches!(p, Part::Image { .. }))
-            .count()
-    }
-}
-
-/// All messages as a JSON array.
-pub fn messages_json(messages: &[Message]) -> serde_json::Value {
-    serde_json::Value::Array(messages.iter().map(Message::to_json).collect())
-}
-
 fn jpeg_data_url(jpeg: &[u8]) -> String {
     image_data_url(jpeg)
-}
-
-/// A `data:` URL for an image file's bytes; the type is sniffed from the magic number.
-pub fn image_data_url(bytes: &[u8]) -> String {
-    use base64::Engine;
-    let mime = if bytes.starts_with(&[0x89, b'P', b'N', b'G']) {
-        "image/png"
-    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
-        "image/webp"
-    } else {
-        "image/jpeg"
-    };
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-    format!("data:{mime};base64,{encoded}")
 }
 
 /// How the final question is put.
@@ -612,6 +511,11 @@ pub fn estimate_tokens(messages: &[Message], keyframe_size: (u32, u32)) -> Token
                 Part::Image { detail, .. } => {
                     images += 1;
                     image_tokens_total += image_tokens(keyframe_size.0, keyframe_size.1, *detail);
+                }
+                Part::PassedImage => {
+                    images += 1;
+                    image_tokens_total +=
+                        image_tokens(keyframe_size.0, keyframe_size.1, ImageDetail::Low);
                 }
             }
         }

@@ -675,7 +675,10 @@ fn cli_ask_corrects_the_decision_with_priors_or_a_content_free_answer() {
         .iter()
         .filter(|r| r.body.to_string().contains("lip-corner pull"))
         .count();
-    assert_eq!(measured, 1, "measurements emptied in the content-free question");
+    assert_eq!(
+        measured, 1,
+        "measurements emptied in the content-free question"
+    );
     assert_eq!(out["corrected"]["method"], "content_free");
     assert!(
         out["corrected"]["content_free_scores"]["happy"].is_f64(),

@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use emolens::chat::{Message, Part, Role};
 use emolens::frames::RgbImage;
 use emolens::labels::LabelSet;
 use emolens::vlm::chat::{
-    self, ChatMessage, ChatPart, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG, IMAGE_TOKEN,
+    self, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG, IMAGE_TOKEN,
 };
 use emolens::vlm::config::known;
 use emolens::vlm::load::{LocalModel, VlmFiles, load_from_bytes, prepare};
@@ -142,13 +143,10 @@ fn normalisation_and_channel_order() {
 #[test]
 fn chat_template_matches_smolvlm() {
     let msgs = vec![
-        ChatMessage {
-            role: "system".into(),
-            parts: vec![ChatPart::Text("Be brief.".into())],
-        },
-        ChatMessage::user(vec![
-            ChatPart::Image,
-            ChatPart::Text("What emotion is shown?".into()),
+        Message::text(Role::System, "Be brief."),
+        Message::user(vec![
+            Part::PassedImage,
+            Part::Text("What emotion is shown?".into()),
         ]),
     ];
     assert_eq!(
@@ -203,10 +201,10 @@ fn prompt_layout_token_counts() {
         .process(&solid(64, 64, [1, 2, 3]))
         .unwrap(),
     ];
-    let msgs = vec![ChatMessage::user(vec![
-        ChatPart::Image,
-        ChatPart::Text("Compare".into()),
-        ChatPart::Image,
+    let msgs = vec![Message::user(vec![
+        Part::PassedImage,
+        Part::Text("Compare".into()),
+        Part::PassedImage,
     ])];
     let template = chat::apply_chat_template(&msgs, true);
     let text = chat::expand_images(&template, &images, seq_len).unwrap();
@@ -384,9 +382,9 @@ fn tiny_tokenizer_fits_the_tiny_model() {
 #[test]
 fn label_probabilities_from_text_sum_to_one() {
     let m = tiny_model();
-    let msgs = vec![ChatMessage::user(vec![
-        ChatPart::Image,
-        ChatPart::Text("Which emotion?".into()),
+    let msgs = vec![Message::user(vec![
+        Part::PassedImage,
+        Part::Text("Which emotion?".into()),
     ])];
     // 40×20 splits into 1×2 tiles + global: 3 × 4 image tokens.
     let input = m
@@ -428,7 +426,7 @@ fn label_probabilities_from_text_sum_to_one() {
 #[test]
 fn generation_from_chat_streams_text() {
     let m = tiny_model();
-    let msgs = vec![ChatMessage::user(vec![ChatPart::Text("Hi".into())])];
+    let msgs = vec![Message::user(vec![Part::Text("Hi".into())])];
     let input = m.prepare_input(&msgs, &[]).unwrap();
     assert!(input.pixel_values.is_none());
     let config = GenerationConfig {

@@ -80,7 +80,7 @@ fn all_text(q: &Query) -> String {
         .flat_map(|m| &m.content)
         .filter_map(|p| match p {
             Part::Text(t) => Some(t.as_str()),
-            Part::Image { .. } => None,
+            _ => None,
         })
         .collect()
 }

@@ -25,7 +25,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::AbortSignal;
 
-use super::request::{AskOptions, Message, messages_from_json, ordered_names, text_only};
+use super::request::{AskOptions, Message, Part, messages_from_json, ordered_names, text_only};
 use super::response::{RemoteError, RetryPolicy};
 use super::web::WebClient;
 use super::{ApiKey, ChatRequest, Endpoint, Hint, Limit, ResponseLimits};
@@ -291,7 +291,19 @@ fn conversation(v: &JsValue, what: &str) -> Result<Vec<Message>, JsValue> {
     } else {
         get(v, "messages").ok_or_else(|| bad(format!("{what} has no messages array")))?
     };
-    messages_from_json(&to_json(&v, what)?).map_err(|e| bad(format!("{what}: {e}")))
+    let messages =
+        messages_from_json(&to_json(&v, what)?).map_err(|e| bad(format!("{what}: {e}")))?;
+    if messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .any(|p| matches!(p, Part::PassedImage))
+    {
+        return Err(bad(format!(
+            "{what} has a {{type: 'image'}} part: a server takes images only as image_url parts \
+             (data: URLs); {{type: 'image'}} is for LocalVlm.generate"
+        )));
+    }
+    Ok(messages)
 }
 
 /// The label order of one of the prompt's requests, checked against the label set.

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::labels::LabelSet;
 
-use crate::prompt::ImageDetail;
-pub use crate::prompt::{Message, Part, Role, image_data_url};
+use crate::chat::ImageDetail;
+pub use crate::chat::{Message, Part, Role, image_data_url, messages_from_json, text_only};
 
 /// Optional request parameters that some servers reject. Each can be dropped once on a 400 that
 /// names it, so the same request works against vLLM, llama.cpp and Ollama.
@@ -228,99 +228,6 @@ pub fn build_messages(prompt: &str, images: &[String], labels: &[String]) -> Vec
             content: user,
         },
     ]
-}
-
-/// Reads OpenAI chat `messages` JSON (what `emolens prompt` prints under `messages`, and what
-/// [`Message::to_json`] writes): a role and either a string or a list of `text` / `image_url`
-/// parts. Anything else is refused with the reason, so a typo does not silently drop content.
-pub fn messages_from_json(value: &Value) -> Result<Vec<Message>, String> {
-    let list = value
-        .as_array()
-        .ok_or("messages must be an array of {role, content} objects")?;
-    if list.is_empty() {
-        return Err("messages is empty: there is nothing to ask".into());
-    }
-    list.iter()
-        .enumerate()
-        .map(|(i, m)| message_from_json(m).map_err(|e| format!("messages[{i}]: {e}")))
-        .collect()
-}
-
-fn message_from_json(m: &Value) -> Result<Message, String> {
-    let role = match m.get("role").and_then(Value::as_str) {
-        Some("system") => Role::System,
-        Some("user") => Role::User,
-        Some("assistant") => Role::Assistant,
-        Some(other) => {
-            return Err(format!(
-                "unknown role '{other}' (system, user or assistant)"
-            ));
-        }
-        None => return Err("has no role".into()),
-    };
-    let content = match m.get("content") {
-        Some(Value::String(text)) => vec![Part::Text(text.clone())],
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, p)| part_from_json(p).map_err(|e| format!("content[{j}]: {e}")))
-            .collect::<Result<_, _>>()?,
-        _ => return Err("content must be a string or a list of parts".into()),
-    };
-    Ok(Message { role, content })
-}
-
-fn part_from_json(p: &Value) -> Result<Part, String> {
-    match p.get("type").and_then(Value::as_str) {
-        Some("text") => p
-            .get("text")
-            .and_then(Value::as_str)
-            .map(|t| Part::Text(t.to_string()))
-            .ok_or_else(|| "a text part needs a string 'text'".to_string()),
-        Some("image_url") => {
-            let image = p.get("image_url");
-            // OpenAI's form is {url, detail}; some clients send the URL string directly.
-            let url = image
-                .and_then(|i| i.get("url").or(Some(i)))
-                .and_then(Value::as_str)
-                .ok_or("an image_url part needs image_url.url")?;
-            let detail = match image.and_then(|i| i.get("detail")).and_then(Value::as_str) {
-                None | Some("low") => ImageDetail::Low,
-                Some("high") => ImageDetail::High,
-                Some(other) => {
-                    return Err(format!(
-                        "image detail '{other}' is not supported (low or high)"
-                    ));
-                }
-            };
-            Ok(Part::Image {
-                url: url.to_string(),
-                detail,
-            })
-        }
-        Some(other) => Err(format!("unknown part type '{other}' (text or image_url)")),
-        None => Err("a part needs a type".into()),
-    }
-}
-
-/// The messages with every image removed: the text-only mode, in which no pixel leaves the
-/// device. Messages left without content are dropped.
-pub fn text_only(messages: &[Message]) -> Vec<Message> {
-    messages
-        .iter()
-        .filter_map(|m| {
-            let content: Vec<Part> = m
-                .content
-                .iter()
-                .filter(|p| matches!(p, Part::Text(_)))
-                .cloned()
-                .collect();
-            (!content.is_empty()).then_some(Message {
-                role: m.role,
-                content,
-            })
-        })
-        .collect()
 }
 
 /// Label names in the order `perm` gives.

@@ -2,7 +2,7 @@
 //! classifying query is answered by closed-set scoring of the label names (probabilities from
 //! the logits, so the long-tail corrections work on them as on a server's logprobs).
 
-use super::chat::from_prompt_messages;
+use super::chat::images_of;
 use super::load::LocalModel;
 use super::score::score_label_texts;
 use super::tokenizer::TextStream;
@@ -22,8 +22,8 @@ impl LocalModel {
         labels: &LabelSet,
         max_tokens: usize,
     ) -> Result<Reply, VlmError> {
-        let (messages, images) = from_prompt_messages(&query.messages)?;
-        let input = self.prepare_input(&messages, &images)?;
+        let images = images_of(&query.messages, Vec::new())?;
+        let input = self.prepare_input(&query.messages, &images)?;
         if let Purpose::Describe { .. } = query.purpose {
             let config = GenerationConfig {
                 max_new_tokens: max_tokens,

@@ -7,10 +7,9 @@
 //! `<|im_start|>User:<image>What is shown?<end_of_utterance>\nAssistant:`.
 //! Each `<image>` is then expanded to the tile layout of that image ([`image_prompt`]).
 
-use serde::Deserialize;
-
 use super::VlmError;
 use super::processor::ProcessedImage;
+use crate::chat::{Message, Part};
 use crate::frames::RgbImage;
 
 pub const IM_START: &str = "<|im_start|>";
@@ -18,30 +17,6 @@ pub const END_OF_UTTERANCE: &str = "<end_of_utterance>";
 pub const FAKE_TOKEN: &str = "<fake_token_around_image>";
 pub const IMAGE_TOKEN: &str = "<image>";
 pub const GLOBAL_IMG: &str = "<global-img>";
-
-/// One part of a chat message.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ChatPart {
-    Text(String),
-    /// The next image of the request, in order.
-    Image,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    pub parts: Vec<ChatPart>,
-}
-
-impl ChatMessage {
-    pub fn user(parts: Vec<ChatPart>) -> Self {
-        Self {
-            role: "user".into(),
-            parts,
-        }
-    }
-}
 
 fn capitalize(role: &str) -> String {
     let mut c = role.chars();
@@ -55,20 +30,19 @@ fn capitalize(role: &str) -> String {
 }
 
 /// The chat template, with one `<image>` per image part (not yet expanded).
-pub fn apply_chat_template(messages: &[ChatMessage], add_generation_prompt: bool) -> String {
+pub fn apply_chat_template(messages: &[Message], add_generation_prompt: bool) -> String {
     let mut s = String::from(IM_START);
     for m in messages {
-        s.push_str(&capitalize(&m.role));
+        s.push_str(&capitalize(m.role.as_str()));
         // Jinja: ':' when the first part is an image, ': ' otherwise.
-        s.push_str(if matches!(m.parts.first(), Some(ChatPart::Image)) {
-            ":"
-        } else {
-            ": "
+        s.push_str(match m.content.first() {
+            Some(Part::Text(_)) | None => ": ",
+            Some(_) => ":",
         });
-        for part in &m.parts {
+        for part in &m.content {
             match part {
-                ChatPart::Text(t) => s.push_str(t),
-                ChatPart::Image => s.push_str(IMAGE_TOKEN),
+                Part::Text(t) => s.push_str(t),
+                Part::Image { .. } | Part::PassedImage => s.push_str(IMAGE_TOKEN),
             }
         }
         s.push_str(END_OF_UTTERANCE);
@@ -136,94 +110,28 @@ pub fn image_token_count(rows: usize, cols: usize, image_seq_len: usize) -> usiz
     }
 }
 
-/// Converts the prompt builder's messages: text parts stay, image parts (`data:` URLs) are
-/// decoded and become [`ChatPart::Image`] in order.
-pub fn from_prompt_messages(
-    messages: &[crate::prompt::Message],
-) -> Result<(Vec<ChatMessage>, Vec<RgbImage>), VlmError> {
+/// The images of `messages` in order: `image_url` parts (`data:` URLs) decoded, each
+/// `{type: 'image'}` part taking the next of `passed`, every one of which must be used.
+pub fn images_of(messages: &[Message], passed: Vec<RgbImage>) -> Result<Vec<RgbImage>, VlmError> {
+    let mut passed = passed.into_iter();
     let mut images = Vec::new();
-    let mut out = Vec::new();
-    for m in messages {
-        let mut parts = Vec::new();
-        for p in &m.content {
-            match p {
-                crate::prompt::Part::Text(t) => parts.push(ChatPart::Text(t.clone())),
-                crate::prompt::Part::Image { url, .. } => {
-                    images.push(decode_data_url(url)?);
-                    parts.push(ChatPart::Image);
-                }
+    for part in messages.iter().flat_map(|m| &m.content) {
+        match part {
+            Part::Text(_) => {}
+            Part::Image { url, .. } => images.push(decode_data_url(url)?),
+            Part::PassedImage => {
+                images.push(passed.next().ok_or_else(|| {
+                    VlmError::Input("more {type: 'image'} parts than images".into())
+                })?)
             }
         }
-        out.push(ChatMessage {
-            role: m.role.as_str().to_string(),
-            parts,
-        });
     }
-    Ok((out, images))
-}
-
-/// OpenAI-style message JSON (`[{role, content: string | [{type: 'text', text} |
-/// {type: 'image'} | {type: 'image_url', image_url: {url}}]}]`). `{type: 'image'}` takes the
-/// next image passed separately; `image_url` parts must be `data:` URLs and are returned decoded.
-pub fn from_openai_json(
-    value: &serde_json::Value,
-) -> Result<(Vec<ChatMessage>, Vec<Option<RgbImage>>), VlmError> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Content {
-        Text(String),
-        Parts(Vec<serde_json::Value>),
+    if passed.next().is_some() {
+        return Err(VlmError::Input(
+            "more images than {type: 'image'} parts".into(),
+        ));
     }
-    #[derive(Deserialize)]
-    struct Msg {
-        role: String,
-        content: Content,
-    }
-    let msgs: Vec<Msg> = serde_json::from_value(value.clone())
-        .map_err(|e| VlmError::Input(format!("bad messages: {e}")))?;
-    let mut images = Vec::new();
-    let mut out = Vec::new();
-    for m in msgs {
-        let parts = match m.content {
-            Content::Text(t) => vec![ChatPart::Text(t)],
-            Content::Parts(ps) => {
-                let mut parts = Vec::new();
-                for p in ps {
-                    match p.get("type").and_then(|t| t.as_str()) {
-                        Some("text") => parts.push(ChatPart::Text(
-                            p.get("text")
-                                .and_then(|t| t.as_str())
-                                .unwrap_or_default()
-                                .to_string(),
-                        )),
-                        Some("image") => {
-                            images.push(None);
-                            parts.push(ChatPart::Image);
-                        }
-                        Some("image_url") => {
-                            let url = p
-                                .pointer("/image_url/url")
-                                .and_then(|u| u.as_str())
-                                .ok_or_else(|| VlmError::Input("image_url without url".into()))?;
-                            images.push(Some(decode_data_url(url)?));
-                            parts.push(ChatPart::Image);
-                        }
-                        other => {
-                            return Err(VlmError::Input(format!(
-                                "unknown message part type {other:?}"
-                            )));
-                        }
-                    }
-                }
-                parts
-            }
-        };
-        out.push(ChatMessage {
-            role: m.role,
-            parts,
-        });
-    }
-    Ok((out, images))
+    Ok(images)
 }
 
 /// Decodes a base64 `data:image/...` URL.

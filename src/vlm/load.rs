@@ -6,10 +6,11 @@
 use burn::tensor::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
 
-use super::chat::{self, ChatMessage, END_OF_UTTERANCE, IMAGE_TOKEN};
+use super::chat::{self, END_OF_UTTERANCE, IMAGE_TOKEN};
 use super::processor::{ProcessedImage, ProcessorConfig, pixel_tensor};
 use super::tokenizer::VlmTokenizer;
 use super::{Idefics3, Idefics3Config, VlmError};
+use crate::chat::Message;
 use crate::frames::RgbImage;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -249,7 +250,7 @@ impl LocalModel {
     /// Chat template → image processing → expansion → token ids.
     pub fn prepare_input(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Message],
         images: &[RgbImage],
     ) -> Result<ModelInput, VlmError> {
         let text = chat::apply_chat_template(messages, true);

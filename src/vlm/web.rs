@@ -23,7 +23,7 @@ use web_sys::{
     AbortSignal, Cache, CacheStorage, ImageData, ReadableStreamDefaultReader, RequestInit, Response,
 };
 
-use super::chat::{ChatMessage, ChatPart, from_openai_json};
+use super::chat::images_of;
 use super::check::{
     REFERENCE_JSON_FILE, REFERENCE_TENSORS_FILE, Reference, TOLERANCE, compare, time_generation,
 };
@@ -35,6 +35,7 @@ use super::load::{
 use super::score::score_label_texts;
 use super::tokenizer::TextStream;
 use super::{GenerationConfig, Idefics3, Idefics3Config, Sampling};
+use crate::chat::{Message, Part, messages_from_json};
 use crate::frames::RgbImage;
 use crate::labels::LabelSet;
 
@@ -414,7 +415,7 @@ fn largest_tensor_bytes(prepared: &super::load::Prepared) -> u64 {
 fn messages_and_images(
     prompt: &JsValue,
     images: &JsValue,
-) -> Result<(Vec<ChatMessage>, Vec<RgbImage>), JsValue> {
+) -> Result<(Vec<Message>, Vec<RgbImage>), JsValue> {
     let given: Vec<RgbImage> = if images.is_undefined() || images.is_null() {
         Vec::new()
     } else {
@@ -423,30 +424,17 @@ fn messages_and_images(
             .map(|v| to_rgb(&v))
             .collect::<Result<_, _>>()?
     };
-    if let Some(text) = prompt.as_string() {
-        let mut parts = vec![ChatPart::Image; given.len()];
-        parts.push(ChatPart::Text(text));
-        return Ok((vec![ChatMessage::user(parts)], given));
-    }
-    let json: serde_json::Value = serde_wasm_bindgen::from_value(prompt.clone())
-        .map_err(|e| js_err(format!("prompt must be a string or messages: {e}")))?;
-    let (messages, slots) = from_openai_json(&json).map_err(js_err)?;
-    let mut given = given.into_iter();
-    let mut out = Vec::new();
-    for slot in slots {
-        match slot {
-            Some(img) => out.push(img),
-            None => out.push(
-                given
-                    .next()
-                    .ok_or_else(|| js_err("more {type: 'image'} parts than images"))?,
-            ),
-        }
-    }
-    if given.next().is_some() {
-        return Err(js_err("more images than {type: 'image'} parts"));
-    }
-    Ok((messages, out))
+    let messages = if let Some(text) = prompt.as_string() {
+        let mut parts = vec![Part::PassedImage; given.len()];
+        parts.push(Part::Text(text));
+        vec![Message::user(parts)]
+    } else {
+        let json: serde_json::Value = serde_wasm_bindgen::from_value(prompt.clone())
+            .map_err(|e| js_err(format!("prompt must be a string or messages: {e}")))?;
+        messages_from_json(&json).map_err(|e| js_err(format!("prompt: {e}")))?
+    };
+    let images = images_of(&messages, given).map_err(js_err)?;
+    Ok((messages, images))
 }
 
 fn to_rgb(value: &JsValue) -> Result<RgbImage, JsValue> {
