@@ -351,7 +351,7 @@ export interface Prompt {
   requests: PromptRequest[];
   /** What sending every frame as an image would cost. */
   all_frames_image_tokens: number;
-  stage1?: { segment: number; messages: ChatMessage[] }[];
+  stage1?: { segment: number; messages: ChatMessage[]; tokens: TokenEstimate }[];
 }
 
 // ------------------------------------------------------------------ remote VLM

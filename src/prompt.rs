@@ -200,7 +200,8 @@ pub fn prompt_json(
         out["stage1"] = stage1_requests(clip, request.detail)
             .into_iter()
             .map(|(segment, messages)| {
-                serde_json::json!({"segment": segment, "messages": messages_json(&messages)})
+                let tokens = estimate_tokens(&messages, keyframe_size);
+                serde_json::json!({"segment": segment, "messages": messages_json(&messages), "tokens": tokens})
             })
             .collect();
     }

@@ -8,9 +8,7 @@ use burn::tensor::Device;
 use emolens::chat::{Message, Part, Role};
 use emolens::frames::RgbImage;
 use emolens::labels::LabelSet;
-use emolens::vlm::chat::{
-    self, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG, IMAGE_TOKEN,
-};
+use emolens::vlm::chat::{self, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG, IMAGE_TOKEN};
 use emolens::vlm::config::known;
 use emolens::vlm::load::{LocalModel, VlmFiles, load_from_bytes, prepare};
 use emolens::vlm::processor::ProcessorConfig;
