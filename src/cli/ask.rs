@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::EXIT_BAD_INPUT;
 use super::prompt::ClipArgs;
-use emolens::ask::{AskFlow, AskPlan, CorrectionPlan, PlanError, Question, Setting};
+use emolens::ask::{AskFlow, AskOutcome, AskPlan, CorrectionPlan, PlanError, Question, Setting};
 use emolens::labels::LabelSet;
 use emolens::prompt::{LabelOrdering, label_orders};
 use emolens::remote::client::{AskFailure, Client, ask};
@@ -284,16 +284,7 @@ pub fn run(args: AskArgs) -> ExitCode {
         },
     };
     match ask(&client, &opts, plan) {
-        Ok(outcome) => {
-            for note in &outcome.notes {
-                eprintln!("emolens: {note}");
-            }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&outcome.to_json()).expect("serialisable")
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(outcome) => print_outcome(&outcome),
         Err(AskFailure::Plan(e)) => fail(plan_error(&e)),
         Err(AskFailure::Remote(e)) => {
             eprintln!("emolens: {}", e.in_context(&worded(&e.error)));
@@ -341,19 +332,22 @@ fn ask_local(model: &LocalModel, plan: AskPlan, max_tokens: usize) -> ExitCode {
     let (model, labels) = (&model, &labels);
     let answer = |q: emolens::ask::Query| async move { model.answer(&q, labels, max_tokens).await };
     match pollster::block_on(emolens::ask::drive_async(flow, answer, |_, _| {})) {
-        Ok(outcome) => {
-            for note in &outcome.notes {
-                eprintln!("emolens: {note}");
-            }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&outcome.to_json()).expect("serialisable")
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(outcome) => print_outcome(&outcome),
         Err(e) => {
             eprintln!("emolens: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The notes on stderr, the JSON on stdout.
+fn print_outcome(outcome: &AskOutcome) -> ExitCode {
+    for note in &outcome.notes {
+        eprintln!("emolens: {note}");
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&outcome.to_json()).expect("serialisable")
+    );
+    ExitCode::SUCCESS
 }

@@ -74,3 +74,41 @@ export async function askClipStep(browser, page, folder, files) {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+/** The demo: after "Analyse whole clip", VLM = local runs askClip on the clip (stage 1 and the content-free correction ticked). */
+export async function demoClipStep(browser, folder) {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => console.log(`[demo pageerror] ${e.message}`));
+  const p = [];
+  let info = '';
+  try {
+    await page.goto(`${browser.base}/index.html?backend=cpu&input=sample`);
+    await page.waitForFunction(() => window.__emolens && window.__emolens.ready, null, { timeout: 120_000 });
+    await page.click('#whole-clip');
+    await page.waitForFunction(() => window.__emolens.error || (window.__emolens.clipReport && !document.getElementById('whole-clip').disabled), null, { timeout: 300_000, polling: 250 });
+    await page.selectOption('#vlm-mode', 'local');
+    await page.fill('#vlm-url', `${browser.base}/vlm/${folder}/`);
+    await page.selectOption('#vlm-backend', 'cpu');
+    await page.click('#vlm-load');
+    await page.waitForFunction(() => window.__emolens.vlm.status === 'ready' || window.__emolens.vlm.error, null, { timeout: 120_000 });
+    const before = await page.evaluate(() => ({ ask: document.getElementById('vlm-ask').textContent, options: !document.getElementById('vlm-clip').hidden }));
+    if (before.ask !== 'Ask about the whole clip' || !before.options) p.push(`after the clip's analysis the panel offers ${JSON.stringify(before)}`);
+    await page.check('#vlm-stage1');
+    await page.check('#vlm-content-free');
+    await page.click('#vlm-ask');
+    await page.waitForFunction(() => window.__emolens.vlm.answer || window.__emolens.vlm.error, null, { timeout: 120_000 });
+    const { answer, error } = await page.evaluate(() => ({ answer: window.__emolens.vlm.answer, error: window.__emolens.vlm.error }));
+    const shown = await page.evaluate(() => document.getElementById('vlm-answer').textContent);
+    if (error) p.push(`ask failed: ${error}`);
+    else {
+      if (!answer.stage1?.length) p.push('stage 1 did not run');
+      if (!answer.corrected) p.push('no corrected label');
+      if (!shown.includes(answer.label) || !shown.includes(answer.corrected ?? '?')) p.push(`the page shows ${JSON.stringify(shown)}`);
+      info = `${JSON.stringify(shown)}; ${answer.stage1.length} stretches described`;
+    }
+  } catch (e) {
+    p.push(`demo page: ${e.message}`);
+  }
+  record('demo: after "Analyse whole clip", VLM = local runs the whole ask flow on the clip (stage 1, content-free correction)', p, info);
+  await page.close().catch(() => {});
+}

@@ -30,7 +30,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startBrowser, record, finish, errorProblems, withTimeout, SHARED } from './harness.mjs';
-import { askClipStep } from './vlm-ask.mjs';
+import { askClipStep, demoClipStep } from './vlm-ask.mjs';
 
 const args = process.argv.slice(2);
 const verbose = args.includes('--verbose');
@@ -804,7 +804,10 @@ try {
   await step('generation', () => generation(browser, page));
   await step('benchmark', () => benchmark(browser, page));
   await step('ask', () => askClipStep(browser, page, 'smolvlm_tiny', FOLDERS.smolvlm_tiny));
-  await step('demo', () => demo(browser));
+  await step('demo', async () => {
+    await demo(browser);
+    await demoClipStep(browser, 'demo');
+  });
 } catch (e) {
   record('browser VLM test ran to the end', [e.stack || String(e)]);
   code = 1;
