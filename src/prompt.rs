@@ -497,10 +497,9 @@ pub fn image_tokens(width: u32, height: u32, detail: ImageDetail) -> usize {
     170 * tiles as usize + 85
 }
 
-/// Counts text with the `o200k_base` tokenizer (GPT-4o's); each message adds a few tokens of
-/// framing, as OpenAI's accounting does.
+/// Estimates the tokens of a request: text by rule ([`text_tokens`]), images by OpenAI's rules;
+/// each message adds a few tokens of framing, as OpenAI's accounting does.
 pub fn estimate_tokens(messages: &[Message], keyframe_size: (u32, u32)) -> TokenEstimate {
-    let bpe = tiktoken();
     let mut text_tokens = 0;
     let mut image_tokens_total = 0;
     let mut images = 0;
@@ -508,7 +507,7 @@ pub fn estimate_tokens(messages: &[Message], keyframe_size: (u32, u32)) -> Token
         text_tokens += 4;
         for part in &message.content {
             match part {
-                Part::Text(text) => text_tokens += bpe.encode_ordinary(text).len(),
+                Part::Text(text) => text_tokens += self::text_tokens(text),
                 Part::Image { detail, .. } => {
                     images += 1;
                     image_tokens_total += image_tokens(keyframe_size.0, keyframe_size.1, *detail);
@@ -535,9 +534,53 @@ pub fn all_frames_tokens(clip: &ClipContext, detail: ImageDetail) -> usize {
     clip.frames * image_tokens(clip.frame_width, clip.frame_height, detail)
 }
 
-fn tiktoken() -> &'static tiktoken_rs::CoreBPE {
-    static BPE: std::sync::OnceLock<tiktoken_rs::CoreBPE> = std::sync::OnceLock::new();
-    BPE.get_or_init(|| tiktoken_rs::o200k_base().expect("the bundled o200k_base vocabulary loads"))
+/// Tokens of `text` by rule, after the way GPT-4o's `o200k_base` splits text: a word (with its
+/// leading space) is one token up to 10 letters and one more per 6 beyond; digits go in threes;
+/// other characters in pairs; a run of newlines is one token, a run of spaces one (a single
+/// space joins what follows).
+/// No vocabulary ships with the package; `tests/prompt.rs` measures the error against the
+/// real tokenizer: −1.6 % on emolens's prompts (worst text 3.4 %), −2.3 % on README prose held
+/// aside (worst 9.5 %).
+pub fn text_tokens(text: &str) -> usize {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Run {
+        Word,
+        Digits,
+        Space,
+        Newline,
+        Punct,
+    }
+    let mut tokens = 0;
+    let (mut run, mut len) = (Run::Space, 0usize);
+    let close = |run: Run, len: usize| match run {
+        Run::Word => 1 + len.saturating_sub(10).div_ceil(6),
+        Run::Digits => len.div_ceil(3),
+        Run::Newline => 1,
+        // A single space joins the next word; a run of them is one token of its own.
+        Run::Space => usize::from(len > 1),
+        // Punctuation merges in pairs (`":`, `.\n`, `},`).
+        Run::Punct => len.div_ceil(2),
+    };
+    for c in text.chars() {
+        let kind = if c.is_alphabetic() || c == '\'' {
+            Run::Word
+        } else if c.is_ascii_digit() {
+            Run::Digits
+        } else if c == '\n' {
+            Run::Newline
+        } else if c.is_whitespace() {
+            Run::Space
+        } else {
+            Run::Punct
+        };
+        if kind == run {
+            len += 1;
+            continue;
+        }
+        tokens += close(run, len);
+        (run, len) = (kind, 1);
+    }
+    tokens + close(run, len)
 }
 
 #[cfg(test)]

@@ -264,3 +264,62 @@ fn token_estimates_by_mode_against_all_frames() {
         s.text_tokens
     );
 }
+
+/// The rule-based text estimate against GPT-4o's real tokenizer (o200k_base): tuned on the
+/// prompts emolens writes, measured on them and, held aside, on this project's README prose.
+#[test]
+fn text_token_rule_stays_near_the_real_tokenizer() {
+    let bpe = tiktoken_rs::o200k_base().unwrap();
+    let clip = clip();
+    let mut prompts = Vec::new();
+    for mode in [
+        PromptMode::Keyframes,
+        PromptMode::Summaries,
+        PromptMode::Enriched,
+    ] {
+        prompts.push(text_of(&final_request(
+            &clip,
+            &PromptOptions::new(mode, LabelSet::dfew()),
+        )));
+        prompts.push(text_of(&final_request(
+            &clip,
+            &PromptOptions::new(mode, LabelSet::mafw()),
+        )));
+    }
+    for (_, messages) in emolens::prompt::stage1_requests(&clip, ImageDetail::Low) {
+        prompts.push(text_of(&messages));
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let prose: Vec<String> = readme
+        .split("\n\n")
+        .filter(|p| p.len() > 200 && !p.starts_with("```") && !p.starts_with('|'))
+        .map(str::to_string)
+        .collect();
+    for (name, texts, limit) in [
+        ("prompts", &prompts, 0.05),
+        ("README prose (aside)", &prose, 0.1),
+    ] {
+        let (mut rule, mut real, mut worst) = (0usize, 0usize, 0f64);
+        for t in texts.iter() {
+            let (r, b) = (
+                emolens::prompt::text_tokens(t),
+                bpe.encode_ordinary(t).len(),
+            );
+            rule += r;
+            real += b;
+            worst = worst.max((r as f64 - b as f64).abs() / b as f64);
+        }
+        let total = (rule as f64 - real as f64) / real as f64;
+        eprintln!(
+            "{name}: {} texts, rule {rule} vs o200k {real} tokens ({:+.1} %), worst text {:.1} %",
+            texts.len(),
+            100.0 * total,
+            100.0 * worst
+        );
+        assert!(
+            total.abs() < limit && worst < 2.0 * limit,
+            "{name}: {total} overall, {worst} worst"
+        );
+    }
+}
