@@ -14,6 +14,8 @@ pub mod idefics3;
 pub mod load;
 pub mod processor;
 pub mod score;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod synth;
 pub mod tokenizer;
 pub mod weights;
 
