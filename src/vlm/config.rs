@@ -25,6 +25,9 @@ pub struct TextConfig {
     #[serde(default)]
     pub rope_scaling: Option<serde_json::Value>,
     pub vocab_size: usize,
+    /// Longest sequence the model was trained for (RoPE tables are built up to it once).
+    #[serde(default)]
+    pub max_position_embeddings: Option<usize>,
     #[serde(default)]
     pub tie_word_embeddings: Option<bool>,
     #[serde(default)]
@@ -87,6 +90,11 @@ pub struct Idefics3Config {
     pub tie_word_embeddings: Option<bool>,
 }
 
+/// RoPE table length when the config does not say (SmolVLM-256M/500M's value).
+pub const DEFAULT_MAX_POSITIONS: usize = 8192;
+/// Longest RoPE table built at load (a config may claim far more; 32768 × 64 × 2 × 4 B = 16 MB).
+pub const MAX_ROPE_TABLE: usize = 32768;
+
 /// Vision activation functions the encoder supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VisionAct {
@@ -107,6 +115,9 @@ pub struct ModelDims {
     pub head_dim: usize,
     pub rms_eps: f64,
     pub rope_theta: f64,
+    /// Positions the RoPE table covers (`max_position_embeddings`, default
+    /// [`DEFAULT_MAX_POSITIONS`], at most [`MAX_ROPE_TABLE`]); later positions are computed per call.
+    pub max_positions: usize,
     pub vocab: usize,
     pub tied: bool,
     pub vision_hidden: usize,
@@ -267,6 +278,10 @@ impl Idefics3Config {
             head_dim,
             rms_eps: t.rms_norm_eps,
             rope_theta,
+            max_positions: t
+                .max_position_embeddings
+                .unwrap_or(DEFAULT_MAX_POSITIONS)
+                .clamp(1, MAX_ROPE_TABLE),
             vocab: t.vocab_size,
             // transformers reads the top-level flag; fall back to the text one.
             tied: self

@@ -260,40 +260,78 @@ impl Connector {
 // Llama decoder
 // ---------------------------------------------------------------------------------------------
 
-/// Rotary tables for a run of positions, `[len, head_dim]` each.
+/// Default RoPE angles' cos and sin with `cat(freqs, freqs)` layout for positions
+/// `start..start + len`, computed in f32 like transformers: `[len × head_dim]` each, row-major.
+fn rope_values(theta: f64, head_dim: usize, start: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+    let half = head_dim / 2;
+    let inv_freq: Vec<f32> = (0..half)
+        .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
+        .collect();
+    let mut cos = Vec::with_capacity(len * head_dim);
+    let mut sin = Vec::with_capacity(len * head_dim);
+    for pos in start..start + len {
+        // Both halves use the same frequencies (cat(freqs, freqs)).
+        for _ in 0..2 {
+            for f in &inv_freq {
+                let a = pos as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+    }
+    (cos, sin)
+}
+
+/// cos/sin for every position up to the model's `max_positions`, built and uploaded once at
+/// load: a decode step only slices its row instead of computing and uploading a new table.
+#[derive(Clone, Debug)]
+struct RopeTable {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+    theta: f64,
+}
+
+impl RopeTable {
+    fn new(theta: f64, head_dim: usize, positions: usize, device: &Device) -> Self {
+        let (cos, sin) = rope_values(theta, head_dim, 0, positions);
+        let table = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [positions, head_dim]), device);
+        Self {
+            cos: table(cos),
+            sin: table(sin),
+            theta,
+        }
+    }
+
+    /// The tables for positions `start..start + len`, `[1, 1, len, head_dim]` each; positions
+    /// past the table are computed on the host (sequences longer than the model was trained for).
+    fn rope(&self, start: usize, len: usize) -> Rope {
+        let [positions, head_dim] = self.cos.dims();
+        if start + len <= positions {
+            let rows = |t: &Tensor<2>| t.clone().narrow(0, start, len).unsqueeze::<4>();
+            return Rope {
+                cos: rows(&self.cos),
+                sin: rows(&self.sin),
+            };
+        }
+        let device = self.cos.device();
+        let (cos, sin) = rope_values(self.theta, head_dim, start, len);
+        let table = |v: Vec<f32>| {
+            Tensor::<2>::from_data(TensorData::new(v, [len, head_dim]), &device).unsqueeze::<4>()
+        };
+        Rope {
+            cos: table(cos),
+            sin: table(sin),
+        }
+    }
+}
+
+/// Rotary tables for a run of positions, `[1, 1, len, head_dim]` each.
 struct Rope {
     cos: Tensor<4>,
     sin: Tensor<4>,
 }
 
 impl Rope {
-    /// Default RoPE with `cat(freqs, freqs)` layout, computed in f32 like transformers.
-    fn new(theta: f64, head_dim: usize, start: usize, len: usize, device: &Device) -> Self {
-        let half = head_dim / 2;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
-            .collect();
-        let mut cos = Vec::with_capacity(len * head_dim);
-        let mut sin = Vec::with_capacity(len * head_dim);
-        for pos in start..start + len {
-            // Both halves use the same frequencies (cat(freqs, freqs)).
-            for _ in 0..2 {
-                for f in &inv_freq {
-                    let a = pos as f32 * f;
-                    cos.push(a.cos());
-                    sin.push(a.sin());
-                }
-            }
-        }
-        let table = |v: Vec<f32>| {
-            Tensor::<2>::from_data(TensorData::new(v, [len, head_dim]), device).unsqueeze::<4>()
-        };
-        Self {
-            cos: table(cos),
-            sin: table(sin),
-        }
-    }
-
     /// x·cos + rotate_half(x)·sin, with rotate_half(x) = cat(-x₂, x₁).
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let hd = x.dims()[3];
@@ -350,20 +388,25 @@ impl TextAttention {
         };
         *cache = Some((k.clone(), v.clone()));
 
-        // Grouped-query attention: each kv head serves `heads / kv_heads` query heads.
+        // Grouped-query attention: each kv head serves `rep = heads / kv_heads` query heads
+        // (query head g·rep + r uses kv head g). The rep query heads of a group are stacked as
+        // rows against their shared keys, so the cache is never copied rep times per step.
         let rep = self.heads / self.kv_heads;
-        let expand = |t: Tensor<4>| {
-            if rep == 1 {
-                return t;
-            }
-            let [b, kvh, len, hd] = t.dims();
-            t.unsqueeze_dim::<5>(2)
-                .expand([b, kvh, rep, len, hd])
-                .reshape([b, kvh * rep, len, hd])
+        let kvh = self.kv_heads;
+        let total = k.dims()[2];
+        let q = q.reshape([b, kvh, rep * s, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
+        let scores = match mask {
+            // The mask `[1, 1, s, total]` applies to each of the rep stacked heads.
+            Some(m) => (scores.reshape([b, kvh, rep, s, total]) + m.unsqueeze_dim::<5>(2))
+                .reshape([b, kvh, rep * s, total]),
+            None => scores,
         };
-        let scale = (hd as f64).powf(-0.5);
-        let y = attend(q, expand(k), expand(v), mask, scale);
-        let y = y.swap_dims(1, 2).reshape([b, s, self.heads * hd]);
+        let y = softmax(scores, 3)
+            .matmul(v)
+            .reshape([b, self.heads, s, hd])
+            .swap_dims(1, 2)
+            .reshape([b, s, self.heads * hd]);
         self.o_proj.forward(y)
     }
 }
@@ -493,6 +536,8 @@ pub struct Idefics3 {
     lm_head: Option<Linear>,
     #[module(skip)]
     dims: ModelDims,
+    #[module(skip)]
+    rope: RopeTable,
 }
 
 impl Idefics3 {
@@ -530,6 +575,7 @@ impl Idefics3 {
         } else {
             Some(load_linear(&w, "lm_head", d.vocab, d.text_hidden, false)?)
         };
+        let rope = RopeTable::new(d.rope_theta, d.head_dim, d.max_positions, device);
         Ok(Self {
             vision,
             connector,
@@ -538,6 +584,7 @@ impl Idefics3 {
             norm,
             lm_head,
             dims: d,
+            rope,
         })
     }
 
@@ -626,11 +673,11 @@ impl Idefics3 {
     /// Runs the decoder over new embeddings after the cached ones; returns final-norm hidden
     /// states `[1, len, hidden]` and extends the cache.
     pub fn forward_hidden(&self, embeds: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
-        let d = &self.dims;
         let device = embeds.device();
         let len = embeds.dims()[1];
         let past = cache.len;
-        let rope = Rope::new(d.rope_theta, d.head_dim, past, len, &device);
+        // Decode steps (len 1) need no mask and only slice the RoPE table: nothing is uploaded.
+        let rope = self.rope.rope(past, len);
         let mask = (len > 1).then(|| causal_mask(past, len, &device));
         let mut x = embeds;
         for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
@@ -852,6 +899,23 @@ fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut SplitMix
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rope_rows_come_from_the_table_and_past_it_are_computed() {
+        let device = Device::flex();
+        let table = RopeTable::new(1e5, 8, 16, &device);
+        // Inside the table (a slice) and past its end (computed) give the same values as
+        // computing the run directly.
+        for (start, len) in [(0, 16), (5, 1), (15, 1), (14, 4), (40, 3)] {
+            let rope = table.rope(start, len);
+            let (cos, sin) = rope_values(1e5, 8, start, len);
+            assert_eq!(rope.cos.dims(), [1, 1, len, 8]);
+            let got_cos: Vec<f32> = rope.cos.into_data().iter::<f32>().collect();
+            let got_sin: Vec<f32> = rope.sin.into_data().iter::<f32>().collect();
+            assert_eq!(got_cos, cos, "cos at {start}+{len}");
+            assert_eq!(got_sin, sin, "sin at {start}+{len}");
+        }
+    }
 
     #[test]
     fn top_p_keeps_only_the_nucleus() {
