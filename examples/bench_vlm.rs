@@ -25,7 +25,7 @@ use emolens::frames::RgbImage;
 use emolens::prompt::{self, ClipContext, Keyframe, PromptMode, PromptOptions, Segment};
 use emolens::vlm::check::{Reference, load_dir, time_generation};
 use emolens::vlm::idefics3::read_f32;
-use emolens::vlm::load::{VlmFiles, human_bytes, prepare};
+use emolens::vlm::load::{LocalModel, MemoryEstimate, VlmFiles, human_bytes, prepare};
 use emolens::vlm::{GenerationConfig, Sampling, VlmError, chat, synth};
 
 /// SmolLM's tokenizer, which `synth` extends with SmolVLM's added tokens.
@@ -171,7 +171,13 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
     let backend = value(args, "--backend").unwrap_or("cpu".into());
     let tokens = number(args, "--tokens", 32)?.max(2);
     let repeat = number(args, "--repeat", 3)?.max(1);
-    let split = !args.iter().any(|a| a == "--no-split");
+    let splits: Vec<bool> = match value(args, "--split").as_deref() {
+        _ if args.iter().any(|a| a == "--no-split") => vec![false],
+        None | Some("on") => vec![true],
+        Some("off") => vec![false],
+        Some("both") => vec![true, false],
+        Some(other) => return Err(format!("--split takes on, off or both, got {other:?}")),
+    };
     let e = |e: VlmError| e.to_string();
 
     let start = Instant::now();
@@ -204,10 +210,32 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
         rss_text()
     );
 
-    local.processor.do_image_splitting = split;
     let (messages, images, source) = clip_prompt(value(args, "--prompt").as_deref())?;
+    for split in splits {
+        local.processor.do_image_splitting = split;
+        measure(&local, &messages, &images, &source, split, tokens, repeat, &backend, dir, &mem, ready_ms)?;
+    }
+    Ok(())
+}
+
+/// TTFT and decode speed of `local` on one clip prompt.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    local: &LocalModel,
+    messages: &[chat::ChatMessage],
+    images: &[RgbImage],
+    source: &str,
+    split: bool,
+    tokens: usize,
+    repeat: usize,
+    backend: &str,
+    dir: &Path,
+    mem: &MemoryEstimate,
+    ready_ms: f64,
+) -> Result<(), String> {
+    let e = |e: VlmError| e.to_string();
     let t = Instant::now();
-    let input = local.prepare_input(&messages, &images).map_err(e)?;
+    let input = local.prepare_input(messages, images).map_err(e)?;
     let process_ms = t.elapsed().as_secs_f64() * 1e3;
     let image_id = local.config.image_token_id;
     let n_image = input.prompt_ids.iter().filter(|&&t| t == image_id).count();
