@@ -135,7 +135,12 @@ fn clip_prompt(
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
             .encode_image(&img)
             .map_err(|e| e.to_string())?;
-        keyframes.push(Keyframe { time: 0.8 * k as f64, width: w, height: h, jpeg });
+        keyframes.push(Keyframe {
+            time: 0.8 * k as f64,
+            width: w,
+            height: h,
+            jpeg,
+        });
     }
     let clip = ClipContext {
         duration: 3.2,
@@ -164,7 +169,11 @@ fn clip_prompt(
     let options = PromptOptions::new(PromptMode::Enriched, emolens::labels::LabelSet::dfew());
     let messages = prompt::final_request(&clip, &options);
     let (messages, images) = chat::from_prompt_messages(&messages).map_err(|e| e.to_string())?;
-    Ok((messages, images, "built-in clip (4 keyframes 512×512)".into()))
+    Ok((
+        messages,
+        images,
+        "built-in clip (4 keyframes 512×512)".into(),
+    ))
 }
 
 fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
@@ -175,11 +184,17 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
         _ if args.iter().any(|a| a == "--no-split") => vec![false],
         None | Some("on") => vec![true],
         Some("off") => vec![false],
-        Some("both") => vec![true, false],
+        Some("both") => vec![false, true],
         Some(other) => return Err(format!("--split takes on, off or both, got {other:?}")),
     };
     let e = |e: VlmError| e.to_string();
 
+    if !dir.join("config.json").is_file() {
+        return Err(format!(
+            "{} is not a checkpoint folder (no config.json; make one with `bench_vlm synth`)",
+            dir.display()
+        ));
+    }
     let start = Instant::now();
     let device = device(&backend)?;
     let device_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -213,7 +228,10 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
     let (messages, images, source) = clip_prompt(value(args, "--prompt").as_deref())?;
     for split in splits {
         local.processor.do_image_splitting = split;
-        measure(&local, &messages, &images, &source, split, tokens, repeat, &backend, dir, &mem, ready_ms)?;
+        measure(
+            &local, &messages, &images, &source, split, tokens, repeat, &backend, dir, &mem,
+            ready_ms,
+        )?;
     }
     Ok(())
 }
@@ -267,8 +285,15 @@ fn measure(
         let head = &input.prompt_ids[..input.prompt_ids.len().min(16)];
         let text_only: Vec<u32> = head.iter().copied().filter(|&t| t != image_id).collect();
         let l = pollster::block_on(read_f32(local.model.forward(&text_only, None).map_err(e)?));
-        let finite = f.map_err(e)?.iter().chain(l.map_err(e)?.iter()).all(|x| x.is_finite());
-        println!("  activations finite: {}", if finite { "yes" } else { "NO" });
+        let finite = f
+            .map_err(e)?
+            .iter()
+            .chain(l.map_err(e)?.iter())
+            .all(|x| x.is_finite());
+        println!(
+            "  activations finite: {}",
+            if finite { "yes" } else { "NO" }
+        );
     }
 
     let config = GenerationConfig {
@@ -283,10 +308,15 @@ fn measure(
         let pixels = input.pixel_values.clone();
         let begin = now();
         let mut first = None;
-        let out = pollster::block_on(local.model.generate(&input.prompt_ids, pixels, &config, |_| {
-            first.get_or_insert_with(now);
-            true
-        }))
+        let out = pollster::block_on(local.model.generate(
+            &input.prompt_ids,
+            pixels,
+            &config,
+            |_| {
+                first.get_or_insert_with(now);
+                true
+            },
+        ))
         .map_err(e)?;
         let end = now();
         let first = first.ok_or("no token was generated")?;
@@ -301,12 +331,17 @@ fn measure(
         runs.push((ttft, rate));
     }
     // The cold run pays for shader compilation and allocations; the rest show steady state.
-    let warm = if runs.len() > 1 { &runs[1..] } else { &runs[..] };
+    let warm = if runs.len() > 1 {
+        &runs[1..]
+    } else {
+        &runs[..]
+    };
     let best_ttft = warm.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let best_rate = warm.iter().map(|r| r.1).fold(0.0, f64::max);
     println!(
         "  RESULT {} {backend} {}: ready {ready_ms:.0} ms, peak RSS {}, device weights {}, prompt {} tok ({n_image} image), TTFT {best_ttft:.0} ms, decode {best_rate:.1} tok/s (best of {} warm runs, {tokens} tokens)",
-        dir.file_name().map_or("?".into(), |n| n.to_string_lossy().to_string()),
+        dir.file_name()
+            .map_or("?".into(), |n| n.to_string_lossy().to_string()),
         if split { "split" } else { "no-split" },
         rss_text(),
         human_bytes(mem.device_bytes),
@@ -336,10 +371,11 @@ fn bench_tiny(args: &[String]) -> Result<(), String> {
         let clock = Instant::now();
         let (mut best_ttft, mut best_rate) = (f64::INFINITY, 0f64);
         for _ in 0..repeat {
-            let t = pollster::block_on(time_generation(&model, &reference, &device, tokens, || {
-                clock.elapsed().as_secs_f64() * 1e3
-            }))
-            .map_err(|e| e.to_string())?;
+            let t =
+                pollster::block_on(time_generation(&model, &reference, &device, tokens, || {
+                    clock.elapsed().as_secs_f64() * 1e3
+                }))
+                .map_err(|e| e.to_string())?;
             best_ttft = best_ttft.min(t.first_token_ms);
             best_rate = best_rate.max(t.decode_tokens_per_s);
         }
@@ -353,6 +389,8 @@ fn bench_tiny(args: &[String]) -> Result<(), String> {
         );
     }
     println!();
-    println!("real-size checkpoints: `bench_vlm synth --model 256m --out DIR`, then `bench_vlm DIR`");
+    println!(
+        "real-size checkpoints: `bench_vlm synth --model 256m --out DIR`, then `bench_vlm DIR`"
+    );
     Ok(())
 }

@@ -294,7 +294,8 @@ struct RopeTable {
 impl RopeTable {
     fn new(theta: f64, head_dim: usize, positions: usize, device: &Device) -> Self {
         let (cos, sin) = rope_values(theta, head_dim, 0, positions);
-        let table = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [positions, head_dim]), device);
+        let table =
+            |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [positions, head_dim]), device);
         Self {
             cos: table(cos),
             sin: table(sin),
@@ -514,6 +515,9 @@ pub enum Sampling {
     },
 }
 
+/// Image tiles the vision encoder runs in one pass (see [`Idefics3::image_features`]).
+pub const VISION_TILES_PER_PASS: usize = 2;
+
 /// Most new tokens one `generate` call produces (each grows the key/value cache).
 pub const MAX_NEW_TOKENS: usize = 8192;
 
@@ -612,8 +616,22 @@ impl Idefics3 {
                 d.channels, d.image_size, d.image_size
             )));
         }
-        let x = self.connector.forward(self.vision.forward(pixel_values));
-        Ok(x.reshape([n * d.tokens_per_image(), d.text_hidden]))
+        if n == 0 {
+            return Err(VlmError::Input("pixel_values hold no image".into()));
+        }
+        // Tiles are independent: encode a few at a time, so the attention scores of one pass
+        // (tiles × heads × patches² floats: 96 MiB for two SigLIP-base/512 tiles) stay within
+        // WebGPU's default 128 MiB binding limit however many tiles a prompt has (SmolVLM splits
+        // one keyframe into up to 17).
+        let pieces: Vec<Tensor<3>> = (0..n)
+            .step_by(VISION_TILES_PER_PASS)
+            .map(|start| {
+                let count = VISION_TILES_PER_PASS.min(n - start);
+                let tiles = pixel_values.clone().narrow(0, start, count);
+                self.connector.forward(self.vision.forward(tiles))
+            })
+            .collect();
+        Ok(Tensor::cat(pieces, 0).reshape([n * d.tokens_per_image(), d.text_hidden]))
     }
 
     /// Token embeddings `[1, len, hidden]`, with each image token replaced by the next row of
