@@ -6,16 +6,18 @@
 //! bench_vlm synth --model 256m|500m --dtype f32|f16 --out DIR [--seed S]
 //!     # a real-size SmolVLM checkpoint with seeded random weights (no download; the SmolLM
 //!     # tokenizer is built into this binary, so it runs anywhere on its own)
-//! bench_vlm DIR [--backend cpu|wgpu] [--prompt PROMPT.json] [--tokens 32] [--repeat 3] [--no-split]
+//! bench_vlm DIR [--backend cpu|wgpu] [--weights f32|f16] [--prompt PROMPT.json] [--tokens 32]
+//!     [--repeat 3] [--split on|off|both]
 //!     # a checkpoint folder on a clip prompt with 4 keyframes
 //! ```
 //!
 //! The clip prompt is `emolens prompt CLIP` output (`--prompt`; its first request's messages,
 //! keyframes included) or, without it, one built in here by the project's prompt builder
-//! (`prompt::final_request`) around four 512×512 keyframes. `--no-split` turns SmolVLM's image
-//! splitting off (each keyframe one 512 tile instead of up to 4×4 tiles plus the global one).
+//! (`prompt::final_request`) around four 512×512 keyframes. `--split off` (or `--no-split`) turns
+//! SmolVLM's image splitting off (each keyframe one 512 tile instead of up to 4×4 tiles plus the
+//! global one).
 //! Memory: the process' peak resident set (VmHWM: on wgpu only host memory) and the weights'
-//! bytes on the device (this implementation holds them in f32).
+//! bytes on the device (f32, or with `--weights f16` the linear layers' matrices in f16).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,7 +28,7 @@ use emolens::prompt::{self, ClipContext, Keyframe, PromptMode, PromptOptions, Se
 use emolens::vlm::check::{Reference, load_dir, time_generation};
 use emolens::vlm::idefics3::read_f32;
 use emolens::vlm::load::{LocalModel, MemoryEstimate, VlmFiles, human_bytes, prepare};
-use emolens::vlm::{GenerationConfig, Sampling, VlmError, chat, synth};
+use emolens::vlm::{GenerationConfig, Sampling, VlmError, WeightPrecision, chat, synth};
 
 /// SmolLM's tokenizer, which `synth` extends with SmolVLM's added tokens.
 const SMOLLM_TOKENIZER: &[u8] = include_bytes!("../tests/data/vlm/smollm_tokenizer/tokenizer.json");
@@ -195,6 +197,8 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
             dir.display()
         ));
     }
+    let precision = WeightPrecision::parse(&value(args, "--weights").unwrap_or("f32".into()))
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let device = device(&backend)?;
     let device_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -205,7 +209,7 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
     let prepared = prepare(files).map_err(e)?;
     let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    let mut local = prepared.upload(&device).map_err(e)?;
+    let mut local = prepared.upload_with(&device, precision).map_err(e)?;
     // Uploads may be queued: one small read makes sure the weights are on the device.
     let probe = local.model.embed(&[0], None).map_err(e)?;
     pollster::block_on(read_f32(probe)).map_err(e)?;
@@ -214,7 +218,7 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
     let mem = local.memory.clone();
     println!("checkpoint {} on {backend}", dir.display());
     println!(
-        "  parameters {} ({} file, {}); weights on the device {} (f32)",
+        "  parameters {} ({} file, {}); weights on the device {} (matrices {precision:?})",
         mem.parameters,
         mem.file_dtype,
         human_bytes(mem.file_bytes),
@@ -226,11 +230,16 @@ fn bench_checkpoint(dir: &Path, args: &[String]) -> Result<(), String> {
     );
 
     let (messages, images, source) = clip_prompt(value(args, "--prompt").as_deref())?;
+    let tag = format!(
+        "{} {backend} matrices-{}",
+        dir.file_name()
+            .map_or("?".into(), |n| n.to_string_lossy().to_string()),
+        format!("{precision:?}").to_lowercase()
+    );
     for split in splits {
         local.processor.do_image_splitting = split;
         measure(
-            &local, &messages, &images, &source, split, tokens, repeat, &backend, dir, &mem,
-            ready_ms,
+            &local, &messages, &images, &source, split, tokens, repeat, &tag, &mem, ready_ms,
         )?;
     }
     Ok(())
@@ -246,8 +255,7 @@ fn measure(
     split: bool,
     tokens: usize,
     repeat: usize,
-    backend: &str,
-    dir: &Path,
+    tag: &str,
     mem: &MemoryEstimate,
     ready_ms: f64,
 ) -> Result<(), String> {
@@ -339,9 +347,7 @@ fn measure(
     let best_ttft = warm.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let best_rate = warm.iter().map(|r| r.1).fold(0.0, f64::max);
     println!(
-        "  RESULT {} {backend} {}: ready {ready_ms:.0} ms, peak RSS {}, device weights {}, prompt {} tok ({n_image} image), TTFT {best_ttft:.0} ms, decode {best_rate:.1} tok/s (best of {} warm runs, {tokens} tokens)",
-        dir.file_name()
-            .map_or("?".into(), |n| n.to_string_lossy().to_string()),
+        "  RESULT {tag} {}: ready {ready_ms:.0} ms, peak RSS {}, device weights {}, prompt {} tok ({n_image} image), TTFT {best_ttft:.0} ms, decode {best_rate:.1} tok/s (best of {} warm runs, {tokens} tokens)",
         if split { "split" } else { "no-split" },
         rss_text(),
         human_bytes(mem.device_bytes),

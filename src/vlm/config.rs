@@ -343,6 +343,22 @@ impl ModelDims {
     }
 }
 
+impl ModelDims {
+    /// Parameters in the linear layers' weight matrices (what [`super::WeightPrecision::F16`]
+    /// halves): vision attention and MLP, connector, decoder attention and MLP, untied head.
+    pub fn matrix_parameter_count(&self) -> u64 {
+        let (vh, vi) = (self.vision_hidden as u64, self.vision_intermediate as u64);
+        let vision = self.vision_layers as u64 * (4 * vh * vh + 2 * vh * vi);
+        let s2 = (self.scale_factor * self.scale_factor) as u64;
+        let (th, ti) = (self.text_hidden as u64, self.text_intermediate as u64);
+        let q = (self.heads * self.head_dim) as u64;
+        let kv = (self.kv_heads * self.head_dim) as u64;
+        let text = self.text_layers as u64 * (2 * q * th + 2 * kv * th + 3 * ti * th);
+        let head = if self.tied { 0 } else { self.vocab as u64 * th };
+        vision + th * vh * s2 + text + head
+    }
+}
+
 impl Idefics3Config {
     /// See [`ModelDims::parameter_count`].
     pub fn parameter_count(&self) -> Result<u64, VlmError> {

@@ -6,11 +6,11 @@
 //! WebGPU in a browser.
 
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear};
+use burn::nn::Embedding;
 use burn::tensor::activation::{gelu, gelu_approximate, log_softmax, silu, softmax};
-use burn::tensor::module::{conv2d, embedding, layer_norm};
+use burn::tensor::module::{conv2d, embedding, layer_norm, linear};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
 
 use super::VlmError;
 use super::config::{Idefics3Config, ModelDims, VisionAct};
@@ -27,8 +27,11 @@ fn load_linear(
     in_dim: usize,
     bias: bool,
 ) -> Result<Linear, VlmError> {
-    let weight =
-        Param::from_tensor(w.linear_weight(&format!("{prefix}.weight"), out_dim, in_dim)?);
+    let weight = w.linear_weight(&format!("{prefix}.weight"), out_dim, in_dim)?;
+    let weight = match w.matrices {
+        WeightPrecision::F32 => weight,
+        WeightPrecision::F16 => weight.cast(FloatDType::F16),
+    };
     let bias = if bias {
         Some(Param::from_tensor(
             w.tensor(&format!("{prefix}.bias"), [out_dim])?,
@@ -36,7 +39,54 @@ fn load_linear(
     } else {
         None
     };
-    Ok(Linear { weight, bias })
+    Ok(Linear {
+        weight: Param::from_tensor(weight),
+        bias,
+    })
+}
+
+/// How the weight matrices of the linear layers are held on the device. Everything else
+/// (norms, embeddings, biases, activations, the KV cache) stays f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    #[default]
+    F32,
+    /// Half the memory; each product runs in f16 (its input cast to f16, its result back to f32).
+    F16,
+}
+
+impl WeightPrecision {
+    pub fn parse(name: &str) -> Result<Self, VlmError> {
+        match name {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            other => Err(VlmError::Input(format!(
+                "unknown weight precision {other:?} (f32 or f16)"
+            ))),
+        }
+    }
+}
+
+/// `y = x·W + b` with `W` stored `[in, out]`, in f32 or f16 ([`WeightPrecision`]).
+#[derive(Module, Debug)]
+struct Linear {
+    weight: Param<Tensor<2>>,
+    bias: Option<Param<Tensor<1>>>,
+}
+
+impl Linear {
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let weight = self.weight.val();
+        let bias = self.bias.as_ref().map(|b| b.val());
+        if weight.dtype() != DType::F16 {
+            return linear(x, weight, bias);
+        }
+        let y = linear(x.cast(FloatDType::F16), weight, None).cast(FloatDType::F32);
+        match bias {
+            Some(b) => y + b.unsqueeze::<D>(),
+            None => y,
+        }
+    }
 }
 
 /// LayerNorm with bias (vision side).
@@ -551,8 +601,19 @@ impl Idefics3 {
         safetensors: &[u8],
         device: &Device,
     ) -> Result<Self, VlmError> {
+        Self::load_with(config, safetensors, device, WeightPrecision::F32)
+    }
+
+    /// [`Self::load`] with the linear layers' matrices held in `precision`.
+    pub fn load_with(
+        config: &Idefics3Config,
+        safetensors: &[u8],
+        device: &Device,
+        precision: WeightPrecision,
+    ) -> Result<Self, VlmError> {
         let d = config.dims()?;
-        let w = Weights::parse(safetensors, device)?;
+        let mut w = Weights::parse(safetensors, device)?;
+        w.matrices = precision;
         let vision = VisionModel::load(&w, &d)?;
         let connector = Connector {
             proj: load_linear(

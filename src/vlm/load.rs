@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::chat::{self, ChatMessage, END_OF_UTTERANCE, IMAGE_TOKEN};
 use super::processor::{ProcessedImage, ProcessorConfig, pixel_tensor};
 use super::tokenizer::VlmTokenizer;
-use super::{Idefics3, Idefics3Config, VlmError};
+use super::{Idefics3, Idefics3Config, VlmError, WeightPrecision};
 use crate::frames::RgbImage;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -59,7 +59,8 @@ pub struct MemoryEstimate {
     /// The checkpoint's dtype (the widest one in the file).
     pub file_dtype: String,
     pub file_bytes: u64,
-    /// Weights on the device: this implementation converts everything to f32.
+    /// Weights on the device: everything in f32 (the default), or with the linear layers'
+    /// matrices in f16 after [`Prepared::upload_with`].
     pub device_bytes: u64,
 }
 
@@ -183,15 +184,28 @@ impl Prepared {
     /// becomes [`VlmError::Allocation`] naming the size; on wasm32 panics abort, so the caller
     /// must check the estimate against what the device allows first.
     pub fn upload(self, device: &Device) -> Result<LocalModel, VlmError> {
+        self.upload_with(device, WeightPrecision::F32)
+    }
+
+    /// [`Self::upload`] with the linear layers' matrices held in `precision`
+    /// (`memory.device_bytes` then counts them at that size).
+    pub fn upload_with(
+        self,
+        device: &Device,
+        precision: WeightPrecision,
+    ) -> Result<LocalModel, VlmError> {
         let Prepared {
             config,
             tokenizer,
             processor,
-            memory,
+            mut memory,
             model_bytes,
         } = self;
+        if precision == WeightPrecision::F16 {
+            memory.device_bytes -= 2 * config.dims()?.matrix_parameter_count();
+        }
         let model = guard_allocation(memory.device_bytes, || {
-            Idefics3::load(&config, &model_bytes, device)
+            Idefics3::load_with(&config, &model_bytes, device, precision)
         })?;
         let mut stop_tokens = config.eos_token_ids();
         if let Some(id) = tokenizer.token_id(END_OF_UTTERANCE)

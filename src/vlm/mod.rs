@@ -23,7 +23,7 @@ pub mod weights;
 pub mod web;
 
 pub use config::{Idefics3Config, ModelDims};
-pub use idefics3::{GenerationConfig, Idefics3, KvCache, Sampling};
+pub use idefics3::{GenerationConfig, Idefics3, KvCache, Sampling, WeightPrecision};
 
 /// Everything that can go wrong loading or running the VLM.
 #[derive(Debug, thiserror::Error)]
