@@ -10,8 +10,9 @@
 #                                        # wgpu (Vulkan), then 256M on the CPU; under 5 minutes
 #
 # run.sh takes MODELS ("256m 500m"), DTYPES ("f32 f16"), TOKENS (32), REPEAT (3), CPU (1: also
-# the CPU run), STEP_TIMEOUT (seconds per benchmark, 100) and WORK (where checkpoints go: a fresh
-# temporary folder, removed at the end). CUBECL_WGPU_DEFAULT_DEVICE picks the wgpu adapter.
+# 256M f32 on the CPU), STEP_TIMEOUT (seconds per benchmark, 100), BUDGET (seconds for the whole
+# run, 280) and WORK (where checkpoints go: a fresh temporary folder, removed at the end).
+# CUBECL_WGPU_DEFAULT_DEVICE picks the wgpu adapter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -31,7 +32,9 @@ if [ "${1:-}" = "--pack" ]; then
   cp "$OUT/prompt.json" "$dir/prompt.json"
   cat > "$dir/run.sh" <<'EOF'
 #!/usr/bin/env bash
-# SmolVLM at real size on a bare GPU machine (made by scripts/bench-vlm.sh --pack).
+# SmolVLM at real size on a bare GPU machine (made by scripts/bench-vlm.sh --pack): each
+# checkpoint is synthesised here (seeded random weights), measured, then deleted. Every step has a
+# timeout and the whole run stops within BUDGET seconds (default 280).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 work=${WORK:-$(mktemp -d)}
@@ -41,20 +44,29 @@ B="$work/bench_vlm"
 T=${TOKENS:-32}
 R=${REPEAT:-3}
 S=${STEP_TIMEOUT:-100}
+deadline=$(( $(date +%s) + ${BUDGET:-280} ))
+# Seconds the next step may take: STEP_TIMEOUT, or what is left of the budget.
+left() { local l=$(( deadline - $(date +%s) )); [ "$l" -gt "$S" ] && l=$S; echo "$l"; }
 echo "run.sh: $(date -u +%H:%M:%S) $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
+bench() { # checkpoint backend weights split tokens repeat
+  local l; l=$(left)
+  if [ "$l" -lt 20 ]; then echo "run.sh: out of time, skipped $1 $2"; return; fi
+  timeout "$l" "$B" "$1" --backend "$2" --weights "$3" --split "$4" --prompt "$here/prompt.json" \
+    --tokens "$5" --repeat "$6" || echo "run.sh: $(basename "$1") on $2 failed or passed $l s (exit $?)"
+}
 for m in ${MODELS:-256m 500m}; do
   for d in ${DTYPES:-f32 f16}; do
+    [ "$(left)" -ge 20 ] || { echo "run.sh: out of time, skipped $m $d"; continue; }
     ck="$work/smolvlm-$m-$d"
     "$B" synth --model "$m" --dtype "$d" --out "$ck" || { echo "run.sh: synth $m $d failed"; continue; }
-    # f32: SmolVLM's own image splitting (up to 4×4 tiles + 1 per keyframe) and one tile per
-    # keyframe; f16 (same weights on the device, converted at load): load time, one layout.
-    split=both; [ "$d" = f32 ] || split=off
-    timeout "$S" "$B" "$ck" --backend wgpu --prompt "$here/prompt.json" --split "$split" \
-      --tokens "$T" --repeat "$R" || echo "run.sh: $m $d on wgpu failed or passed ${S} s (exit $?)"
-    if [ "${CPU:-1}" = 1 ] && [ "$m" = 256m ] && [ "$d" = f32 ]; then
-      timeout "$S" "$B" "$ck" --backend cpu --prompt "$here/prompt.json" --split off \
-        --tokens 16 --repeat 2 || echo "run.sh: $m $d on the CPU failed or passed ${S} s (exit $?)"
+    # f32 file: f32 weights, SmolVLM's own image splitting and one tile per keyframe;
+    # f16 file: the linear layers' matrices kept in f16 on the device, one tile per keyframe.
+    if [ "$d" = f32 ]; then
+      bench "$ck" wgpu f32 both "$T" "$R"
+      [ "${CPU:-1}" = 1 ] && [ "$m" = 256m ] && bench "$ck" cpu f32 off 16 2
+    else
+      bench "$ck" wgpu f16 off "$T" "$R"
     fi
     rm -rf "$ck"
   done
