@@ -6,7 +6,7 @@
 //! bench_vlm synth --model 256m|500m --dtype f32|f16 --out DIR [--seed S]
 //!     # a real-size SmolVLM checkpoint with seeded random weights (no download; the SmolLM
 //!     # tokenizer is built into this binary, so it runs anywhere on its own)
-//! bench_vlm DIR [--backend cpu|wgpu] [--weights f32|f16] [--prompt PROMPT.json] [--tokens 32]
+//! bench_vlm DIR [--backend cpu|wgpu] [--weights f32|f16|q8] [--prompt PROMPT.json] [--tokens 32]
 //!     [--repeat 3] [--split on|off|both]
 //!     # a checkpoint folder on a clip prompt with 4 keyframes
 //! ```
@@ -17,7 +17,7 @@
 //! SmolVLM's image splitting off (each keyframe one 512 tile instead of up to 4×4 tiles plus the
 //! global one).
 //! Memory: the process' peak resident set (VmHWM: on wgpu only host memory) and the weights'
-//! bytes on the device (f32, or with `--weights f16` the linear layers' matrices in f16).
+//! bytes on the device (f32, or the linear layers' matrices in f16 or q8 with `--weights`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -201,8 +201,12 @@ impl Prepared {
             mut memory,
             model_bytes,
         } = self;
-        if precision == WeightPrecision::F16 {
-            memory.device_bytes -= 2 * config.dims()?.matrix_parameter_count();
+        let matrices = config.dims()?.matrix_parameter_count();
+        match precision {
+            WeightPrecision::F32 => {}
+            WeightPrecision::F16 => memory.device_bytes -= 2 * matrices,
+            // 1 byte per weight plus a 4-byte scale per 32.
+            WeightPrecision::Q8 => memory.device_bytes -= matrices * 4 - matrices * 9 / 8,
         }
         let model = guard_allocation(memory.device_bytes, || {
             Idefics3::load_with(&config, &model_bytes, device, precision)
