@@ -60,10 +60,13 @@ for m in ${MODELS:-256m 500m}; do
     [ "$(left)" -ge 20 ] || { echo "run.sh: out of time, skipped $m $d"; continue; }
     ck="$work/smolvlm-$m-$d"
     "$B" synth --model "$m" --dtype "$d" --out "$ck" || { echo "run.sh: synth $m $d failed"; continue; }
-    # f32 file: f32 weights, SmolVLM's own image splitting and one tile per keyframe;
-    # f16 file: the linear layers' matrices kept in f16 on the device, one tile per keyframe.
+    # f32 file: f32 weights, SmolVLM's own image splitting and one tile per keyframe (then 256M
+    # with q8 matrices and on the CPU); f16 file: the linear layers' matrices kept in f16 on the
+    # device, one tile per keyframe.
     if [ "$d" = f32 ]; then
       bench "$ck" wgpu f32 both "$T" "$R"
+      # 8-bit matrices (quantized at load) on the smaller model only.
+      [ "$m" = 256m ] && bench "$ck" wgpu q8 off "$T" "$R"
       [ "${CPU:-1}" = 1 ] && [ "$m" = 256m ] && bench "$ck" cpu f32 off 16 2
     else
       bench "$ck" wgpu f16 off "$T" "$R"
