@@ -53,7 +53,7 @@ bench() { # checkpoint backend weights split tokens repeat
   local l; l=$(left)
   if [ "$l" -lt 20 ]; then echo "run.sh: out of time, skipped $1 $2"; return; fi
   timeout "$l" "$B" "$1" --backend "$2" --weights "$3" --split "$4" --prompt "$here/prompt.json" \
-    --tokens "$5" --repeat "$6" || echo "run.sh: $(basename "$1") on $2 failed or passed $l s (exit $?)"
+    --tokens "$5" --repeat "$6" || { local rc=$?; echo "run.sh: $(basename "$1") $2 $3 failed or passed $l s (exit $rc)"; }
 }
 for m in ${MODELS:-256m 500m}; do
   for d in ${DTYPES:-f32 f16}; do
