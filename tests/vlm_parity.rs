@@ -44,6 +44,17 @@ fn parity_tied_gqa_two_images() {
 /// greedy tokens are the same.
 #[test]
 fn reduced_precision_weight_matrices_stay_close() {
+    reduced_precision_on(&Device::flex());
+}
+
+/// The same on a wgpu adapter (see [`parity_wgpu`]).
+#[test]
+#[ignore]
+fn reduced_precision_weight_matrices_stay_close_wgpu() {
+    reduced_precision_on(&Device::wgpu(burn::tensor::DeviceKind::Cpu));
+}
+
+fn reduced_precision_on(device: &Device) {
     use emolens::vlm::WeightPrecision;
     for (name, precision) in [
         ("smolvlm_tiny", WeightPrecision::F16),
@@ -51,12 +62,11 @@ fn reduced_precision_weight_matrices_stay_close() {
         ("smolvlm_tiny", WeightPrecision::Q8),
         ("smolvlm_tiny_tied", WeightPrecision::Q8),
     ] {
-        let device = Device::flex();
         let dir = data_dir(name);
         let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
         let config = Idefics3Config::from_json(&text).unwrap();
         let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-        let model = Idefics3::load_with(&config, &bytes, &device, precision).unwrap();
+        let model = Idefics3::load_with(&config, &bytes, device, precision).unwrap();
         let reference = Reference::load(&dir).unwrap();
         let r =
             pollster::block_on(emolens::vlm::check::compare(&model, &reference, &device)).unwrap();
