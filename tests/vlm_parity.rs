@@ -39,6 +39,48 @@ fn parity_tied_gqa_two_images() {
     check("smolvlm_tiny_tied");
 }
 
+/// Linear layers' matrices in f16 or 8-bit on the device (half or about a quarter of the
+/// memory): image features and logits stay within 1e-2 of transformers' f32 reference and the
+/// greedy tokens are the same.
+#[test]
+fn reduced_precision_weight_matrices_stay_close() {
+    reduced_precision_on(&Device::flex());
+}
+
+/// The same on a wgpu adapter (see [`parity_wgpu`]).
+#[test]
+#[ignore]
+fn reduced_precision_weight_matrices_stay_close_wgpu() {
+    reduced_precision_on(&Device::wgpu(burn::tensor::DeviceKind::Cpu));
+}
+
+fn reduced_precision_on(device: &Device) {
+    use emolens::vlm::WeightPrecision;
+    for (name, precision) in [
+        ("smolvlm_tiny", WeightPrecision::F16),
+        ("smolvlm_tiny_tied", WeightPrecision::F16),
+        ("smolvlm_tiny", WeightPrecision::Q8),
+        ("smolvlm_tiny_tied", WeightPrecision::Q8),
+    ] {
+        let dir = data_dir(name);
+        let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+        let config = Idefics3Config::from_json(&text).unwrap();
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let model = Idefics3::load_with(&config, &bytes, device, precision).unwrap();
+        let reference = Reference::load(&dir).unwrap();
+        let r =
+            pollster::block_on(emolens::vlm::check::compare(&model, &reference, &device)).unwrap();
+        println!(
+            "{name} {precision:?} matrices: image_features {:.3e}, logits {:.3e}",
+            r.image_features_max_diff, r.logits_max_diff
+        );
+        assert!(r.image_features_max_diff <= 1e-2, "{r:?}");
+        assert!(r.logits_max_diff <= 1e-2, "{r:?}");
+        assert_eq!(r.tokens, r.expected_tokens);
+    }
+    assert!(WeightPrecision::parse("int4").is_err());
+}
+
 fn load(name: &str) -> (Idefics3, Reference, Device) {
     let device = Device::flex();
     let dir = data_dir(name);

@@ -25,6 +25,9 @@ pub struct TextConfig {
     #[serde(default)]
     pub rope_scaling: Option<serde_json::Value>,
     pub vocab_size: usize,
+    /// Longest sequence the model was trained for (RoPE tables are built up to it once).
+    #[serde(default)]
+    pub max_position_embeddings: Option<usize>,
     #[serde(default)]
     pub tie_word_embeddings: Option<bool>,
     #[serde(default)]
@@ -87,6 +90,11 @@ pub struct Idefics3Config {
     pub tie_word_embeddings: Option<bool>,
 }
 
+/// RoPE table length when the config does not say (SmolVLM-256M/500M's value).
+pub const DEFAULT_MAX_POSITIONS: usize = 8192;
+/// Longest RoPE table built at load (a config may claim far more; 32768 × 64 × 2 × 4 B = 16 MB).
+pub const MAX_ROPE_TABLE: usize = 32768;
+
 /// Vision activation functions the encoder supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VisionAct {
@@ -107,6 +115,9 @@ pub struct ModelDims {
     pub head_dim: usize,
     pub rms_eps: f64,
     pub rope_theta: f64,
+    /// Positions the RoPE table covers (`max_position_embeddings`, default
+    /// [`DEFAULT_MAX_POSITIONS`], at most [`MAX_ROPE_TABLE`]); later positions are computed per call.
+    pub max_positions: usize,
     pub vocab: usize,
     pub tied: bool,
     pub vision_hidden: usize,
@@ -267,6 +278,10 @@ impl Idefics3Config {
             head_dim,
             rms_eps: t.rms_norm_eps,
             rope_theta,
+            max_positions: t
+                .max_position_embeddings
+                .unwrap_or(DEFAULT_MAX_POSITIONS)
+                .clamp(1, MAX_ROPE_TABLE),
             vocab: t.vocab_size,
             // transformers reads the top-level flag; fall back to the text one.
             tied: self
@@ -325,6 +340,22 @@ impl ModelDims {
         let head = if self.tied { 0 } else { embed };
         let text = embed + self.text_layers as u64 * text_layer + th + head;
         vision + connector + text
+    }
+}
+
+impl ModelDims {
+    /// Parameters in the linear layers' weight matrices (what [`super::WeightPrecision::F16`]
+    /// halves): vision attention and MLP, connector, decoder attention and MLP, untied head.
+    pub fn matrix_parameter_count(&self) -> u64 {
+        let (vh, vi) = (self.vision_hidden as u64, self.vision_intermediate as u64);
+        let vision = self.vision_layers as u64 * (4 * vh * vh + 2 * vh * vi);
+        let s2 = (self.scale_factor * self.scale_factor) as u64;
+        let (th, ti) = (self.text_hidden as u64, self.text_intermediate as u64);
+        let q = (self.heads * self.head_dim) as u64;
+        let kv = (self.kv_heads * self.head_dim) as u64;
+        let text = self.text_layers as u64 * (2 * q * th + 2 * kv * th + 3 * ti * th);
+        let head = if self.tied { 0 } else { self.vocab as u64 * th };
+        vision + th * vh * s2 + text + head
     }
 }
 

@@ -6,11 +6,12 @@
 //! WebGPU in a browser.
 
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear};
+use burn::nn::Embedding;
 use burn::tensor::activation::{gelu, gelu_approximate, log_softmax, silu, softmax};
-use burn::tensor::module::{conv2d, embedding, layer_norm};
+use burn::tensor::module::{conv2d, embedding, layer_norm, linear};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::quantization::{QuantScheme, QuantValue, ScaleDtype};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
 
 use super::VlmError;
 use super::config::{Idefics3Config, ModelDims, VisionAct};
@@ -27,8 +28,16 @@ fn load_linear(
     in_dim: usize,
     bias: bool,
 ) -> Result<Linear, VlmError> {
-    let weight =
-        Param::from_tensor(w.linear_weight(&format!("{prefix}.weight"), out_dim, in_dim)?);
+    let weight = w.linear_weight(&format!("{prefix}.weight"), out_dim, in_dim)?;
+    let weight = match w.matrices {
+        WeightPrecision::F32 => weight,
+        WeightPrecision::F16 => weight.cast(FloatDType::F16),
+        // Blocks run along the output dimension; a layer it does not divide stays f32.
+        WeightPrecision::Q8 if out_dim.is_multiple_of(Q8_BLOCK as usize) => {
+            weight.quantize_dynamic(&q8_scheme())
+        }
+        WeightPrecision::Q8 => weight,
+    };
     let bias = if bias {
         Some(Param::from_tensor(
             w.tensor(&format!("{prefix}.bias"), [out_dim])?,
@@ -36,7 +45,67 @@ fn load_linear(
     } else {
         None
     };
-    Ok(Linear { weight, bias })
+    Ok(Linear {
+        weight: Param::from_tensor(weight),
+        bias,
+    })
+}
+
+/// How the weight matrices of the linear layers are held on the device. Everything else
+/// (norms, embeddings, biases, activations, the KV cache) stays f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    #[default]
+    F32,
+    /// Half the memory; each product runs in f16 (its input cast to f16, its result back to f32).
+    F16,
+    /// 8-bit symmetric integers with one f32 scale per [`Q8_BLOCK`] outputs of an input row
+    /// (burn's quantization, min-max calibrated at load): 1.125 bytes per weight.
+    Q8,
+}
+
+/// Values sharing one scale in [`WeightPrecision::Q8`].
+pub const Q8_BLOCK: u8 = 32;
+
+fn q8_scheme() -> QuantScheme {
+    QuantScheme::default()
+        .with_value(QuantValue::Q8S)
+        .per_block([1, Q8_BLOCK], ScaleDtype::F32)
+}
+
+impl WeightPrecision {
+    pub fn parse(name: &str) -> Result<Self, VlmError> {
+        match name {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "q8" => Ok(Self::Q8),
+            other => Err(VlmError::Input(format!(
+                "unknown weight precision {other:?} (f32, f16 or q8)"
+            ))),
+        }
+    }
+}
+
+/// `y = x·W + b` with `W` stored `[in, out]`, in f32 or f16 ([`WeightPrecision`]).
+#[derive(Module, Debug)]
+struct Linear {
+    weight: Param<Tensor<2>>,
+    bias: Option<Param<Tensor<1>>>,
+}
+
+impl Linear {
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let weight = self.weight.val();
+        let bias = self.bias.as_ref().map(|b| b.val());
+        if weight.dtype() != DType::F16 {
+            return linear(x, weight, bias);
+        }
+        let y = linear(x.cast(FloatDType::F16), weight, None).cast(FloatDType::F32);
+        match bias {
+            Some(b) => y + b.unsqueeze::<D>(),
+            None => y,
+        }
+    }
 }
 
 /// LayerNorm with bias (vision side).
@@ -260,40 +329,79 @@ impl Connector {
 // Llama decoder
 // ---------------------------------------------------------------------------------------------
 
-/// Rotary tables for a run of positions, `[len, head_dim]` each.
+/// Default RoPE angles' cos and sin with `cat(freqs, freqs)` layout for positions
+/// `start..start + len`, computed in f32 like transformers: `[len × head_dim]` each, row-major.
+fn rope_values(theta: f64, head_dim: usize, start: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+    let half = head_dim / 2;
+    let inv_freq: Vec<f32> = (0..half)
+        .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
+        .collect();
+    let mut cos = Vec::with_capacity(len * head_dim);
+    let mut sin = Vec::with_capacity(len * head_dim);
+    for pos in start..start + len {
+        // Both halves use the same frequencies (cat(freqs, freqs)).
+        for _ in 0..2 {
+            for f in &inv_freq {
+                let a = pos as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+    }
+    (cos, sin)
+}
+
+/// cos/sin for every position up to the model's `max_positions`, built and uploaded once at
+/// load: a decode step only slices its row instead of computing and uploading a new table.
+#[derive(Clone, Debug)]
+struct RopeTable {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+    theta: f64,
+}
+
+impl RopeTable {
+    fn new(theta: f64, head_dim: usize, positions: usize, device: &Device) -> Self {
+        let (cos, sin) = rope_values(theta, head_dim, 0, positions);
+        let table =
+            |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [positions, head_dim]), device);
+        Self {
+            cos: table(cos),
+            sin: table(sin),
+            theta,
+        }
+    }
+
+    /// The tables for positions `start..start + len`, `[1, 1, len, head_dim]` each; positions
+    /// past the table are computed on the host (sequences longer than the model was trained for).
+    fn rope(&self, start: usize, len: usize) -> Rope {
+        let [positions, head_dim] = self.cos.dims();
+        if start + len <= positions {
+            let rows = |t: &Tensor<2>| t.clone().narrow(0, start, len).unsqueeze::<4>();
+            return Rope {
+                cos: rows(&self.cos),
+                sin: rows(&self.sin),
+            };
+        }
+        let device = self.cos.device();
+        let (cos, sin) = rope_values(self.theta, head_dim, start, len);
+        let table = |v: Vec<f32>| {
+            Tensor::<2>::from_data(TensorData::new(v, [len, head_dim]), &device).unsqueeze::<4>()
+        };
+        Rope {
+            cos: table(cos),
+            sin: table(sin),
+        }
+    }
+}
+
+/// Rotary tables for a run of positions, `[1, 1, len, head_dim]` each.
 struct Rope {
     cos: Tensor<4>,
     sin: Tensor<4>,
 }
 
 impl Rope {
-    /// Default RoPE with `cat(freqs, freqs)` layout, computed in f32 like transformers.
-    fn new(theta: f64, head_dim: usize, start: usize, len: usize, device: &Device) -> Self {
-        let half = head_dim / 2;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
-            .collect();
-        let mut cos = Vec::with_capacity(len * head_dim);
-        let mut sin = Vec::with_capacity(len * head_dim);
-        for pos in start..start + len {
-            // Both halves use the same frequencies (cat(freqs, freqs)).
-            for _ in 0..2 {
-                for f in &inv_freq {
-                    let a = pos as f32 * f;
-                    cos.push(a.cos());
-                    sin.push(a.sin());
-                }
-            }
-        }
-        let table = |v: Vec<f32>| {
-            Tensor::<2>::from_data(TensorData::new(v, [len, head_dim]), device).unsqueeze::<4>()
-        };
-        Self {
-            cos: table(cos),
-            sin: table(sin),
-        }
-    }
-
     /// x·cos + rotate_half(x)·sin, with rotate_half(x) = cat(-x₂, x₁).
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let hd = x.dims()[3];
@@ -350,20 +458,25 @@ impl TextAttention {
         };
         *cache = Some((k.clone(), v.clone()));
 
-        // Grouped-query attention: each kv head serves `heads / kv_heads` query heads.
+        // Grouped-query attention: each kv head serves `rep = heads / kv_heads` query heads
+        // (query head g·rep + r uses kv head g). The rep query heads of a group are stacked as
+        // rows against their shared keys, so the cache is never copied rep times per step.
         let rep = self.heads / self.kv_heads;
-        let expand = |t: Tensor<4>| {
-            if rep == 1 {
-                return t;
-            }
-            let [b, kvh, len, hd] = t.dims();
-            t.unsqueeze_dim::<5>(2)
-                .expand([b, kvh, rep, len, hd])
-                .reshape([b, kvh * rep, len, hd])
+        let kvh = self.kv_heads;
+        let total = k.dims()[2];
+        let q = q.reshape([b, kvh, rep * s, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
+        let scores = match mask {
+            // The mask `[1, 1, s, total]` applies to each of the rep stacked heads.
+            Some(m) => (scores.reshape([b, kvh, rep, s, total]) + m.unsqueeze_dim::<5>(2))
+                .reshape([b, kvh, rep * s, total]),
+            None => scores,
         };
-        let scale = (hd as f64).powf(-0.5);
-        let y = attend(q, expand(k), expand(v), mask, scale);
-        let y = y.swap_dims(1, 2).reshape([b, s, self.heads * hd]);
+        let y = softmax(scores, 3)
+            .matmul(v)
+            .reshape([b, self.heads, s, hd])
+            .swap_dims(1, 2)
+            .reshape([b, s, self.heads * hd]);
         self.o_proj.forward(y)
     }
 }
@@ -471,6 +584,9 @@ pub enum Sampling {
     },
 }
 
+/// Image tiles the vision encoder runs in one pass (see [`Idefics3::image_features`]).
+pub const VISION_TILES_PER_PASS: usize = 2;
+
 /// Most new tokens one `generate` call produces (each grows the key/value cache).
 pub const MAX_NEW_TOKENS: usize = 8192;
 
@@ -493,6 +609,8 @@ pub struct Idefics3 {
     lm_head: Option<Linear>,
     #[module(skip)]
     dims: ModelDims,
+    #[module(skip)]
+    rope: RopeTable,
 }
 
 impl Idefics3 {
@@ -502,8 +620,19 @@ impl Idefics3 {
         safetensors: &[u8],
         device: &Device,
     ) -> Result<Self, VlmError> {
+        Self::load_with(config, safetensors, device, WeightPrecision::F32)
+    }
+
+    /// [`Self::load`] with the linear layers' matrices held in `precision`.
+    pub fn load_with(
+        config: &Idefics3Config,
+        safetensors: &[u8],
+        device: &Device,
+        precision: WeightPrecision,
+    ) -> Result<Self, VlmError> {
         let d = config.dims()?;
-        let w = Weights::parse(safetensors, device)?;
+        let mut w = Weights::parse(safetensors, device)?;
+        w.matrices = precision;
         let vision = VisionModel::load(&w, &d)?;
         let connector = Connector {
             proj: load_linear(
@@ -530,6 +659,7 @@ impl Idefics3 {
         } else {
             Some(load_linear(&w, "lm_head", d.vocab, d.text_hidden, false)?)
         };
+        let rope = RopeTable::new(d.rope_theta, d.head_dim, d.max_positions, device);
         Ok(Self {
             vision,
             connector,
@@ -538,6 +668,7 @@ impl Idefics3 {
             norm,
             lm_head,
             dims: d,
+            rope,
         })
     }
 
@@ -565,8 +696,22 @@ impl Idefics3 {
                 d.channels, d.image_size, d.image_size
             )));
         }
-        let x = self.connector.forward(self.vision.forward(pixel_values));
-        Ok(x.reshape([n * d.tokens_per_image(), d.text_hidden]))
+        if n == 0 {
+            return Err(VlmError::Input("pixel_values hold no image".into()));
+        }
+        // Tiles are independent: encode a few at a time, so the attention scores of one pass
+        // (tiles × heads × patches² floats: 96 MiB for two SigLIP-base/512 tiles) stay within
+        // WebGPU's default 128 MiB binding limit however many tiles a prompt has (SmolVLM splits
+        // one keyframe into up to 17).
+        let pieces: Vec<Tensor<3>> = (0..n)
+            .step_by(VISION_TILES_PER_PASS)
+            .map(|start| {
+                let count = VISION_TILES_PER_PASS.min(n - start);
+                let tiles = pixel_values.clone().narrow(0, start, count);
+                self.connector.forward(self.vision.forward(tiles))
+            })
+            .collect();
+        Ok(Tensor::cat(pieces, 0).reshape([n * d.tokens_per_image(), d.text_hidden]))
     }
 
     /// Token embeddings `[1, len, hidden]`, with each image token replaced by the next row of
@@ -626,11 +771,11 @@ impl Idefics3 {
     /// Runs the decoder over new embeddings after the cached ones; returns final-norm hidden
     /// states `[1, len, hidden]` and extends the cache.
     pub fn forward_hidden(&self, embeds: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
-        let d = &self.dims;
         let device = embeds.device();
         let len = embeds.dims()[1];
         let past = cache.len;
-        let rope = Rope::new(d.rope_theta, d.head_dim, past, len, &device);
+        // Decode steps (len 1) need no mask and only slice the RoPE table: nothing is uploaded.
+        let rope = self.rope.rope(past, len);
         let mask = (len > 1).then(|| causal_mask(past, len, &device));
         let mut x = embeds;
         for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
@@ -852,6 +997,23 @@ fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut SplitMix
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rope_rows_come_from_the_table_and_past_it_are_computed() {
+        let device = Device::flex();
+        let table = RopeTable::new(1e5, 8, 16, &device);
+        // Inside the table (a slice) and past its end (computed) give the same values as
+        // computing the run directly.
+        for (start, len) in [(0, 16), (5, 1), (15, 1), (14, 4), (40, 3)] {
+            let rope = table.rope(start, len);
+            let (cos, sin) = rope_values(1e5, 8, start, len);
+            assert_eq!(rope.cos.dims(), [1, 1, len, 8]);
+            let got_cos: Vec<f32> = rope.cos.into_data().iter::<f32>().collect();
+            let got_sin: Vec<f32> = rope.sin.into_data().iter::<f32>().collect();
+            assert_eq!(got_cos, cos, "cos at {start}+{len}");
+            assert_eq!(got_sin, sin, "sin at {start}+{len}");
+        }
+    }
 
     #[test]
     fn top_p_keeps_only_the_nucleus() {

@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::chat::{self, END_OF_UTTERANCE, IMAGE_TOKEN};
 use super::processor::{ProcessedImage, ProcessorConfig, pixel_tensor};
 use super::tokenizer::VlmTokenizer;
-use super::{Idefics3, Idefics3Config, VlmError};
+use super::{Idefics3, Idefics3Config, VlmError, WeightPrecision};
 use crate::chat::Message;
 use crate::frames::RgbImage;
 
@@ -60,7 +60,8 @@ pub struct MemoryEstimate {
     /// The checkpoint's dtype (the widest one in the file).
     pub file_dtype: String,
     pub file_bytes: u64,
-    /// Weights on the device: this implementation converts everything to f32.
+    /// Weights on the device: everything in f32 (the default), or with the linear layers'
+    /// matrices in f16 after [`Prepared::upload_with`].
     pub device_bytes: u64,
 }
 
@@ -184,15 +185,32 @@ impl Prepared {
     /// becomes [`VlmError::Allocation`] naming the size; on wasm32 panics abort, so the caller
     /// must check the estimate against what the device allows first.
     pub fn upload(self, device: &Device) -> Result<LocalModel, VlmError> {
+        self.upload_with(device, WeightPrecision::F32)
+    }
+
+    /// [`Self::upload`] with the linear layers' matrices held in `precision`
+    /// (`memory.device_bytes` then counts them at that size).
+    pub fn upload_with(
+        self,
+        device: &Device,
+        precision: WeightPrecision,
+    ) -> Result<LocalModel, VlmError> {
         let Prepared {
             config,
             tokenizer,
             processor,
-            memory,
+            mut memory,
             model_bytes,
         } = self;
+        let matrices = config.dims()?.matrix_parameter_count();
+        match precision {
+            WeightPrecision::F32 => {}
+            WeightPrecision::F16 => memory.device_bytes -= 2 * matrices,
+            // 1 byte per weight plus a 4-byte scale per 32.
+            WeightPrecision::Q8 => memory.device_bytes -= matrices * 4 - matrices * 9 / 8,
+        }
         let model = guard_allocation(memory.device_bytes, || {
-            Idefics3::load(&config, &model_bytes, device)
+            Idefics3::load_with(&config, &model_bytes, device, precision)
         })?;
         let mut stop_tokens = config.eos_token_ids();
         if let Some(id) = tokenizer.token_id(END_OF_UTTERANCE)

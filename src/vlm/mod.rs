@@ -15,6 +15,8 @@ pub mod idefics3;
 pub mod load;
 pub mod processor;
 pub mod score;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod synth;
 pub mod tokenizer;
 pub mod weights;
 
@@ -22,7 +24,7 @@ pub mod weights;
 pub mod web;
 
 pub use config::{Idefics3Config, ModelDims};
-pub use idefics3::{GenerationConfig, Idefics3, KvCache, Sampling};
+pub use idefics3::{GenerationConfig, Idefics3, KvCache, Sampling, WeightPrecision};
 
 /// Everything that can go wrong loading or running the VLM.
 #[derive(Debug, thiserror::Error)]

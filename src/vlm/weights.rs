@@ -9,6 +9,8 @@ use super::VlmError;
 pub struct Weights<'a> {
     st: SafeTensors<'a>,
     device: Device,
+    /// How linear layers keep their matrices (the caller casts; reads are always f32).
+    pub matrices: super::idefics3::WeightPrecision,
 }
 
 impl<'a> Weights<'a> {
@@ -18,6 +20,7 @@ impl<'a> Weights<'a> {
         Ok(Self {
             st,
             device: device.clone(),
+            matrices: Default::default(),
         })
     }
 
