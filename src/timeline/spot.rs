@@ -20,6 +20,8 @@ use super::stats::{mad_sigma, median, smooth};
 use crate::face::EXPRESSIONS;
 
 const NUM_CHANNELS: usize = NUM_FEATURES + 6;
+/// Seconds around speech where the classifier alone starts no episode.
+const NEAR_SPEECH_S: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -240,6 +242,12 @@ pub fn spot_series(
         .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
         .collect();
     let speech = speech_frames(&mouth_series, fps);
+    // Around speech too the classifier reads an open mouth and teeth (an open vowel held, the
+    // first and last syllables): it may not start an episode there.
+    let near = (NEAR_SPEECH_S * fps).round() as usize;
+    let near_speech: Vec<bool> = (0..n)
+        .map(|i| speech[i.saturating_sub(near)..(i + near + 1).min(n)].contains(&true))
+        .collect();
     let hold = (HOLD_S * fps).round() as usize;
     for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_speech_channel(c)) {
         activation[c] = hold_in(&activation[c], &speech, hold);
@@ -263,6 +271,8 @@ pub fn spot_series(
             let seeds = |i: usize| {
                 if speech[i] {
                     c < NUM_FEATURES && a[i] >= options.high_in_speech
+                } else if near_speech[i] && c >= NUM_FEATURES {
+                    false
                 } else {
                     a[i] >= options.high
                 }
