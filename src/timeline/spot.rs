@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::features::{
     FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_eye_feature, is_mouth_feature,
-    is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use super::stats::{mad_sigma, median, smooth};
@@ -235,8 +234,9 @@ pub fn spot_series(
         }
     }
 
-    // Speech: mouth-region channels and the classifier follow the syllables; there they count
-    // only where they hold.
+    // Speech: mouth-region channels and the classifier follow the syllables; there the classifier
+    // counts only where it holds and the landmark channels start an episode only past
+    // `high_in_speech`.
     let mouth_series: Vec<f64> = features
         .iter()
         .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
@@ -248,8 +248,10 @@ pub fn spot_series(
     let near_speech: Vec<bool> = (0..n)
         .map(|i| speech[i.saturating_sub(near)..(i + near + 1).min(n)].contains(&true))
         .collect();
+    // Only the classifier is held: an opening over 0.3 s would also erase a micro-expression's
+    // landmark movement (0.2 s); the mouth's landmark channels need `high_in_speech` instead.
     let hold = (HOLD_S * fps).round() as usize;
-    for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_speech_channel(c)) {
+    for c in NUM_FEATURES..NUM_CHANNELS {
         activation[c] = hold_in(&activation[c], &speech, hold);
         sharp[c] = hold_in(&sharp[c], &speech, hold);
     }
