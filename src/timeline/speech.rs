@@ -1,8 +1,8 @@
 //! Speech: the mouth opening and closing again and again. Talking moves the lips, the lip
 //! corners, the upper lip under the nose, and the expression classifier (teeth read as happy,
-//! an open mouth as surprised), so in speech frames the classifier counts only where it holds
-//! (a smile while talking) rather than where it follows the syllables, and the landmark channels
-//! of the mouth need a higher activation to start an episode.
+//! an open mouth as surprised), so in speech frames the classifier and the mouth's opening
+//! channels count only where they hold (a smile while talking) rather than where they follow the
+//! syllables, and the lip corners need a higher activation to start an episode.
 
 use super::stats::smooth;
 
@@ -13,7 +13,8 @@ const MAX_GAP_S: f64 = 0.8;
 const MIN_SWINGS: usize = 3;
 /// Speech frames extend this far (seconds) beyond the first and last swing.
 const MARGIN_S: f64 = 0.2;
-/// In speech, the classifier counts where it holds this long (seconds each side).
+/// In speech, the classifier and the mouth's opening count where they hold this long (seconds
+/// each side).
 pub const HOLD_S: f64 = 0.15;
 
 /// Frames where the person talks, from the mouth-opening series (NaN where no face).

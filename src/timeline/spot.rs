@@ -248,10 +248,11 @@ pub fn spot_series(
     let near_speech: Vec<bool> = (0..n)
         .map(|i| speech[i.saturating_sub(near)..(i + near + 1).min(n)].contains(&true))
         .collect();
-    // Only the classifier is held: an opening over 0.3 s would also erase a micro-expression's
-    // landmark movement (0.2 s); the mouth's landmark channels need `high_in_speech` instead.
+    // Only the classifier and the mouth's opening channels (which follow every syllable) are
+    // held: an opening over 0.3 s would also erase a micro-expression's lip-corner movement
+    // (0.2 s); the lip corners and the upper lip need `high_in_speech` instead.
     let hold = (HOLD_S * fps).round() as usize;
-    for c in NUM_FEATURES..NUM_CHANNELS {
+    for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_mouth_feature(c)) {
         activation[c] = hold_in(&activation[c], &speech, hold);
         sharp[c] = hold_in(&sharp[c], &speech, hold);
     }
