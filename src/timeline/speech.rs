@@ -161,7 +161,10 @@ mod tests {
             .collect();
         let s = speech_frames(&m, fps);
         assert!(s[62] && s[76] && s[92], "the pause split the speech");
-        assert!(!s[180] && !s[252], "a lone word after a long silence is not speech");
+        assert!(
+            !s[180] && !s[252],
+            "a lone word after a long silence is not speech"
+        );
     }
 
     #[test]
