@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::features::{
     FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_eye_feature, is_mouth_feature,
+    is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use super::stats::{mad_sigma, median, smooth};
@@ -21,6 +22,10 @@ use crate::face::EXPRESSIONS;
 const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 /// Seconds around speech where the classifier alone starts no episode.
 const NEAR_SPEECH_S: f64 = 0.5;
+/// In speech the lip corners and the upper lip move with the words by up to 2–3 units: there an
+/// episode extends over them only down to this activation (else a smile absorbs the syllables
+/// around it).
+const LOW_IN_SPEECH: f64 = 3.0;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -260,14 +265,24 @@ pub fn spot_series(
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
     for (c, a) in activation.iter().enumerate() {
+        let lip = c < NUM_FEATURES && is_speech_channel(c) && !is_mouth_feature(c);
+        let on = |i: usize| {
+            present[i]
+                && a[i]
+                    >= if lip && speech[i] {
+                        LOW_IN_SPEECH
+                    } else {
+                        options.low
+                    }
+        };
         let mut i = 0;
         while i < n {
-            if !(present[i] && a[i] >= options.low) {
+            if !on(i) {
                 i += 1;
                 continue;
             }
             let start = i;
-            while i < n && present[i] && a[i] >= options.low {
+            while i < n && on(i) {
                 i += 1;
             }
             let end = i - 1;

@@ -191,3 +191,20 @@ fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it()
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(s.events[0].onset_frame >= 355, "{:?}", s.events[0]);
 }
+
+#[test]
+fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The words move the right lip corner a little (2.5 units) for 0.33 s, then a micro smile.
+    add(&mut f, 6, 140..150, 0.025);
+    add(&mut f, 5, 150..157, 0.15);
+    add(&mut f, 6, 150..157, 0.15);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(
+        (s.events[0].onset_frame as i64 - 150).abs() <= 2,
+        "{:?}",
+        s.events[0]
+    );
+}
