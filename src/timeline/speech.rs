@@ -1,18 +1,22 @@
 //! Speech: the mouth opening and closing again and again. Talking moves the lips, the lip
 //! corners, the upper lip under the nose, and the expression classifier (teeth read as happy,
-//! an open mouth as surprised), so in speech frames those channels count only where they hold
-//! (a smile while talking) rather than where they follow the syllables.
+//! an open mouth as surprised), so in speech frames the classifier and the mouth's opening
+//! channels count only where they hold (a smile while talking) rather than where they follow the
+//! syllables, and the lip corners need a higher activation to start an episode.
 
 use super::stats::smooth;
 
 /// Swing of the mouth opening (inter-ocular units) that counts as one opening or closing.
 const SWING: f64 = 0.05;
-/// Swings this close (seconds) belong to one stretch of speech; a stretch needs MIN_SWINGS.
-const MAX_GAP_S: f64 = 0.8;
+/// Swings this close (seconds) belong to one stretch of speech; a stretch needs MIN_SWINGS. A
+/// breath between phrases (up to about a second) does not end the speech: a first or last
+/// phrase too short to form a chain of its own stays speech.
+const MAX_GAP_S: f64 = 1.0;
 const MIN_SWINGS: usize = 3;
 /// Speech frames extend this far (seconds) beyond the first and last swing.
 const MARGIN_S: f64 = 0.2;
-/// In speech, a mouth channel counts where it holds this long (seconds each side).
+/// In speech, the classifier and the mouth's opening count where they hold this long (seconds
+/// each side).
 pub const HOLD_S: f64 = 0.15;
 
 /// Frames where the person talks, from the mouth-opening series (NaN where no face).
@@ -139,6 +143,28 @@ mod tests {
         let s = speech_frames(&m, fps);
         assert!(s[70] && s[110], "speech missed");
         assert!(!s[20] && !s[180] && !s[250], "no speech there");
+    }
+
+    #[test]
+    fn a_pause_between_phrases_stays_speech_but_a_long_silence_does_not() {
+        let fps = 30.0;
+        // Two one-syllable words 0.85 s apart (each too short to be a chain of its own), then
+        // one more 5 s later.
+        let m: Vec<f64> = (0..300)
+            .map(|i| {
+                if (60..64).contains(&i) || (90..94).contains(&i) || (250..254).contains(&i) {
+                    0.15
+                } else {
+                    0.02
+                }
+            })
+            .collect();
+        let s = speech_frames(&m, fps);
+        assert!(s[62] && s[76] && s[92], "the pause split the speech");
+        assert!(
+            !s[180] && !s[252],
+            "a lone word after a long silence is not speech"
+        );
     }
 
     #[test]

@@ -20,6 +20,12 @@ use super::stats::{mad_sigma, median, smooth};
 use crate::face::EXPRESSIONS;
 
 const NUM_CHANNELS: usize = NUM_FEATURES + 6;
+/// Seconds around speech where the classifier alone starts no episode.
+const NEAR_SPEECH_S: f64 = 0.5;
+/// In speech the lip corners and the upper lip move with the words by up to 2–3 units: there an
+/// episode extends over them only down to this activation (else a smile absorbs the syllables
+/// around it).
+const LOW_IN_SPEECH: f64 = 3.0;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -233,15 +239,25 @@ pub fn spot_series(
         }
     }
 
-    // Speech: mouth-region channels and the classifier follow the syllables; there they count
-    // only where they hold.
+    // Speech: mouth-region channels and the classifier follow the syllables; there the classifier
+    // counts only where it holds and the landmark channels start an episode only past
+    // `high_in_speech`.
     let mouth_series: Vec<f64> = features
         .iter()
         .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
         .collect();
     let speech = speech_frames(&mouth_series, fps);
+    // Around speech too the classifier reads an open mouth and teeth (an open vowel held, the
+    // first and last syllables): it may not start an episode there.
+    let near = (NEAR_SPEECH_S * fps).round() as usize;
+    let near_speech: Vec<bool> = (0..n)
+        .map(|i| speech[i.saturating_sub(near)..(i + near + 1).min(n)].contains(&true))
+        .collect();
+    // Only the classifier and the mouth's opening channels (which follow every syllable) are
+    // held: an opening over 0.3 s would also erase a micro-expression's lip-corner movement
+    // (0.2 s); the lip corners and the upper lip need `high_in_speech` instead.
     let hold = (HOLD_S * fps).round() as usize;
-    for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_speech_channel(c)) {
+    for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_mouth_feature(c)) {
         activation[c] = hold_in(&activation[c], &speech, hold);
         sharp[c] = hold_in(&sharp[c], &speech, hold);
     }
@@ -249,20 +265,32 @@ pub fn spot_series(
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
     for (c, a) in activation.iter().enumerate() {
+        let lip = c < NUM_FEATURES && is_speech_channel(c) && !is_mouth_feature(c);
+        let on = |i: usize| {
+            present[i]
+                && a[i]
+                    >= if lip && speech[i] {
+                        LOW_IN_SPEECH
+                    } else {
+                        options.low
+                    }
+        };
         let mut i = 0;
         while i < n {
-            if !(present[i] && a[i] >= options.low) {
+            if !on(i) {
                 i += 1;
                 continue;
             }
             let start = i;
-            while i < n && present[i] && a[i] >= options.low {
+            while i < n && on(i) {
                 i += 1;
             }
             let end = i - 1;
             let seeds = |i: usize| {
                 if speech[i] {
                     c < NUM_FEATURES && a[i] >= options.high_in_speech
+                } else if near_speech[i] && c >= NUM_FEATURES {
+                    false
                 } else {
                     a[i] >= options.high
                 }

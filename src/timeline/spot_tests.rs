@@ -147,3 +147,64 @@ fn in_speech_the_classifier_alone_is_not_an_event_but_a_held_smile_is() {
         s.events[0]
     );
 }
+
+/// Talking from frame 60 to 240: the mouth opens and closes every 8 frames.
+fn talking(f: &mut [Option<[f64; NUM_FEATURES]>]) {
+    for k in 0..22 {
+        let start = 60 + k * 8;
+        add(f, MOUTH_OPEN, start..start + 4, 0.12);
+    }
+}
+
+#[test]
+fn a_micro_smile_while_talking_is_an_event() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // Both lip corners pulled for 7 frames (0.23 s) in the middle of speech.
+    add(&mut f, 5, 150..157, 0.15);
+    add(&mut f, 6, 150..157, 0.15);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert_eq!(e.kind, EventKind::Micro);
+    assert!((e.onset_frame as i64 - 150).abs() <= 2, "{e:?}");
+    assert!(e.moves.iter().any(|m| m.name == "lip_corner_pull_right"));
+}
+
+#[test]
+fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it() {
+    let (t, idx, mut f) = still(400);
+    talking(&mut f);
+    // Happy for 8 frames 0.2 s after the last syllable (the mouth closing on a smile-like
+    // vowel), and again, the same, 4 s later with no speech around.
+    let exprs: Vec<Option<[f64; 7]>> = (0..400)
+        .map(|i| {
+            Some(if (245..253).contains(&i) || (360..368).contains(&i) {
+                [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0]
+            } else {
+                [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
+            })
+        })
+        .collect();
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(s.events[0].onset_frame >= 355, "{:?}", s.events[0]);
+}
+
+#[test]
+fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The words move the right lip corner a little (2.5 units) for 0.33 s, then a micro smile.
+    add(&mut f, 6, 140..150, 0.025);
+    add(&mut f, 5, 150..157, 0.15);
+    add(&mut f, 6, 150..157, 0.15);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(
+        (s.events[0].onset_frame as i64 - 150).abs() <= 2,
+        "{:?}",
+        s.events[0]
+    );
+}
