@@ -167,6 +167,7 @@ impl LocalVlm {
         let (device, backend, fallback_reason) = pick_device(&backend).await?;
         check_memory(&prepared.memory, max_memory, &backend)?;
         let largest = largest_tensor_bytes(&prepared);
+        check_page_memory(&prepared.memory, largest, &backend)?;
         if backend == "webgpu"
             && let Some(limit) = crate::web::max_storage_buffer_bytes().await
             && largest > limit
@@ -395,6 +396,32 @@ fn check_memory(memory: &MemoryEstimate, max: Option<f64>, backend: &str) -> Res
             "the model needs {} but maxMemoryBytes is {}",
             human_bytes(memory.device_bytes),
             human_bytes(max as u64)
+        )));
+    }
+    Ok(())
+}
+
+/// Most a WebAssembly page can address (wasm32: 65536 pages of 64 KiB).
+const WASM_MEMORY_LIMIT: u64 = 4 << 30;
+/// Room left for the activations and the allocator, beyond the weights.
+const WASM_MEMORY_HEADROOM: u64 = 512 << 20;
+
+/// The weights must fit in this page's memory beside the file already in it: on the CPU every
+/// weight lives there in f32; on WebGPU one tensor at a time passes through it. Past 4 GiB the
+/// allocation would abort the module (the page's emolens stops working), so it is refused here.
+fn check_page_memory(memory: &MemoryEstimate, largest: u64, backend: &str) -> Result<(), JsError> {
+    let in_use = wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64)
+        .unwrap_or(0);
+    let more = if backend == "cpu" { memory.device_bytes } else { largest };
+    if in_use + more + WASM_MEMORY_HEADROOM > WASM_MEMORY_LIMIT {
+        return Err(JsError::new(&format!(
+            "the model does not fit in this page's memory: {} are in use (the checkpoint's file \
+             among them) and its weights need {} more on the {backend}, beyond the 4 GiB a \
+             WebAssembly page can address. Use an f16 checkpoint, WebGPU, or a smaller model",
+            human_bytes(in_use),
+            human_bytes(more)
         )));
     }
     Ok(())
