@@ -412,9 +412,17 @@ const WASM_MEMORY_HEADROOM: u64 = 512 << 20;
 fn check_page_memory(memory: &MemoryEstimate, largest: u64, backend: &str) -> Result<(), JsError> {
     let in_use = wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()
-        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64)
+        .map(|m| {
+            m.buffer()
+                .unchecked_into::<js_sys::ArrayBuffer>()
+                .byte_length() as u64
+        })
         .unwrap_or(0);
-    let more = if backend == "cpu" { memory.device_bytes } else { largest };
+    let more = if backend == "cpu" {
+        memory.device_bytes
+    } else {
+        largest
+    };
     if in_use + more + WASM_MEMORY_HEADROOM > WASM_MEMORY_LIMIT {
         return Err(JsError::new(&format!(
             "the model does not fit in this page's memory: {} are in use (the checkpoint's file \
