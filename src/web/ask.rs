@@ -57,7 +57,8 @@ fn named<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The clip question of `options` about `report`: mode, detail, stage1, priors/tau, contentFree.
+/// The clip question of `options` about `report`: mode, detail, stage1, priors/tau, contentFree
+/// (checked by `AskFlow::new`).
 fn clip_plan(
     report: JsValue,
     options: &JsValue,
@@ -86,7 +87,7 @@ fn clip_plan(
     };
     let text_only = text_only || !mode.sends_images();
     let clip = clip_of(&report, mode, stage1 && !text_only).map_err(bad)?;
-    let plan = AskPlan {
+    Ok(AskPlan {
         labels,
         question: Question::Clip {
             clip,
@@ -99,9 +100,7 @@ fn clip_plan(
         correction,
         max_in_flight,
         text_only,
-    };
-    plan.check().map_err(plan_error)?;
-    Ok(plan)
+    })
 }
 
 fn on_progress(options: &JsValue) -> Result<Option<Function>, JsValue> {
