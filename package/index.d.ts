@@ -2,10 +2,14 @@
 // which wasm-bindgen declares only as `any` (emolens.d.ts). Field names are those of the JSON the
 // package returns, which are also those of the CLI's `--json` output (snake_case).
 //
-// Kept by hand next to the Rust binding (src/web*.rs, src/remote/js.rs, src/vlm/web.rs):
+// The local VLM is the second module, `emolens/vlm` (vlm.d.ts), fetched only when a page loads it.
+//
+// Kept by hand next to the Rust binding (src/web/*.rs, src/remote/js.rs):
 // scripts/check-types.sh fails when an export or a member is added or removed on one side only
 // or a parameter count differs, and type-checks tests/types/every-export.ts, which calls every
 // function. Nothing here refers to emolens.d.ts, so no `any` of it leaks into the API.
+
+import type { LocalVlm } from './vlm';
 
 // ------------------------------------------------------------------ initialisation
 /** Where the .wasm comes from: by default `new URL('emolens_bg.wasm', import.meta.url)`. */
@@ -423,7 +427,7 @@ export interface AskResult {
 
 /** The clip question of `askClip`, asked of a server (`endpoint`, `model`) or of `vlm`. */
 export interface AskClipOptions extends Partial<AskRemoteOptions> {
-  /** A loaded local VLM: the whole flow runs in the page (then `endpoint` and `model` are not used). */
+  /** A loaded local VLM (`emolens/vlm`): the whole flow runs in the page (then `endpoint` and `model` are not used). */
   vlm?: LocalVlm;
   mode?: PromptMode;
   detail?: 'low' | 'high';
@@ -461,85 +465,6 @@ export interface RemotePreview {
   requests: { order: string[]; method: 'POST'; url: string; headers: Record<string, string>; body: string }[];
 }
 
-// ------------------------------------------------------------------ local VLM
-export interface LocalVlmOptions {
-  /** Folder holding config.json, tokenizer.json, model.safetensors (and preprocessor_config.json). */
-  baseUrl: string;
-  onProgress?: (bytesDone: number, bytesTotal: number) => void;
-  signal?: AbortSignal;
-  backend?: Backend;
-  maxMemoryBytes?: number;
-}
-
-/** Images for the local VLM: decoded pixels or encoded JPEG/PNG bytes. */
-export type VlmImage = ImageData | Uint8Array;
-/** User text (the images go before it) or chat messages whose `{ type: 'image' }` parts take the images in order. */
-export type VlmPrompt = string | { role: 'system' | 'user' | 'assistant'; content: string | ({ type: 'text'; text: string } | { type: 'image' })[] }[];
-
-export interface GenerateOptions {
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  seed?: number;
-  /** Returning `false` stops the generation. */
-  onToken?: (textPiece: string, tokenId: number) => boolean | void;
-}
-
-export interface LabelScores {
-  labels: string[];
-  probabilities: number[];
-}
-
-export declare class LocalVlm {
-  private constructor();
-  free(): void;
-  [Symbol.dispose](): void;
-  static load(options: LocalVlmOptions): Promise<LocalVlm>;
-  /** Deletes every stored checkpoint; resolves to whether there was any. */
-  static clearCache(): Promise<boolean>;
-  generate(prompt: VlmPrompt, images?: VlmImage[], options?: GenerateOptions): Promise<string>;
-  scoreLabels(prompt: VlmPrompt, images: VlmImage[] | undefined, labels: string[]): Promise<LabelScores>;
-  /** `askClip` with this model (options without the server's). */
-  askClip(report: VideoReport, options?: AskClipOptions): Promise<AskClipResult>;
-  readonly backend: RunningBackend;
-  readonly fallbackReason: string | undefined;
-  readonly cachedOffline: boolean;
-  readonly loadedFromCache: boolean;
-  readonly memoryBytes: number;
-  readonly parameterCount: number;
-}
-
-export interface VlmCheckOptions {
-  backend?: Backend;
-}
-
-export interface VlmCheckResult {
-  backend: RunningBackend;
-  maxImageFeatureDiff: number;
-  maxLogitDiff: number;
-  tolerance: number;
-  tokens: number[];
-  expectedTokens: number[];
-  greedyMatches: boolean;
-  passed: boolean;
-}
-
-export interface VlmBenchmarkOptions {
-  backend?: Backend;
-  tokens?: number;
-  repeat?: number;
-}
-
-export interface VlmBenchmarkResult {
-  backend: RunningBackend;
-  promptTokens: number;
-  images: number;
-  newTokens: number;
-  firstRunTtftMs: number;
-  ttftMs: number;
-  decodeTokensPerSecond: number;
-}
-
 // ------------------------------------------------------------------ functions
 /** The VLM request for a video report: the same JSON as `emolens prompt`. */
 export declare function buildPrompt(report: VideoReport, options?: BuildPromptOptions): Prompt;
@@ -561,9 +486,5 @@ export declare function featureNames(): string[];
 export declare function promptModes(): PromptMode[];
 /** The names of a label set (`'dfew'`, `'mafw'`, `'faceapi'`, `'a,b,c'`), in its order. */
 export declare function labelNames(spec: string): string[];
-/** The browser's `emolens vlm-check DIR`. */
-export declare function vlmCheck(base_url: string, options?: VlmCheckOptions): Promise<VlmCheckResult>;
-/** Time to first token and decode speed on a checkpoint folder's reference inputs. */
-export declare function vlmBenchmark(base_url: string, options?: VlmBenchmarkOptions): Promise<VlmBenchmarkResult>;
 /** Runs once when the module is initialised (wasm-bindgen start); calling it again does nothing new. */
 export declare function start(): void;

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Builds the browser package: pkg/emolens.js + pkg/emolens_bg.wasm (wasm-bindgen --target web),
-# then the npm package around them (scripts/package.sh).
+# Builds the browser package's two wasm modules (cargo profile `wasm`, wasm-bindgen --target web),
+# then the npm package around them (scripts/package.sh):
+#   pkg/emolens.js + emolens_bg.wasm          the page's: face analysis, timeline, prompt, remote
+#                                             client (features `page`); its size has a budget
+#                                             (scripts/check-size.sh)
+#   pkg/emolens_vlm.js + emolens_vlm_bg.wasm  the local VLM's (features `vlm`), `emolens/vlm`,
+#                                             fetched only when a page loads a VLM
 #
-#   scripts/build-wasm.sh            # release build, wasm-opt -O2
-#   NO_WASM_OPT=1 scripts/build-wasm.sh   # skip wasm-opt
+#   scripts/build-wasm.sh
+#
+# No wasm-opt: on the face module -Oz took 3.7 min and made the gzip 3.6 % larger (3.00 → 3.11
+# MB), as the profile's opt-level z + fat LTO had done its work. The name section is dropped
+# (7.5 MB raw): stack traces then show function indices.
 #
 # Needs: rustup target wasm32-unknown-unknown, wasm-bindgen-cli 0.2.130 on PATH (scripts/setup.sh
-# installs both), node_modules/.bin/wasm-opt (npm package binaryen; Debian's wasm-opt is broken).
+# installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,59 +33,42 @@ if [ "$have" != "$WASM_BINDGEN_VERSION" ]; then
   exit 1
 fi
 
-# The target's rustflags from .cargo/config.toml (+simd128), for the feature list below.
+# The target's rustflags from .cargo/config.toml (+simd128), to print the wasm features.
 config_flags=$(sed -n 's/^rustflags = \[\(.*\)\]/\1/p' .cargo/config.toml 2>/dev/null | tr -d '",')
 if [ -z "${RUSTFLAGS:-}" ]; then
   echo "build-wasm: wasm target features: $(rustc --print cfg --target "$TARGET" $config_flags | sed -n 's/^target_feature="\(.*\)"$/\1/p' | tr '\n' ' ')"
 else
   echo "build-wasm: RUSTFLAGS is set, so cargo ignores .cargo/config.toml's rustflags (add -C target-feature=+simd128 yourself)" >&2
 fi
-echo "== cargo build --release --lib --target $TARGET"
-cargo build --release --lib --target "$TARGET"
 # Honour CARGO_TARGET_DIR / build.target-dir (cargo metadata knows where the artifacts go).
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
-raw="$target_dir/$TARGET/release/emolens.wasm"
-[ -f "$raw" ] || { echo "build-wasm: $raw was not produced" >&2; exit 1; }
+raw="$target_dir/$TARGET/wasm/emolens.wasm"
 
-echo "== wasm-bindgen --target web --out-dir pkg"
-rm -rf pkg
-wasm-bindgen --target web --out-dir pkg "$raw"
-
-if ! grep -q 'class Analyzer' pkg/emolens.js; then
-  echo "build-wasm: pkg/emolens.js exports no Analyzer: $raw was not built from this tree's src/web/ (a shared CARGO_TARGET_DIR overwritten by another checkout?)" >&2
-  exit 1
-fi
-
-wasm=pkg/emolens_bg.wasm
-if [ -n "${NO_WASM_OPT:-}" ]; then
-  echo "== wasm-opt skipped (NO_WASM_OPT set)"
-else
-  # Enable exactly the wasm features rustc targets by default (rustc >= 1.87 turns on
-  # bulk-memory, multivalue, mutable-globals, nontrapping-fptoint, reference-types, sign-ext).
-  feats=()
-  while read -r f; do
-    case "$f" in
-      nontrapping-fptoint) feats+=(--enable-nontrapping-float-to-int) ;;
-      simd128) feats+=(--enable-simd) ;;
-      bulk-memory|multivalue|mutable-globals|reference-types|sign-ext|tail-call|extended-const|exception-handling|multimemory|relaxed-simd)
-        feats+=(--enable-"$f") ;;
-      *) echo "build-wasm: note: target feature '$f' has no wasm-opt flag mapped" >&2 ;;
-    esac
-  done < <(rustc --print cfg --target "$TARGET" $config_flags ${RUSTFLAGS:-} | sed -n 's/^target_feature="\(.*\)"$/\1/p')
-  WASM_OPT=node_modules/.bin/wasm-opt
-  echo "== $WASM_OPT -O2 ${feats[*]}"
-  if [ -x "$WASM_OPT" ] && "$WASM_OPT" -O2 "${feats[@]}" "$wasm" -o "$wasm.opt"; then
-    mv "$wasm.opt" "$wasm"
-  else
-    rm -f "$wasm.opt"
-    echo "build-wasm: WARNING: wasm-opt failed or is missing (npm ci installs binaryen); keeping the unoptimised $wasm" >&2
+# build_module FEATURES NAME CLASS: cargo → wasm-bindgen (pkg/NAME.js, NAME_bg.wasm).
+build_module() {
+  local features=$1 name=$2 class=$3
+  echo "== cargo build --profile wasm --lib --target $TARGET --no-default-features --features $features"
+  rm -f "$raw"
+  cargo build --profile wasm --lib --target "$TARGET" --no-default-features --features "$features"
+  [ -f "$raw" ] || { echo "build-wasm: $raw was not produced" >&2; exit 1; }
+  echo "== wasm-bindgen --target web --out-dir pkg --out-name $name"
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg --out-name "$name" "$raw"
+  if ! grep -q "class $class" "pkg/$name.js"; then
+    echo "build-wasm: pkg/$name.js exports no $class: $raw was not built from this tree's src/ (a shared CARGO_TARGET_DIR overwritten by another checkout?)" >&2
+    exit 1
   fi
-fi
+}
 
-size=$(stat -c %s "$wasm")
-gz=$(gzip -9 -c "$wasm" | wc -c)
-awk -v f="$wasm" -v s="$size" -v g="$gz" \
-  'BEGIN { printf "build-wasm: %s  %d bytes (%.2f MiB) raw, %d bytes (%.2f MiB) gzip -9\n", f, s, s / 1048576, g, g / 1048576 }'
-# The npm package around it (package.json, typed index.d.ts, models): package/ → pkg/.
+rm -rf pkg
+build_module page emolens Analyzer
+build_module vlm emolens_vlm LocalVlm
+for wasm in pkg/emolens_bg.wasm pkg/emolens_vlm_bg.wasm; do
+  size=$(stat -c %s "$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  awk -v f="$wasm" -v s="$size" -v g="$gz" \
+    'BEGIN { printf "build-wasm: %-24s %9d bytes (%.2f MiB) raw, %8d bytes (%.2f MiB) gzip -9\n", f, s, s / 1048576, g, g / 1048576 }'
+done
+# The npm package around them (package.json, typed index.d.ts and vlm.d.ts, models): package/ → pkg/.
 scripts/package.sh
+scripts/check-size.sh
 echo "build-wasm: done in $(( $(date +%s) - t0 )) s"

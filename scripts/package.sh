@@ -7,7 +7,8 @@
 #   scripts/package.sh --pack DIR       # ... and npm pack it into DIR (offline); prints the tarball
 #
 # The version is Cargo.toml's. Every *.wasm, *.js and *.d.ts in pkg/ is shipped (package.json's
-# `files`), so a second wasm beside the first needs no change here.
+# `files`). `emolens/vlm` (the local VLM's module, emolens_vlm.js) is reached through vlm.js, so
+# that a bundler given the folder (webpack's alias) and npm's `exports` find the same file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,9 @@ case "${1:-}" in
   *) echo "package: unknown argument $1 (use --pack DIR)" >&2; exit 2 ;;
 esac
 
-[ -f pkg/emolens.js ] || { echo "package: pkg/emolens.js is missing: run scripts/build-wasm.sh first" >&2; exit 1; }
+for f in emolens.js emolens_vlm.js; do
+  [ -f "pkg/$f" ] || { echo "package: pkg/$f is missing: run scripts/build-wasm.sh first" >&2; exit 1; }
+done
 models=node_modules/@vladmandic/face-api/model
 [ -d "$models" ] || { echo "package: $models is missing: run npm ci (scripts/setup.sh)" >&2; exit 1; }
 
@@ -29,7 +32,13 @@ VERSION=$version node -e '
   pkg.version = process.env.VERSION;
   fs.writeFileSync("pkg/package.json", JSON.stringify(pkg, null, 2) + "\n");
 '
-cp package/README.md package/index.d.ts pkg/
+cp package/README.md package/index.d.ts package/vlm.d.ts pkg/
+cat > pkg/vlm.js <<'JS'
+// emolens/vlm: the local VLM's wasm module (types: vlm.d.ts). Import it when a page loads a VLM;
+// its init() fetches emolens_vlm_bg.wasm.
+export * from './emolens_vlm.js';
+export { default } from './emolens_vlm.js';
+JS
 cp LICENSE pkg/LICENSE
 rm -rf pkg/models
 mkdir -p pkg/models

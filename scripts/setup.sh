@@ -52,7 +52,7 @@ fi
 # --- npm packages -------------------------------------------------------------------------------
 # npm ci wipes node_modules; skip it when node_modules already matches package-lock.json.
 if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] \
-   && [ -x node_modules/.bin/webpack ] && [ -x node_modules/.bin/wasm-opt ] && [ -x node_modules/.bin/tsc ] && [ -d node_modules/playwright-core ] \
+   && [ -x node_modules/.bin/webpack ] && [ -x node_modules/.bin/tsc ] && [ -d node_modules/playwright-core ] \
    && [ -z "${FORCE_NPM_CI:-}" ]; then
   stamp "node_modules up to date with package-lock.json (FORCE_NPM_CI=1 to reinstall)"
 else

@@ -31,9 +31,9 @@ step() {
 }
 
 step "native tests (cargo test --release)" cargo test --release
-# wasm-opt only shrinks the module (and takes minutes on 2 cores): the tests run the unoptimised
-# build; scripts/demo.sh optimises.
-step "wasm build (scripts/build-wasm.sh)" env NO_WASM_OPT=1 scripts/build-wasm.sh
+# Both wasm modules, as shipped; it fails when the face package passes its size budget
+# (scripts/check-size.sh).
+step "wasm build (scripts/build-wasm.sh)" scripts/build-wasm.sh
 step "typed API (scripts/check-types.sh)" scripts/check-types.sh
 step "demo build (webpack --mode production)" node_modules/.bin/webpack --mode production
 step "demo end to end (tests/browser/demo.mjs)" node tests/browser/demo.mjs

@@ -17,6 +17,7 @@ pub mod rng;
 pub mod timeline;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod video;
+#[cfg(feature = "vlm")]
 pub mod vlm;
 pub mod weights;
 

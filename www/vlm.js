@@ -15,7 +15,23 @@
 //
 // URL parameters: ?vlm=none|local|remote&vlmUrl=URL&vlmBackend=auto|webgpu|cpu
 //                 &vlmEndpoint=URL&vlmModel=NAME&vlmTextOnly=1
-import { LocalVlm, askClip, askRemote, previewRemote, buildPrompt, labelNames } from 'emolens';
+import { askClip, askRemote, previewRemote, buildPrompt, labelNames } from 'emolens';
+
+/**
+ * The local VLM's own wasm module (emolens/vlm), fetched and started on first use only: a page
+ * that never loads a VLM never downloads it (webpack puts it in a chunk of its own).
+ */
+let vlmModule = null;
+async function localVlmClass() {
+  if (!vlmModule) {
+    vlmModule = import('emolens/vlm').then(async (m) => {
+      await m.default();
+      return m;
+    });
+    vlmModule.catch(() => { vlmModule = null; });
+  }
+  return (await vlmModule).LocalVlm;
+}
 
 const SCORE_PROMPT = 'Which emotion does the person in this image show? Answer with one word.';
 const DESCRIBE_PROMPT = "Describe the person's facial expression in one sentence.";
@@ -112,6 +128,7 @@ export function setupVlm({ state, currentFrame }) {
     say('Loading…');
     const t0 = performance.now();
     try {
+      const LocalVlm = await localVlmClass();
       const model = await LocalVlm.load({
         baseUrl,
         backend: ui.backend.value,
@@ -329,7 +346,7 @@ export function setupVlm({ state, currentFrame }) {
   ui.cancel.addEventListener('click', () => controller && controller.abort());
   ui.forget.addEventListener('click', async () => {
     try {
-      const had = await LocalVlm.clearCache();
+      const had = await (await localVlmClass()).clearCache();
       say(had ? 'Removed the cached checkpoints.' : 'No cached checkpoints.');
     } catch (e) {
       fail(e, 'Could not clear the cache');

@@ -14,11 +14,11 @@ pub mod sse;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod client;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "page"))]
 pub mod js;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "page"))]
 pub mod web;
 
 pub use answer::{Answer, parse_answer};

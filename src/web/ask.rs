@@ -8,22 +8,24 @@
 //! const local = await askClip(report, { vlm: await LocalVlm.load({ baseUrl }), stage1: true });
 //! ```
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use web_sys::AbortSignal;
 
-use super::prompt::clip_of;
-use crate::ask::{
-    AskError, AskFlow, AskPlan, CorrectionPlan, PlanError, Query, Question, Setting, Stage,
-};
+use super::clip::clip_of;
+use super::options::{bad, flag, get, number, to_js};
+use crate::ask::{AskFlow, AskPlan, CorrectionPlan, PlanError, Question, Setting};
 use crate::labels::LabelSet;
 use crate::prompt::{ImageDetail, PromptMode};
-use crate::remote::js::{bad, flag, get, label_set, number, remote_flow, settings, to_js};
 use crate::timeline::VideoReport;
-use crate::vlm::ask::DESCRIPTION_TOKENS;
-use crate::vlm::web::LocalVlm;
+#[cfg(feature = "vlm")]
+use {
+    super::options::label_set,
+    crate::ask::{AskError, Query, Stage},
+    crate::vlm::{ask::DESCRIPTION_TOKENS, web::LocalVlm},
+    web_sys::AbortSignal,
+};
 
 /// A refused plan, worded with the option it is about.
 fn plan_error(e: PlanError) -> JsValue {
@@ -119,11 +121,13 @@ fn on_progress(options: &JsValue) -> Result<Option<Function>, JsValue> {
 /// `detail = 'low' | 'high'`, `stage1 = false`, `priors?` (one per label) with `tau = 1`,
 /// `contentFree = false`, `onProgress?(answered, total)`. Resolves to `emolens ask VIDEO --json`'s
 /// JSON: `{ label, scores, probabilities, rationale, usage, runs, ..., stage1?, corrected? }`.
+#[cfg(feature = "page")]
 #[wasm_bindgen(js_name = askClip)]
 pub fn ask_clip(report: JsValue, options: JsValue) -> Promise {
     if let Some(vlm) = get(&options, "vlm") {
-        // The loaded model lives behind its JS object: its own method runs the flow.
-        let method = Reflect::get(&vlm, &"askClip".into())
+        // The loaded model lives behind its JS object, in the VLM's own wasm module
+        // (emolens/vlm): its own method runs the flow.
+        let method = js_sys::Reflect::get(&vlm, &"askClip".into())
             .ok()
             .and_then(|f| f.dyn_into::<Function>().ok());
         return match method {
@@ -134,6 +138,7 @@ pub fn ask_clip(report: JsValue, options: JsValue) -> Promise {
             None => Promise::reject(&bad("options.vlm must be a LocalVlm (LocalVlm.load)")),
         };
     }
+    use crate::remote::js::{remote_flow, settings};
     future_to_promise(async move {
         let s = settings(&options, &JsValue::UNDEFINED)?;
         let plan = clip_plan(
@@ -152,6 +157,7 @@ pub fn ask_clip(report: JsValue, options: JsValue) -> Promise {
 }
 
 /// A failed local ask: the stage, then the model's error.
+#[cfg(feature = "vlm")]
 fn local_error(e: AskError<JsValue>) -> JsValue {
     let message = get(&e.error, "message")
         .and_then(|m| m.as_string())
@@ -168,6 +174,7 @@ fn local_error(e: AskError<JsValue>) -> JsValue {
     err.into()
 }
 
+#[cfg(feature = "vlm")]
 #[wasm_bindgen]
 impl LocalVlm {
     /// `askClip` with this model: stage 1 generated greedily (`maxTokens`, default 64, per

@@ -36,6 +36,11 @@ page.on('console', (m) => {
   if (m.type() === 'error') consoleErrors.push(m.text());
 });
 page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+// Every .wasm the page fetches: the local VLM's module only when a VLM is loaded (never here).
+const wasmFetched = [];
+page.on('request', (r) => {
+  if (/\.wasm(\?|$)/.test(r.url())) wasmFetched.push(r.url().replace(/^.*\//, ''));
+});
 
 const t0 = Date.now();
 let report = null;
@@ -261,6 +266,10 @@ if (report) {
   }
 }
 
+record("the page fetched the face package's wasm and not the local VLM's", [
+  ...(wasmFetched.some((f) => f.startsWith('emolens_bg')) ? [] : ['emolens_bg*.wasm was not fetched']),
+  ...wasmFetched.filter((f) => f.includes('vlm')).map((f) => `fetched ${f} with no VLM asked for`),
+], wasmFetched.join(', '));
 record('no console error or page error', consoleErrors, consoleErrors.length ? '' : `${((Date.now() - t0) / 1000).toFixed(1)} s in all`);
 await browser.close();
 finish();

@@ -5,6 +5,7 @@
 //   import { startBrowser, record, finish } from './harness.mjs';
 //   const browser = await startBrowser({ routes: (req, res) => false, mounts: { '/clips/': dir } });
 //   const page = await browser.openPage('video');           // window.emolens = pkg/emolens.js, initialised
+//   const vlmPage = await browser.openPage('vlm', null, '/blank.html', null, { vlm: true }); // + window.emolensVlm
 //   const r = await browser.call(page, 'what', async (arg) => window.capture(() => ...), arg);
 //   record('name', problems, 'info');  ...  await browser.close(); finish();
 //
@@ -159,9 +160,10 @@ export async function startBrowser(options = {}) {
   const logs = [];
   /**
    * A fresh page with the wasm package loaded as window.emolens; `initScript` runs first, and
-   * `script` (a URL such as '/tests/face-page.js') is then added as a module.
+   * `script` (a URL such as '/tests/face-page.js') is then added as a module. With `vlm`, the
+   * local VLM's module (emolens/vlm, pkg/vlm.js) is loaded too, as window.emolensVlm.
    */
-  async function openPage(label, initScript, url = '/blank.html', script = null) {
+  async function openPage(label, initScript, url = '/blank.html', script = null, { vlm = false } = {}) {
     const page = await context.newPage();
     page.on('console', (m) => {
       const line = `[${label} console.${m.type()}] ${m.text()}`;
@@ -178,6 +180,13 @@ export async function startBrowser(options = {}) {
       await module.default({ module_or_path: '/pkg/emolens_bg.wasm' });
       window.emolens = module;
     });
+    if (vlm) {
+      await page.evaluate(async () => {
+        const module = await import('/pkg/vlm.js');
+        await module.default({ module_or_path: '/pkg/emolens_vlm_bg.wasm' });
+        window.emolensVlm = module;
+      });
+    }
     if (script) await page.addScriptTag({ type: 'module', url: script });
     return page;
   }

@@ -33,7 +33,7 @@ const tarball = path.join(scratch, packed.filename);
 const files = packed.files.map((f) => f.path).sort();
 {
   const problems = [];
-  for (const need of ['package.json', 'README.md', 'LICENSE', 'emolens.js', 'emolens_bg.wasm', 'index.d.ts', 'emolens.d.ts', 'models/LICENSE', 'models/face_expression_model.bin']) {
+  for (const need of ['package.json', 'README.md', 'LICENSE', 'emolens.js', 'emolens_bg.wasm', 'index.d.ts', 'emolens.d.ts', 'vlm.js', 'vlm.d.ts', 'emolens_vlm.js', 'emolens_vlm_bg.wasm', 'emolens_vlm.d.ts', 'models/LICENSE', 'models/face_expression_model.bin']) {
     if (!files.includes(need)) problems.push(`the tarball lacks ${need}`);
   }
   const stray = files.filter((f) => !/^(package\.json|README\.md|LICENSE|[^/]+\.(js|wasm|d\.ts)|snippets\/.+\.js|models\/.+)$/.test(f));
@@ -81,7 +81,11 @@ try {
   run(process.execPath, [path.join(ROOT, 'node_modules', 'webpack-cli', 'bin', 'cli.js'), '--config', 'webpack.config.cjs'], scratch);
   const dist = path.join(scratch, 'dist');
   const emitted = fs.readdirSync(dist);
-  record('webpack builds it with no rule for the .wasm', emitted.some((f) => f.endsWith('.wasm')) ? [] : [`no .wasm emitted: ${emitted}`], `${seconds(t)}: ${emitted.join(', ')}`);
+  const wasms = emitted.filter((f) => f.endsWith('.wasm'));
+  const bundleProblems = wasms.length === 1 ? [] : [`expected the face package's one .wasm, got: ${wasms.join(', ') || 'none'}`];
+  // The example never imports emolens/vlm: the local VLM's module must not be in the bundle.
+  if (emitted.some((f) => f.includes('vlm'))) bundleProblems.push(`the local VLM's module was bundled: ${emitted}`);
+  record('webpack builds it with no rule for the .wasm, and leaves the local VLM out', bundleProblems, `${seconds(t)}: ${emitted.join(', ')}`);
 
   // The site: the README's models/ instruction, a page with the clip.
   fs.cpSync(path.join(scratch, 'node_modules', 'emolens', 'models'), path.join(dist, 'models'), { recursive: true });

@@ -35,7 +35,7 @@ export async function askClipStep(browser, page, folder, files) {
     for (const k of report.keyframes) k.jpeg = `data:image/jpeg;base64,${fs.readFileSync(path.join(keyframes, k.file)).toString('base64')}`;
     const native = JSON.parse(execFileSync(BIN, ['ask', CLIP, '--local-vlm', tmp, ...FLAGS], { maxBuffer: 1 << 28 }));
     const r = await browser.call(page, 'askClip with the local VLM', async ({ report, folder }) => window.capture(async () => {
-      const vlm = await window.emolens.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' });
+      const vlm = await window.emolensVlm.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' });
       const progress = [];
       const t0 = performance.now();
       const result = await window.emolens.askClip(report, { vlm, stage1: true, permutations: 2, contentFree: true, maxTokens: 4, onProgress: (done, total) => progress.push([done, total]) });

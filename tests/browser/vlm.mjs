@@ -278,7 +278,7 @@ function routes(req, res) {
 function pageLoad([folder, options]) {
   const progress = [];
   return window.capture(async () => {
-    const vlm = await window.emolens.LocalVlm.load({
+    const vlm = await window.emolensVlm.LocalVlm.load({
       baseUrl: `/vlm/${folder}/`,
       onProgress: (done, total) => progress.push([done, total]),
       ...options,
@@ -308,7 +308,7 @@ async function parity(browser, page) {
   for (const backend of BACKENDS) {
     for (const name of [...CHECKPOINTS, 'perturbed']) {
       const res = await browser.call(page, `vlmCheck ${name} ${backend}`,
-        ([n, b]) => window.capture(async () => window.toPlain(await window.emolens.vlmCheck(`/vlm/${n}/`, { backend: b }))), [name, backend]);
+        ([n, b]) => window.capture(async () => window.toPlain(await window.emolensVlm.vlmCheck(`/vlm/${n}/`, { backend: b }))), [name, backend]);
       if (!res.ok) {
         record(`parity ${name} ${backend}`, [`vlmCheck rejected: ${res.error.message}`]);
         continue;
@@ -385,7 +385,7 @@ async function loading(browser, page) {
   const aborted = await browser.call(page, 'load slow (abort)', ([folder]) => {
     const controller = new AbortController();
     const progress = [];
-    return window.capture(() => window.emolens.LocalVlm.load({
+    return window.capture(() => window.emolensVlm.LocalVlm.load({
       baseUrl: `/vlm/${folder}/`,
       backend: 'cpu',
       signal: controller.signal,
@@ -419,7 +419,7 @@ async function loading(browser, page) {
   // Abort once every byte is in (before the weights go to the device): still an abort.
   const late = await browser.call(page, 'load (late abort)', () => {
     const controller = new AbortController();
-    return window.capture(() => window.emolens.LocalVlm.load({
+    return window.capture(() => window.emolensVlm.LocalVlm.load({
       baseUrl: '/vlm/smolvlm_tiny/',
       backend: 'cpu',
       signal: controller.signal,
@@ -469,7 +469,7 @@ async function loading(browser, page) {
     ['no baseUrl', { backend: 'cpu' }, /baseUrl/],
     ['an unknown backend', { baseUrl: '/vlm/smolvlm_tiny/', backend: 'tpu' }, /unknown backend 'tpu'/],
   ]) {
-    const r = await browser.call(page, `load ${what}`, (o) => window.capture(() => window.emolens.LocalVlm.load(o)), options);
+    const r = await browser.call(page, `load ${what}`, (o) => window.capture(() => window.emolensVlm.LocalVlm.load(o)), options);
     const p = r.ok ? ['the load resolved'] : errorProblems(r, what);
     if (!r.ok && !pattern.test(r.error.message)) p.push(`message does not match ${pattern}: ${r.error.message}`);
     record(`load error: ${what}`, p, r.ok ? '' : `"${r.error.message}"`);
@@ -484,10 +484,10 @@ async function loading(browser, page) {
       if (f === 'model.safetensors') body = body.slice(0, body.byteLength >> 1);
       await cache.put(`/vlm/${folder}/${f}`, new Response(body, { headers: { 'content-length': String(body.byteLength) } }));
     }
-    const r = await window.capture(() => window.emolens.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' }));
+    const r = await window.capture(() => window.emolensVlm.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' }));
     const keys = (await cache.keys()).map((k) => new URL(k.url).pathname).filter((k) => k.startsWith(`/vlm/${folder}/`));
     const again = await window.capture(async () => {
-      const vlm = await window.emolens.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' });
+      const vlm = await window.emolensVlm.LocalVlm.load({ baseUrl: `/vlm/${folder}/`, backend: 'cpu' });
       return { loadedFromCache: vlm.loadedFromCache, cachedOffline: vlm.cachedOffline };
     });
     return { r, keys, again };
@@ -508,7 +508,7 @@ async function loading(browser, page) {
   // Without WebGPU: 'auto' runs on the CPU and says why; 'webgpu' is an Error.
   const noGpu = await browser.openPage('vlm-no-webgpu', () => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
-  });
+  }, '/blank.html', null, { vlm: true });
   try {
     const r = await browser.call(noGpu, 'load without WebGPU', pageLoad, ['smolvlm_tiny', { backend: 'auto' }]);
     const forced = await browser.call(noGpu, 'webgpu without WebGPU', pageLoad, ['smolvlm_tiny', { backend: 'webgpu' }]);
@@ -535,9 +535,9 @@ async function loading(browser, page) {
   record('load: after every failure a load and generate in the same page work', p, text?.ok ? `text ${JSON.stringify(text.value)}` : '');
 
   const cleared = await browser.call(page, 'clearCache', () => window.capture(async () => {
-    const first = await window.emolens.LocalVlm.clearCache();
+    const first = await window.emolensVlm.LocalVlm.clearCache();
     const names = await caches.keys();
-    const second = await window.emolens.LocalVlm.clearCache();
+    const second = await window.emolensVlm.LocalVlm.clearCache();
     return { first, second, names };
   }));
   const q = [];
@@ -653,7 +653,7 @@ async function generation(browser, page) {
     const r = await browser.call(page, `${dtype} twins`, ([folders, labels]) => window.capture(async () => {
       const out = [];
       for (const f of folders) {
-        const vlm = await window.emolens.LocalVlm.load({ baseUrl: `/vlm/${f}/`, backend: 'cpu' });
+        const vlm = await window.emolensVlm.LocalVlm.load({ baseUrl: `/vlm/${f}/`, backend: 'cpu' });
         const img = window.pageImage();
         const ids = [];
         await vlm.generate('Describe the face.', [img], { maxTokens: 8, onToken: (_, id) => { ids.push(id); } });
@@ -692,7 +692,7 @@ async function benchmark(browser, page) {
   for (const backend of BACKENDS) {
     for (const name of CHECKPOINTS) {
       const r = await browser.call(page, `vlmBenchmark ${name} ${backend}`,
-        ([n, b]) => window.capture(async () => window.toPlain(await window.emolens.vlmBenchmark(`/vlm/${n}/`, { backend: b, tokens: 16, repeat: b === 'webgpu' ? 2 : 3 }))), [name, backend]);
+        ([n, b]) => window.capture(async () => window.toPlain(await window.emolensVlm.vlmBenchmark(`/vlm/${n}/`, { backend: b, tokens: 16, repeat: b === 'webgpu' ? 2 : 3 }))), [name, backend]);
       const p = [];
       if (!r.ok) p.push(`vlmBenchmark rejected: ${r.error.message}`);
       else {
@@ -789,7 +789,7 @@ const t0 = Date.now();
 const browser = await startBrowser({ routes, verbose, timeoutS: 300 });
 let code = 0;
 try {
-  const page = await browser.openPage('vlm');
+  const page = await browser.openPage('vlm', null, '/blank.html', null, { vlm: true });
   await page.evaluate(`window.pageImage = ${pageImage.toString()}`);
   const hasGpu = await page.evaluate(async () => !!(navigator.gpu && (await navigator.gpu.requestAdapter())));
   if (!record('WebGPU adapter present (SwiftShader)', hasGpu ? [] : ['navigator.gpu offers no adapter'])) throw new Error('no WebGPU');

@@ -5,7 +5,6 @@ import init, {
   Analyzer,
   LiveCapture,
   LiveSession,
-  LocalVlm,
   askClip,
   askRemote,
   buildPrompt,
@@ -17,8 +16,6 @@ import init, {
   promptModes,
   labelNames,
   start,
-  vlmBenchmark,
-  vlmCheck,
   initSync,
   type AskResult,
   type ExpressionEvent,
@@ -26,6 +23,8 @@ import init, {
   type Prompt,
   type VideoReport,
 } from 'emolens';
+// The local VLM's module: imported lazily, as a page does (its wasm is fetched only then).
+import type { LocalVlm } from 'emolens/vlm';
 
 export async function faces(video: HTMLVideoElement, image: HTMLImageElement): Promise<string> {
   await init();
@@ -104,6 +103,9 @@ export async function prompts(report: VideoReport): Promise<AskResult> {
 }
 
 export async function localVlm(image: ImageData, jpeg: Uint8Array): Promise<string> {
+  const { default: initVlm, LocalVlm, vlmCheck, vlmBenchmark } = await import('emolens/vlm');
+  const instance = await initVlm({ module_or_path: '/assets/emolens_vlm_bg.wasm' });
+  console.log(instance.memory.buffer.byteLength);
   const vlm = await LocalVlm.load({ baseUrl: '/smolvlm/', backend: 'webgpu', onProgress: (done, total) => console.log(done / total), maxMemoryBytes: 2e9 });
   const facts = `${vlm.backend} ${vlm.memoryBytes} ${vlm.parameterCount} ${vlm.loadedFromCache} ${vlm.cachedOffline} ${vlm.fallbackReason}`;
   const text: string = await vlm.generate('Which emotion?', [image], { maxTokens: 16, onToken: (piece) => piece !== '.' });
@@ -123,6 +125,12 @@ export async function explicitUrl(): Promise<WebAssembly.Memory> {
 export function synchronous(bytes: ArrayBuffer): void {
   initSync({ module: bytes });
   start();
+}
+
+export async function synchronousVlm(bytes: ArrayBuffer): Promise<void> {
+  const vlmModule = await import('emolens/vlm');
+  vlmModule.initSync({ module: bytes });
+  vlmModule.start();
 }
 
 export async function localAsk(vlm: LocalVlm, report: VideoReport): Promise<string> {
