@@ -17,7 +17,9 @@ pub struct DevBenchArgs {
     annotations: PathBuf,
     #[arg(long)]
     json: bool,
-    /// Keep analysed timelines here and reuse them (spotting changes need no re-analysis).
+    /// Keep analysed timelines here and reuse them (spotting changes need no re-analysis; the
+    /// action features are recomputed from the cached landmarks, so feature changes need none
+    /// either).
     #[arg(long)]
     timelines: Option<PathBuf>,
     #[command(flatten)]
@@ -37,7 +39,9 @@ fn load_timeline(args: &DevBenchArgs, file: &str) -> Result<Timeline, String> {
         .as_ref()
         .and_then(|p| std::fs::read_to_string(p).ok())
     {
-        return serde_json::from_str(&text).map_err(|e| e.to_string());
+        let mut timeline: Timeline = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        timeline.refresh_features();
+        return Ok(timeline);
     }
     let timeline = analyse(&dir.join(file), &args.analysis)?.timeline;
     if let Some(path) = cached {

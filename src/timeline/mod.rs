@@ -76,6 +76,29 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// Recomputes the action features from the records' landmarks exactly as
+    /// [`TimelineBuilder::finish`] does (the reference shape from the neutral-looking frames),
+    /// so timelines analysed before a change of the features need no re-analysis.
+    pub fn refresh_features(&mut self) {
+        let neutral: Vec<&[[f64; 2]]> = self
+            .records
+            .iter()
+            .filter(|r| r.expressions.is_some_and(|p| p[0] >= 0.5))
+            .filter_map(|r| r.landmarks.as_deref())
+            .collect();
+        let reference = if neutral.len() >= 5 {
+            features::reference_shape(neutral.into_iter())
+        } else {
+            features::reference_shape(self.records.iter().filter_map(|r| r.landmarks.as_deref()))
+        };
+        for r in &mut self.records {
+            r.features = r
+                .landmarks
+                .as_deref()
+                .and_then(|l| features::action_features(l, reference.as_ref()).map(|a| a.0));
+        }
+    }
+
     pub fn duration(&self) -> f64 {
         self.records
             .last()
