@@ -76,10 +76,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// Recomputes the action features from the records' landmarks exactly as
-    /// [`TimelineBuilder::finish`] does (the reference shape from the neutral-looking frames),
-    /// so timelines analysed before a change of the features need no re-analysis.
+    /// (Re)computes the action features from the records' landmarks, aligned to this person's
+    /// own neutral geometry when there is enough of it. [`TimelineBuilder::finish`] calls it;
+    /// `dev-bench` calls it on cached timelines, so a change of the features needs no re-analysis.
     pub fn refresh_features(&mut self) {
+        // Align to this person's own neutral geometry when we have it.
         let neutral: Vec<&[[f64; 2]]> = self
             .records
             .iter()
@@ -204,25 +205,6 @@ impl TimelineBuilder {
                 .map(|(_, face)| face)
         }
         let main_face = |f| face_of(f, main_track);
-        // Align to this person's own neutral geometry when we have it.
-        let neutral: Vec<&[[f64; 2]]> = self
-            .frames
-            .iter()
-            .filter_map(main_face)
-            .filter(|f| f.expressions.neutral >= 0.5)
-            .map(|f| f.landmarks.as_slice())
-            .collect();
-        let reference = if neutral.len() >= 5 {
-            features::reference_shape(neutral.into_iter())
-        } else {
-            features::reference_shape(
-                self.frames
-                    .iter()
-                    .filter_map(main_face)
-                    .map(|f| f.landmarks.as_slice()),
-            )
-        };
-
         let records = self
             .frames
             .iter()
@@ -237,19 +219,19 @@ impl TimelineBuilder {
                     bbox: face.map(|f| f.bbox),
                     landmarks: face.map(|f| f.landmarks.clone()),
                     expressions: face.map(|f| f.expressions.to_array()),
-                    features: face.and_then(|f| {
-                        features::action_features(&f.landmarks, reference.as_ref()).map(|a| a.0)
-                    }),
+                    features: None,
                 }
             })
             .collect();
-        Timeline {
+        let mut timeline = Timeline {
             fps: self.fps,
             width: self.width,
             height: self.height,
             main_track,
             tracks,
             records,
-        }
+        };
+        timeline.refresh_features();
+        timeline
     }
 }
