@@ -18,6 +18,8 @@ use super::options::{bad, flag, get, number, to_js};
 use crate::ask::{AskFlow, AskPlan, CorrectionPlan, PlanError, Question, Setting};
 use crate::labels::LabelSet;
 use crate::prompt::{ImageDetail, PromptMode};
+#[cfg(feature = "page")]
+use crate::remote::js::{remote_flow, settings};
 use crate::timeline::VideoReport;
 #[cfg(feature = "vlm")]
 use {
@@ -138,7 +140,6 @@ pub fn ask_clip(report: JsValue, options: JsValue) -> Promise {
             None => Promise::reject(&bad("options.vlm must be a LocalVlm (LocalVlm.load)")),
         };
     }
-    use crate::remote::js::{remote_flow, settings};
     future_to_promise(async move {
         let s = settings(&options, &JsValue::UNDEFINED)?;
         let plan = clip_plan(

@@ -1,5 +1,5 @@
-//! The page's one WebGPU device, shared by the face analyzer and the local VLM of the same
-//! module (burn's runtime can be set up only once per module).
+//! The module's one WebGPU device (burn's runtime can be set up only once per wasm module): the
+//! face analyzer's in the page's module, the local VLM's in `emolens/vlm`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -12,14 +12,15 @@ use wasm_bindgen_futures::JsFuture;
 
 pub(crate) struct WebGpu {
     pub(crate) device: Device,
-    #[cfg_attr(not(feature = "page"), allow(dead_code))] // shown by the Analyzer
+    /// Shown by the Analyzer (`adapterInfo`).
+    #[cfg_attr(not(feature = "page"), allow(dead_code))]
     pub(crate) adapter_info: String,
     /// Why the adapter is a software one (SwiftShader, a fallback adapter), when it is: it runs
     /// on the CPU, far slower than the wasm CPU path.
     pub(crate) software: Option<String>,
-    /// The device's `maxStorageBufferBindingSize`: no single tensor can be larger.
+    /// The device's `maxStorageBufferBindingSize`: no single tensor can be larger (the VLM
+    /// checks its tensors against it).
     #[cfg_attr(not(feature = "vlm"), allow(dead_code))]
-    // the VLM checks its tensors against it
     pub(crate) max_storage_buffer: u64,
 }
 
