@@ -9,16 +9,18 @@
 #
 #   scripts/build-wasm.sh
 #
+# The toolchain is the pinned nightly of scripts/wasm-toolchain.sh, with `-Z build-std` and
+# `-Z location-detail=none` (why: there); `EMOLENS_WASM_STABLE=1` builds with stable instead.
 # No wasm-opt: on the face module -Oz took 3.7 min and made the gzip 3.6 % larger (3.00 → 3.11
 # MB), as the profile's opt-level z + fat LTO had done its work. The name section is dropped
 # (7.5 MB raw): stack traces then show function indices.
 #
-# Needs: rustup target wasm32-unknown-unknown, wasm-bindgen-cli 0.2.130 on PATH (scripts/setup.sh
-# installs both).
+# Needs what scripts/setup.sh installs: that nightly with rust-src and the wasm32 target,
+# wasm-bindgen-cli on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/wasm-toolchain.sh
 
-WASM_BINDGEN_VERSION=0.2.130
 TARGET=wasm32-unknown-unknown
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -33,13 +35,27 @@ if [ "$have" != "$WASM_BINDGEN_VERSION" ]; then
   exit 1
 fi
 
-# The target's rustflags from .cargo/config.toml (+simd128), to print the wasm features.
+# The target's rustflags from .cargo/config.toml (+simd128); the nightly build passes them with
+# its own through RUSTFLAGS, which replaces the config's.
 config_flags=$(sed -n 's/^rustflags = \[\(.*\)\]/\1/p' .cargo/config.toml 2>/dev/null | tr -d '",')
-if [ -z "${RUSTFLAGS:-}" ]; then
-  echo "build-wasm: wasm target features: $(rustc --print cfg --target "$TARGET" $config_flags | sed -n 's/^target_feature="\(.*\)"$/\1/p' | tr '\n' ' ')"
-else
-  echo "build-wasm: RUSTFLAGS is set, so cargo ignores .cargo/config.toml's rustflags (add -C target-feature=+simd128 yourself)" >&2
+if [ -n "${RUSTFLAGS:-}" ]; then
+  echo "build-wasm: RUSTFLAGS is set ($RUSTFLAGS): unset it; the build sets its own flags" >&2
+  exit 1
 fi
+if [ -n "${EMOLENS_WASM_STABLE:-}" ]; then
+  toolchain=stable
+  cargo_build=(cargo build)
+else
+  toolchain=$WASM_NIGHTLY
+  if ! rustup run "$WASM_NIGHTLY" rustc --print sysroot >/dev/null 2>&1 \
+    || [ ! -d "$(rustup run "$WASM_NIGHTLY" rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
+    echo "build-wasm: toolchain $WASM_NIGHTLY with rust-src is not installed; run scripts/setup.sh (or EMOLENS_WASM_STABLE=1 for a larger stable build)" >&2
+    exit 1
+  fi
+  cargo_build=(cargo "+$WASM_NIGHTLY" build -Z build-std=std,panic_abort)
+  export RUSTFLAGS="$config_flags -Z location-detail=none"
+fi
+echo "build-wasm: toolchain $toolchain ($(rustup run "$toolchain" rustc --version)), wasm target features: $(rustup run "$toolchain" rustc --print cfg --target "$TARGET" $config_flags | sed -n 's/^target_feature="\(.*\)"$/\1/p' | tr '\n' ' ')"
 # Honour CARGO_TARGET_DIR / build.target-dir (cargo metadata knows where the artifacts go).
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 raw="$target_dir/$TARGET/wasm/emolens.wasm"
@@ -47,9 +63,9 @@ raw="$target_dir/$TARGET/wasm/emolens.wasm"
 # build_module FEATURES NAME CLASS: cargo → wasm-bindgen (pkg/NAME.js, NAME_bg.wasm).
 build_module() {
   local features=$1 name=$2 class=$3
-  echo "== cargo build --profile wasm --lib --target $TARGET --no-default-features --features $features"
+  echo "== ${cargo_build[*]} --profile wasm --lib --target $TARGET --no-default-features --features $features"
   rm -f "$raw"
-  cargo build --profile wasm --lib --target "$TARGET" --no-default-features --features "$features"
+  "${cargo_build[@]}" --profile wasm --lib --target "$TARGET" --no-default-features --features "$features"
   [ -f "$raw" ] || { echo "build-wasm: $raw was not produced" >&2; exit 1; }
   echo "== wasm-bindgen --target web --out-dir pkg --out-name $name"
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg --out-name "$name" "$raw"
@@ -70,5 +86,9 @@ for wasm in pkg/emolens_bg.wasm pkg/emolens_vlm_bg.wasm; do
 done
 # The npm package around them (package.json, typed index.d.ts and vlm.d.ts, models): package/ → pkg/.
 scripts/package.sh
-scripts/check-size.sh
+if [ -n "${EMOLENS_WASM_STABLE:-}" ]; then
+  echo "build-wasm: stable build: the size budget is for the nightly build and is not checked here"
+else
+  scripts/check-size.sh
+fi
 echo "build-wasm: done in $(( $(date +%s) - t0 )) s"

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # The face package's size budget: what a page downloads for face analysis, the timeline, the
 # prompt and the remote client (pkg/emolens_bg.wasm, emolens.js and its snippets), gzip -9,
-# face weights apart, must stay within its budget. The goal is 2.5 MB; the package is 2.62 MB
-# at full CPU speed (2.51 MB with burn-flex built for size, which made the CPU path 1.6× slower:
-# Cargo.toml's [profile.wasm]), so the guard stands just above that, at 2.65 MB. The local VLM's
-# module (emolens_vlm_bg.wasm) is fetched only when a page loads a VLM and has no budget; its size
-# is printed.
+# face weights apart, must stay within 2.5 MB. Built as shipped (scripts/build-wasm.sh: the pinned
+# nightly's build-std, Cargo.toml's [profile.wasm]) it is 2.48 MB at full CPU speed; a stable
+# build is 2.62 MB and is not checked. The local VLM's module (emolens_vlm_bg.wasm) is fetched
+# only when a page loads a VLM and has no budget; its size is printed.
 #
 #   scripts/check-size.sh          # after scripts/build-wasm.sh; exits 1 over the budget
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=2650000
+BUDGET=2500000
 
 gz() { gzip -9 -c "$1" | wc -c; }
 [ -f pkg/emolens_bg.wasm ] && [ -f pkg/emolens.js ] || { echo "check-size: pkg/ is not built: run scripts/build-wasm.sh" >&2; exit 1; }

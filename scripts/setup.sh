@@ -5,12 +5,13 @@
 #   scripts/setup.sh
 #
 # Installs: Debian chromium + chromium-driver (headless browser tests; never a downloaded browser),
-# ffmpeg, mesa-vulkan-drivers; the rustup target wasm32-unknown-unknown; wasm-bindgen-cli 0.2.130
-# (must match the crate's wasm-bindgen pin); the npm packages (npm ci).
+# ffmpeg, mesa-vulkan-drivers; the rustup target wasm32-unknown-unknown; the wasm build's pinned
+# nightly with rust-src and that target, and wasm-bindgen-cli (both in scripts/wasm-toolchain.sh);
+# the npm packages (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/wasm-toolchain.sh
 
-WASM_BINDGEN_VERSION=0.2.130
 export PATH="$HOME/.cargo/bin:$PATH"
 stamp() { echo "[setup $(date +%H:%M:%S)] $*"; }
 
@@ -40,6 +41,16 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 else
   stamp "rustup target add wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
+fi
+
+# The shipped wasm is built with a pinned nightly's build-std (scripts/wasm-toolchain.sh says why).
+if rustup run "$WASM_NIGHTLY" rustc --version >/dev/null 2>&1 \
+  && [ -d "$(rustup run "$WASM_NIGHTLY" rustc --print sysroot)/lib/rustlib/src/rust/library" ] \
+  && [ -d "$(rustup run "$WASM_NIGHTLY" rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; then
+  stamp "toolchain $WASM_NIGHTLY with rust-src and wasm32-unknown-unknown present"
+else
+  stamp "rustup toolchain install $WASM_NIGHTLY (minimal, rust-src, wasm32-unknown-unknown)"
+  rustup toolchain install "$WASM_NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown
 fi
 
 if command -v wasm-bindgen >/dev/null && [ "$(wasm-bindgen --version | awk '{print $2}')" = "$WASM_BINDGEN_VERSION" ]; then

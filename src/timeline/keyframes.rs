@@ -263,11 +263,105 @@ pub fn encode_jpeg(image: &RgbImage, max_side: usize, quality: u8) -> Result<Vec
     Ok(out)
 }
 
-/// Width and height of a JPEG, read from its header.
+/// Width and height of a JPEG, read from its frame header (SOF) by walking the marker segments:
+/// no decoder, so the page's wasm carries none.
 pub fn jpeg_dimensions(jpeg: &[u8]) -> Result<(u32, u32), String> {
-    let reader =
-        image::ImageReader::with_format(std::io::Cursor::new(jpeg), image::ImageFormat::Jpeg);
-    reader
-        .into_dimensions()
-        .map_err(|e| format!("not a readable JPEG: {e}"))
+    let bad = |why: &str| Err(format!("not a readable JPEG: {why}"));
+    if !jpeg.starts_with(&[0xFF, 0xD8]) {
+        return bad("no start-of-image marker");
+    }
+    let mut at = 2;
+    loop {
+        // A marker is 0xFF (any number of fill bytes) and a code.
+        while jpeg.get(at) == Some(&0xFF) && jpeg.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let (Some(0xFF), Some(&code)) = (jpeg.get(at), jpeg.get(at + 1)) else {
+            return bad("truncated or malformed before its frame header");
+        };
+        at += 2;
+        match code {
+            // Standalone markers carry no length.
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD9 | 0xDA => return bad("no frame header before the image data"),
+            _ => {}
+        }
+        let Some(len) = jpeg
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        else {
+            return bad("truncated segment");
+        };
+        // Start of frame, any coding (0xC4, 0xC8 and 0xCC share the range but are not frames):
+        // precision, then height and width.
+        if matches!(code, 0xC0..=0xCF) && !matches!(code, 0xC4 | 0xC8 | 0xCC) {
+            let Some(header) = jpeg.get(at + 2..at + 7) else {
+                return bad("truncated frame header");
+            };
+            let height = u16::from_be_bytes([header[1], header[2]]) as u32;
+            let width = u16::from_be_bytes([header[3], header[4]]) as u32;
+            if width == 0 || height == 0 {
+                return bad("zero width or height in its frame header");
+            }
+            return Ok((width, height));
+        }
+        if len < 2 {
+            return bad("segment length under 2");
+        }
+        at += len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(width: usize, height: usize) -> RgbImage {
+        let data = (0..width * height * 3)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        RgbImage::new(width, height, data).unwrap()
+    }
+
+    #[test]
+    fn jpeg_dimensions_reads_the_frame_header() {
+        let jpeg = encode_jpeg(&image(37, 23), 0, 80).unwrap();
+        assert_eq!(jpeg_dimensions(&jpeg), Ok((37, 23)));
+        // Fill bytes before a marker, and an application segment before the frame header.
+        let mut padded = vec![0xFF, 0xD8, 0xFF, 0xFF, 0xE1, 0x00, 0x04, 0xAB, 0xCD];
+        padded.extend_from_slice(&jpeg[2..]);
+        assert_eq!(jpeg_dimensions(&padded), Ok((37, 23)));
+        // The photo fixtures agree with the image crate's decoder.
+        for name in ["happy.jpg", "sad.jpg"] {
+            let path = format!("{}/tests/data/faces/{name}", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).unwrap();
+            let decoded = image::load_from_memory(&bytes).unwrap();
+            assert_eq!(
+                jpeg_dimensions(&bytes),
+                Ok((decoded.width(), decoded.height()))
+            );
+        }
+    }
+
+    #[test]
+    fn jpeg_dimensions_refuses_what_is_not_a_jpeg() {
+        let jpeg = encode_jpeg(&image(8, 8), 0, 80).unwrap();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        for bad in [
+            &b""[..],
+            &b"\x89PNG\r\n\x1a\n"[..],
+            &jpeg[..sof + 5],                      // cut inside the frame header
+            &[0xFF, 0xD8, 0xFF, 0xD9],             // start, then end of image
+            &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x01], // a segment length under 2
+            &[0xFF, 0xD8, 0x00, 0x00],             // not a marker
+        ] {
+            let err = jpeg_dimensions(bad).unwrap_err();
+            assert!(err.starts_with("not a readable JPEG"), "{err}");
+        }
+        // Height 0 (defined later by a DNL segment) is refused, not reported as 0.
+        let mut zero = jpeg.clone();
+        zero[sof + 5] = 0;
+        zero[sof + 6] = 0;
+        assert!(jpeg_dimensions(&zero).is_err());
+    }
 }
