@@ -158,9 +158,7 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
 /// anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
 /// outer one in fear and surprise). Happy has none: in speech it mostly reads teeth.
 fn brow_fits(brow: usize, class: usize) -> bool {
-    let name = if class >= NUM_FEATURES {
-        EXPRESSIONS[class - NUM_FEATURES + 1]
-    } else {
+    let Some(name) = class.checked_sub(NUM_FEATURES).map(|k| EXPRESSIONS[k + 1]) else {
         return false;
     };
     match brow {
