@@ -471,7 +471,10 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            assert!(s.spliced.f1 >= 0.9, "dev spliced F1 {}", s.spliced.f1);
+            // 0.894 measured with bursts taken against the source's neutral-looking frames and
+            // smiles_glasses' subtle one-sided smiles among the sources (0.937 before, when part
+            // of each burst sat in its own reference).
+            assert!(s.spliced.f1 >= 0.88, "dev spliced F1 {}", s.spliced.f1);
             assert!(
                 s.spliced_micro.f1 >= 0.85,
                 "dev spliced micro F1 {}",

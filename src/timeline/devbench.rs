@@ -146,6 +146,9 @@ struct BurstSource {
     episodes: Vec<(usize, usize)>,
 }
 
+/// Fewest neutral-looking frames that make a burst source's reference.
+const MIN_NEUTRAL_FRAMES: usize = 3;
+
 fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
     let episodes = episode_frames(clip, timeline);
     let outside = |i: usize| episodes.iter().all(|&(s, e)| i < s || i > e);
@@ -156,6 +159,15 @@ fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
         .filter(|&(i, r)| outside(i) && r.features.is_some() && r.expressions.is_some())
         .map(|(_, r)| (r.features.unwrap(), r.expressions.unwrap()))
         .collect();
+    // The change is taken against the neutral-looking frames outside the episodes (as the
+    // spotter takes its baseline): an expression held on after the marked offset, or one not
+    // marked, would otherwise sit in the reference and cancel part of the burst.
+    let neutral: Vec<_> = rest.iter().filter(|r| r.1[0] >= 0.5).copied().collect();
+    let rest = if neutral.len() >= MIN_NEUTRAL_FRAMES {
+        neutral
+    } else {
+        rest
+    };
     let centre = |get: &dyn Fn(usize) -> f64| {
         let mut v: Vec<f64> = (0..rest.len()).map(get).collect();
         if v.is_empty() { 0.0 } else { median(&mut v) }

@@ -44,6 +44,9 @@ pub const FEATURE_PHRASES: [&str; NUM_FEATURES] = [
     "nose wrinkle",
 ];
 
+pub const INNER_BROW_RAISE: usize = 0;
+pub const OUTER_BROW_RAISE: usize = 1;
+pub const BROW_LOWER: usize = 2;
 pub const EYE_OPEN_LEFT: usize = 3;
 pub const EYE_OPEN_RIGHT: usize = 4;
 pub const MOUTH_OPEN: usize = 10;

@@ -13,6 +13,10 @@ const SWING: f64 = 0.05;
 /// phrase too short to form a chain of its own stays speech.
 const MAX_GAP_S: f64 = 1.0;
 const MIN_SWINGS: usize = 3;
+/// A chain is speech only if two of its swings come this close (seconds): a syllable opens and
+/// closes the mouth within it. A pout, a held opening and a second one a second later swing as
+/// often but slowly.
+const SYLLABLE_S: f64 = 0.4;
 /// Speech frames extend this far (seconds) beyond the first and last swing.
 const MARGIN_S: f64 = 0.2;
 /// In speech, the classifier and the mouth's opening count where they hold this long (seconds
@@ -52,6 +56,7 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
     // smile or a mouth opening again seconds later.
     let max_gap = (MAX_GAP_S * fps).round() as usize;
     let margin = (MARGIN_S * fps).round() as usize;
+    let syllable = (SYLLABLE_S * fps).round() as usize;
     let mut out = vec![false; n];
     let mut k = 0;
     while k < swings.len() {
@@ -59,7 +64,8 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
         while j + 1 < swings.len() && swings[j + 1] - swings[j] <= max_gap {
             j += 1;
         }
-        if j + 1 - k >= MIN_SWINGS {
+        let syllable = swings[k..=j].windows(2).any(|w| w[1] - w[0] <= syllable);
+        if j + 1 - k >= MIN_SWINGS && syllable {
             let (a, b) = (
                 swings[k].saturating_sub(margin),
                 (swings[j] + margin).min(n - 1),
@@ -165,6 +171,21 @@ mod tests {
             !s[180] && !s[252],
             "a lone word after a long silence is not speech"
         );
+    }
+
+    #[test]
+    fn a_slow_open_close_open_is_not_speech() {
+        let fps = 30.0;
+        // A pout parts the lips for a second, they close, then the mouth opens wide and stays:
+        // three swings, each within a second of the last, none at a syllable's pace.
+        let m: Vec<f64> = (0..150)
+            .map(|i| match i {
+                15..45 => 0.08,
+                63.. => 0.4,
+                _ => 0.0,
+            })
+            .collect();
+        assert!(speech_frames(&m, fps).iter().all(|&s| !s));
     }
 
     #[test]

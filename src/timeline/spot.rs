@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Timeline;
 use super::features::{
-    FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_eye_feature, is_mouth_feature,
-    is_speech_channel,
+    BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, MOUTH_OPEN, NUM_FEATURES, OUTER_BROW_RAISE,
+    is_bidirectional, is_eye_feature, is_mouth_feature, is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use super::stats::{mad_sigma, median, smooth};
@@ -33,7 +33,8 @@ pub struct SpotOptions {
     /// Activation (robust z) a channel must reach somewhere in an episode.
     pub high: f64,
     /// In speech the classifier follows the mouth and the brows beat with the words: there only
-    /// a landmark channel reaching this starts an episode.
+    /// a landmark channel reaching this starts an episode, or a brow channel past `high` where
+    /// the held classifier passes `high` too (an expression, not a word).
     pub high_in_speech: f64,
     /// Activation a landmark channel moving alone must reach.
     pub high_alone: f64,
@@ -153,6 +154,21 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
     spot_series(&times, &frames, &feats, &exprs, timeline.fps, options)
 }
 
+/// Whether a brow channel belongs to an expression class channel (FACS: the brow lowerer in
+/// anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
+/// outer one in fear and surprise). Happy has none: in speech it mostly reads teeth.
+fn brow_fits(brow: usize, class: usize) -> bool {
+    let Some(name) = class.checked_sub(NUM_FEATURES).map(|k| EXPRESSIONS[k + 1]) else {
+        return false;
+    };
+    match brow {
+        BROW_LOWER => matches!(name, "angry" | "sad" | "fearful" | "disgusted"),
+        INNER_BROW_RAISE => matches!(name, "sad" | "fearful" | "surprised"),
+        OUTER_BROW_RAISE => matches!(name, "fearful" | "surprised"),
+        _ => false,
+    }
+}
+
 fn channel_name(c: usize) -> String {
     if c < NUM_FEATURES {
         FEATURE_NAMES[c].to_string()
@@ -262,6 +278,20 @@ pub fn spot_series(
         sharp[c] = hold_in(&sharp[c], &speech, hold);
     }
 
+    // In speech a brow movement that the classifier confirms (an expression it belongs to, held,
+    // not a syllable) starts an episode at the ordinary threshold: words beat the brows, but a
+    // frown or a raise that also changes the face's expression is not a word.
+    let confirmed = |c: usize, i: usize| {
+        let strong = |c: usize| activation[c][i] >= options.high;
+        let pairs =
+            |brow: usize, class: usize| strong(brow) && strong(class) && brow_fits(brow, class);
+        if c < NUM_FEATURES {
+            (NUM_FEATURES..NUM_CHANNELS).any(|k| pairs(c, k))
+        } else {
+            (0..NUM_FEATURES).any(|b| pairs(b, c))
+        }
+    };
+
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
     for (c, a) in activation.iter().enumerate() {
@@ -288,7 +318,7 @@ pub fn spot_series(
             let end = i - 1;
             let seeds = |i: usize| {
                 if speech[i] {
-                    c < NUM_FEATURES && a[i] >= options.high_in_speech
+                    (c < NUM_FEATURES && a[i] >= options.high_in_speech) || confirmed(c, i)
                 } else if near_speech[i] && c >= NUM_FEATURES {
                     false
                 } else {

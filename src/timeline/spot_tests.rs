@@ -208,3 +208,29 @@ fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it()
         s.events[0]
     );
 }
+
+#[test]
+fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The brows drop 5 units with a word (0.3 s) at 90, and again for 0.8 s at 150 while the
+    // classifier reads sad there.
+    add(&mut f, 2, 90..99, 0.06);
+    add(&mut f, 2, 150..174, 0.06);
+    let exprs: Vec<Option<[f64; 7]>> = (0..300)
+        .map(|i| {
+            Some(if (150..174).contains(&i) {
+                [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0]
+            } else {
+                [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0]
+            })
+        })
+        .collect();
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert!((e.onset_frame as i64 - 150).abs() <= 2, "{e:?}");
+    assert!(e.moves.iter().any(|m| m.name == "brow_lower"));
+    assert!(e.moves.iter().any(|m| m.name == "expression:sad"));
+}
