@@ -47,9 +47,8 @@ if [ -n "${EMOLENS_WASM_STABLE:-}" ]; then
   cargo_build=(cargo build)
 else
   toolchain=$WASM_NIGHTLY
-  if ! rustup run "$WASM_NIGHTLY" rustc --print sysroot >/dev/null 2>&1 \
-    || [ ! -d "$(rustup run "$WASM_NIGHTLY" rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
-    echo "build-wasm: toolchain $WASM_NIGHTLY with rust-src is not installed; run scripts/setup.sh (or EMOLENS_WASM_STABLE=1 for a larger stable build)" >&2
+  if ! wasm_nightly_ready; then
+    echo "build-wasm: toolchain $WASM_NIGHTLY with rust-src and the wasm32 target is not installed; run scripts/setup.sh (or EMOLENS_WASM_STABLE=1 for a larger stable build)" >&2
     exit 1
   fi
   cargo_build=(cargo "+$WASM_NIGHTLY" build -Z build-std=std,panic_abort)

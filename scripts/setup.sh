@@ -44,9 +44,7 @@ else
 fi
 
 # The shipped wasm is built with a pinned nightly's build-std (scripts/wasm-toolchain.sh says why).
-if rustup run "$WASM_NIGHTLY" rustc --version >/dev/null 2>&1 \
-  && [ -d "$(rustup run "$WASM_NIGHTLY" rustc --print sysroot)/lib/rustlib/src/rust/library" ] \
-  && [ -d "$(rustup run "$WASM_NIGHTLY" rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; then
+if wasm_nightly_ready; then
   stamp "toolchain $WASM_NIGHTLY with rust-src and wasm32-unknown-unknown present"
 else
   stamp "rustup toolchain install $WASM_NIGHTLY (minimal, rust-src, wasm32-unknown-unknown)"

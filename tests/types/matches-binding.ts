@@ -16,18 +16,17 @@ type ArityMismatch<B, T> = {
   [K in keyof B & keyof T]: [Arity<B[K]>] extends [Arity<T[K]>] ? ([Arity<T[K]>] extends [Arity<B[K]>] ? never : K) : K;
 }[keyof B & keyof T];
 
-declare const exportOnlyInBinding: Exclude<keyof typeof binding, keyof typeof typed>;
-declare const exportOnlyInTyped: Exclude<keyof typeof typed, keyof typeof binding>;
-declare const functionArity: ArityMismatch<typeof binding, typeof typed>;
-export const exportsMissingFromIndexDts: never = exportOnlyInBinding;
-export const exportsNotInTheBinding: never = exportOnlyInTyped;
-export const functionsWithOtherParameterCounts: never = functionArity;
-declare const vlmExportOnlyInBinding: Exclude<keyof typeof bindingVlm, keyof typeof typedVlm>;
-declare const vlmExportOnlyInTyped: Exclude<keyof typeof typedVlm, keyof typeof bindingVlm>;
-declare const vlmFunctionArity: ArityMismatch<typeof bindingVlm, typeof typedVlm>;
-export const exportsMissingFromVlmDts: never = vlmExportOnlyInBinding;
-export const exportsNotInTheVlmBinding: never = vlmExportOnlyInTyped;
-export const vlmFunctionsWithOtherParameterCounts: never = vlmFunctionArity;
+/** Per module: exports on one side only, and functions whose parameter counts differ. */
+type ModuleMismatch<B, T> = {
+  exportsOnlyInTheBinding: Exclude<keyof B, keyof T>;
+  exportsOnlyInTheTypes: Exclude<keyof T, keyof B>;
+  functionsWithOtherParameterCounts: ArityMismatch<B, T>;
+};
+type Agrees = { [K in keyof ModuleMismatch<unknown, unknown>]: never };
+declare const indexDts: ModuleMismatch<typeof binding, typeof typed>;
+declare const vlmDts: ModuleMismatch<typeof bindingVlm, typeof typedVlm>;
+export const indexDtsMatchesTheBinding: Agrees = indexDts;
+export const vlmDtsMatchesTheBinding: Agrees = vlmDts;
 
 /** Instance and static members present on one side only, or with other parameter counts. */
 type ClassMismatch<B, T> =
