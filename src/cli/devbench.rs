@@ -73,8 +73,13 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             }
         }
     }
-    let mut splits: Vec<String> = set.clips.iter().map(|c| c.split.clone()).collect();
-    splits.dedup();
+    // Each split once, in the order it first appears (clips of a split need not be adjacent).
+    let mut splits: Vec<String> = Vec::new();
+    for clip in &set.clips {
+        if !splits.contains(&clip.split) {
+            splits.push(clip.split.clone());
+        }
+    }
     let scores: Vec<SplitScore> = splits
         .iter()
         .map(|split| {

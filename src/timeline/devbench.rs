@@ -5,12 +5,15 @@
 //! episode), per control kind; the real annotated episodes found; and bursts of those real
 //! episodes spliced into the moving, talking control faces. A burst is spliced as a change: the
 //! expression clip's feature and probability changes against its own neutral frames are added to
-//! the host's records, so the host's head motion, speech and lighting stay underneath.
+//! the host's records, so the host's head motion, speech and lighting stay underneath. Each
+//! burst rises from the episode's onset to its apex and falls back within the burst's length
+//! (micro: 0.2–0.45 s), so a micro burst is a brief real expression, not the first frames of one.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::activation::FEATURE_FLOOR;
 use super::bench::count_hits;
 use super::spot::{EventKind, SpotOptions, spot};
 use super::stats::median;
@@ -149,6 +152,24 @@ struct BurstSource {
 /// Fewest neutral-looking frames that make a burst source's reference.
 const MIN_NEUTRAL_FRAMES: usize = 3;
 
+impl BurstSource {
+    /// The frame of an episode where the face moved most: the landmark changes, each in units of
+    /// its jitter floor, summed.
+    fn apex(&self, start: usize, end: usize) -> usize {
+        let size = |i: usize| {
+            self.changes[i].map_or(0.0, |(df, _)| {
+                df.iter()
+                    .zip(FEATURE_FLOOR)
+                    .map(|(d, f)| (d / f).abs())
+                    .sum::<f64>()
+            })
+        };
+        (start..=end)
+            .max_by(|&a, &b| size(a).total_cmp(&size(b)))
+            .unwrap_or(start)
+    }
+}
+
 fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
     let episodes = episode_frames(clip, timeline);
     let outside = |i: usize| episodes.iter().all(|&(s, e)| i < s || i > e);
@@ -221,9 +242,14 @@ fn spliced_clip(
         if start + len + options.gap_frames > options.clip_frames {
             break;
         }
-        // From the real onset, forward for half the burst and back: rise, apex, fall.
-        let up = len.div_ceil(2).min(ee - es + 1);
-        let rise: Vec<usize> = (es..es + up).collect();
+        // Rise from the real onset to the episode's apex, sped up or slowed down to half the
+        // burst, and back: a brief expression that still reaches its apex, as micro-expressions
+        // do (the first frames of a slow smile's onset alone would splice barely a move).
+        let up = len.div_ceil(2);
+        let apex = source.apex(es, ee);
+        let rise: Vec<usize> = (0..up)
+            .map(|k| es + ((apex - es) as f64 * (k + 1) as f64 / up as f64).round() as usize)
+            .collect();
         let fall = rise[..(len - up).min(up)].iter().rev().copied();
         let piece: Vec<usize> = rise.iter().copied().chain(fall).collect();
         for (k, &s) in piece.iter().enumerate() {

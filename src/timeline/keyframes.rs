@@ -90,6 +90,50 @@ pub(crate) fn dominant_label(p: &[f64; 7]) -> usize {
     (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
 }
 
+/// While talking, a dominant class must hold this long (seconds) to count: the classifier
+/// follows the mouth (an open vowel reads as surprised, teeth as happy) from frame to frame, and
+/// the spotter trusts it there only where it holds (twice [`super::speech::HOLD_S`]).
+pub const TALKING_LABEL_HOLD_S: f64 = 2.0 * super::speech::HOLD_S;
+
+/// The main face's dominant class per record (`None` where not visible), with the runs shorter
+/// than [`TALKING_LABEL_HOLD_S`] inside talking spans read as the class held before them.
+pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize>> {
+    let records = &timeline.records;
+    let mut labels: Vec<Option<usize>> = records
+        .iter()
+        .map(|r| {
+            r.expressions
+                .filter(|_| r.main_face())
+                .map(|p| dominant_label(&p))
+        })
+        .collect();
+    let talking = |i: usize| {
+        let f = records[i].index;
+        spotting
+            .talking
+            .iter()
+            .any(|t| t.start_frame <= f && f <= t.end_frame)
+    };
+    let min_run = (TALKING_LABEL_HOLD_S * timeline.fps).round() as usize;
+    let mut held: Option<usize> = None;
+    let mut i = 0;
+    while i < labels.len() {
+        let start = i;
+        while i < labels.len() && labels[i] == labels[start] {
+            i += 1;
+        }
+        let Some(l) = labels[start] else { continue };
+        if i - start < min_run && (start..i).all(talking) {
+            if let Some(h) = held {
+                labels[start..i].iter_mut().for_each(|x| *x = Some(h));
+            }
+        } else {
+            held = Some(l);
+        }
+    }
+    labels
+}
+
 /// Records nearest to `rate` evenly spaced times per second from the first record on.
 pub fn base_rate_records(timeline: &Timeline, rate: f64) -> Vec<usize> {
     let records = &timeline.records;
@@ -167,6 +211,7 @@ pub fn select_keyframes(
         );
     }
     let label = |i: usize| records[i].expressions.map(|p| dominant_label(&p));
+    let held = held_labels(timeline, spotting);
     let mut picks: Vec<(usize, KeyframeReason)> = base_rate_records(timeline, options.base_fps)
         .into_iter()
         .map(|r| (r, KeyframeReason::Base))
@@ -176,17 +221,18 @@ pub fn select_keyframes(
             picks.push((i, KeyframeReason::Apex));
         }
     }
-    // Runs of one dominant non-neutral expression (2+ frames) that no keyframe shows yet: their
-    // most confident (earliest on ties) frame, so brief rare states are never left out.
+    // Runs of one dominant non-neutral expression (2+ frames; while talking, held) that no
+    // keyframe shows yet: their most confident (earliest on ties) frame, so brief rare states
+    // are never left out.
     let mut runs = Vec::new();
     let mut i = 0;
     while i < records.len() {
-        let Some(l) = label(i).filter(|&l| l != 0) else {
+        let Some(l) = held[i].filter(|&l| l != 0) else {
             i += 1;
             continue;
         };
         let start = i;
-        while i < records.len() && label(i) == Some(l) {
+        while i < records.len() && held[i] == Some(l) {
             i += 1;
         }
         if i - start >= 2 {

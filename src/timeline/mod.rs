@@ -3,6 +3,7 @@
 //! keyframes and factual summaries. Target-independent: the native CLI feeds it frames decoded
 //! by ffmpeg, the browser frames from a `<video>` element.
 
+pub mod activation;
 pub mod bench;
 pub mod devbench;
 pub mod features;

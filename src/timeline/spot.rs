@@ -1,25 +1,23 @@
 //! Spotting facial movement episodes (onset, apex, offset) against the person's own baseline.
 //!
-//! Channels: the 13 action features and the 6 non-neutral expression probabilities. Each channel
-//! is lightly smoothed and turned into an activation: its deviation from the baseline (median
-//! over the frames where the person looks neutral, or over the whole clip when they never do)
-//! in units of its own robust spread there (MAD, with a floor for landmark jitter). A channel is
-//! active where its activation passes a high threshold, extended by hysteresis down to a low
-//! one; overlapping active stretches of all channels form one episode. Episodes that only move
-//! the eyes briefly are blinks; episodes that only move the mouth back and forth are talking.
+//! Each channel (13 action features, 6 expression probabilities) is first turned into an
+//! activation against the baseline ([`super::activation`]). A channel is active where its
+//! activation passes a high threshold, extended by hysteresis down to a low one; overlapping
+//! active stretches of all channels form one episode. In speech the thresholds rise and the
+//! classifier must hold. Episodes that only move the eyes briefly are blinks; episodes that only
+//! move the mouth back and forth are talking.
 
 use serde::{Deserialize, Serialize};
 
 use super::Timeline;
+use super::activation::{Activations, NUM_CHANNELS, activations};
 use super::features::{
     BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, MOUTH_OPEN, NUM_FEATURES, OUTER_BROW_RAISE,
-    is_bidirectional, is_eye_feature, is_mouth_feature, is_speech_channel,
+    is_eye_feature, is_mouth_feature, is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
-use super::stats::{mad_sigma, median, smooth};
 use crate::face::EXPRESSIONS;
 
-const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 /// Seconds around speech where the classifier alone starts no episode.
 const NEAR_SPEECH_S: f64 = 0.5;
 /// In speech the lip corners and the upper lip move with the words by up to 2–3 units: there an
@@ -54,6 +52,11 @@ pub struct SpotOptions {
     pub expression_unit: f64,
     /// Smoothing radius in frames (centred moving average).
     pub smooth_radius: usize,
+    /// The baseline follows slow changes (pose held, lighting, leaning): a running median of
+    /// the baseline frames within this many seconds each side; 0 takes one for the whole clip.
+    pub baseline_window_s: f64,
+    /// Take the part the mouth's opening explains out of the lip-corner and upper-lip channels.
+    pub decouple_speech: bool,
 }
 
 impl Default for SpotOptions {
@@ -70,15 +73,11 @@ impl Default for SpotOptions {
             blink_max_s: 0.4,
             expression_unit: 0.1,
             smooth_radius: 1,
+            baseline_window_s: 3.0,
+            decouple_speech: true,
         }
     }
 }
-
-/// Floor of each feature's spread: landmark jitter on a still face, in inter-ocular units
-/// (eye openings are ratios).
-const FEATURE_FLOOR: [f64; NUM_FEATURES] = [
-    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01,
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,74 +194,22 @@ pub fn spot_series(
     let present: Vec<bool> = features.iter().map(|f| f.is_some()).collect();
     let frame_s = 1.0 / fps.max(1e-9);
 
-    // Baseline frames: where the person looks neutral, if there are enough of them.
-    let present_count = present.iter().filter(|&&p| p).count();
-    let neutral: Vec<usize> = (0..n)
-        .filter(|&i| present[i] && expressions[i].is_some_and(|p| p[0] >= 0.5))
-        .collect();
-    let baseline_neutral = neutral.len() >= 5.max(present_count / 10);
-    let baseline: Vec<usize> = if baseline_neutral {
-        neutral
-    } else {
-        (0..n).filter(|&i| present[i]).collect()
-    };
-
-    // Activations per channel.
-    let mut activation = vec![vec![0.0f64; n]; NUM_CHANNELS];
-    let mut change = vec![vec![0.0f64; n]; NUM_CHANNELS];
-    // Unsmoothed activation: smoothing widens a step by its radius on each side, so episode
-    // bounds are refined on this one.
-    let mut sharp = vec![vec![0.0f64; n]; NUM_CHANNELS];
-    for c in 0..NUM_CHANNELS {
-        let series: Vec<f64> = (0..n)
-            .map(|i| {
-                if c < NUM_FEATURES {
-                    features[i].map_or(f64::NAN, |f| f[c])
-                } else if present[i] {
-                    expressions[i].map_or(f64::NAN, |p| p[c - NUM_FEATURES + 1])
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
-        let s = smooth(&series, options.smooth_radius);
-        let mut base: Vec<f64> = baseline
-            .iter()
-            .map(|&i| s[i])
-            .filter(|v| !v.is_nan())
-            .collect();
-        if base.is_empty() {
-            continue;
-        }
-        let centre = median(&mut base);
-        let (unit, one_sided) = if c < NUM_FEATURES {
-            (
-                mad_sigma(&base, centre).max(FEATURE_FLOOR[c]),
-                !is_bidirectional(c),
-            )
-        } else {
-            (options.expression_unit, true)
-        };
-        for i in 0..n {
-            if s[i].is_nan() {
-                continue;
-            }
-            let z = (s[i] - centre) / unit;
-            change[c][i] = s[i] - centre;
-            activation[c][i] = if one_sided { z.max(0.0) } else { z.abs() };
-            let zr = (series[i] - centre) / unit;
-            sharp[c][i] = if one_sided { zr.max(0.0) } else { zr.abs() };
-        }
-    }
+    let Activations {
+        mut activation,
+        change,
+        mut sharp,
+        baseline_frames,
+        baseline_neutral,
+    } = activations(times, features, expressions, fps, options);
 
     // Speech: mouth-region channels and the classifier follow the syllables; there the classifier
     // counts only where it holds and the landmark channels start an episode only past
     // `high_in_speech`.
-    let mouth_series: Vec<f64> = features
+    let mouth: Vec<f64> = features
         .iter()
         .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
         .collect();
-    let speech = speech_frames(&mouth_series, fps);
+    let speech = speech_frames(&mouth, fps);
     // Around speech too the classifier reads an open mouth and teeth (an open vowel held, the
     // first and last syllables): it may not start an episode there.
     let near = (NEAR_SPEECH_S * fps).round() as usize;
@@ -361,7 +308,7 @@ pub fn spot_series(
                 end_frame: frame_indices[e],
             })
             .collect(),
-        baseline_frames: baseline.len(),
+        baseline_frames,
         baseline_neutral,
     };
     for (mut s, mut e, channels) in episodes {
@@ -406,11 +353,15 @@ pub fn spot_series(
                 continue;
             }
         }
-        // Talking: only the mouth, opening and closing more than once.
+        // Talking: only the mouth, in speech (a word said wide, held) or opening and closing
+        // more than once. Talking is a span, not events, unless more than the mouth moves.
         if channels
             .iter()
             .all(|&c| c < NUM_FEATURES && is_mouth_feature(c))
         {
+            if speech[s..=e].contains(&true) {
+                continue;
+            }
             let a = &activation[MOUTH_OPEN];
             let mut openings = 0;
             let mut open = false;

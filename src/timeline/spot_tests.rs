@@ -234,3 +234,69 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
     assert!(e.moves.iter().any(|m| m.name == "brow_lower"));
     assert!(e.moves.iter().any(|m| m.name == "expression:sad"));
 }
+
+/// Talking: the mouth opens and closes at syllable rate and drags the lip corners with it.
+fn talking_dragging_corners(f: &mut [Option<[f64; NUM_FEATURES]>], range: std::ops::Range<usize>) {
+    for i in range {
+        if let Some(f) = f[i].as_mut() {
+            let open = 0.12 * (0.5 + 0.5 * (i as f64 * 2.0 * std::f64::consts::PI / 7.0).sin());
+            f[MOUTH_OPEN] += open;
+            f[5] -= 0.6 * open;
+            f[6] -= 0.6 * open;
+        }
+    }
+}
+
+#[test]
+fn lip_corners_dragged_by_the_mouth_in_speech_are_not_events_but_a_smile_in_speech_is() {
+    let (t, idx, mut f) = still(300);
+    talking_dragging_corners(&mut f, 0..300);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    assert!(!s.talking.is_empty());
+    // A 0.4 s smile while talking: both corners pulled.
+    add(&mut f, 5, 150..162, 0.12);
+    add(&mut f, 6, 150..162, 0.12);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!((s.events[0].onset_frame as i64 - 150).abs() <= 2);
+    // Without taking the mouth's part out, the syllables hide it (the corners' spread is the
+    // mouth's) or read as events.
+    let raw = SpotOptions {
+        decouple_speech: false,
+        ..SpotOptions::default()
+    };
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &raw);
+    assert!(
+        s.events.len() != 1 || (s.events[0].onset_frame as i64 - 150).abs() > 2,
+        "{:?}",
+        s.events
+    );
+}
+
+#[test]
+fn a_held_change_such_as_a_lean_or_a_turned_head_is_absorbed_by_the_running_baseline() {
+    let (t, idx, mut f) = still(600);
+    // From 13.3 s on the brows sit higher for good (the head tilted back, say).
+    add(&mut f, 0, 400..600, 0.1);
+    add(&mut f, 1, 400..600, 0.1);
+    let s = spot_series(&t, &idx, &f, &no_expr(600), FPS, &SpotOptions::default());
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    // With one baseline for the clip it is a 6.7-s "event".
+    let whole = SpotOptions {
+        baseline_window_s: 0.0,
+        ..SpotOptions::default()
+    };
+    let s = spot_series(&t, &idx, &f, &no_expr(600), FPS, &whole);
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    // A 2-s raise within it is still found.
+    add(&mut f, 0, 480..540, 0.15);
+    add(&mut f, 1, 480..540, 0.15);
+    let s = spot_series(&t, &idx, &f, &no_expr(600), FPS, &SpotOptions::default());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(
+        (s.events[0].duration - 2.0).abs() < 0.3,
+        "{:?}",
+        s.events[0]
+    );
+}

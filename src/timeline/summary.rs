@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Timeline;
 use super::features::{FEATURE_NAMES, FEATURE_PHRASES};
-use super::keyframes::{Keyframe, dominant_label};
+use super::keyframes::{Keyframe, held_labels};
 use super::pose::head_moves;
 use super::spot::{Event, EventKind, Span, Spotting};
 use crate::face::EXPRESSIONS;
@@ -130,6 +130,8 @@ pub fn summarise_with(
     options: &SummaryOptions,
 ) -> Vec<StretchSummary> {
     let head_moves = head_moves(timeline);
+    // While talking, the classifier's labels count where they hold (as for spotting).
+    let held = held_labels(timeline, spotting);
     let records = &timeline.records;
     if records.is_empty() {
         return Vec::new();
@@ -158,8 +160,7 @@ pub fn summarise_with(
         } else {
             let mut labels: Vec<&str> = Vec::new();
             for &i in &visible {
-                if let Some(p) = records[i].expressions {
-                    let l = EXPRESSIONS[dominant_label(&p)];
+                if let Some(l) = held[i].map(|l| EXPRESSIONS[l]) {
                     if labels.last() != Some(&l) {
                         labels.push(l);
                     }

@@ -1,0 +1,164 @@
+//! Per-channel activations against the person's own baseline: the first stage of spotting.
+//!
+//! Channels are the 13 action features and the 6 non-neutral expression probabilities. Each is
+//! lightly smoothed and measured against its baseline (the frames where the person looks
+//! neutral, or the whole clip when they never do) in units of its robust spread there (MAD, with
+//! a floor for landmark jitter). Two things that are not expressions are taken out of the
+//! landmark channels first:
+//! - speech: the part of the lip corners and the upper lip that follows the mouth's opening;
+//! - slow changes (a head held turned, a lean, lighting, a face coming back after it was lost):
+//!   the baseline is a running median over a few seconds, not one value for the clip.
+
+use super::features::{
+    MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_mouth_feature, is_speech_channel,
+};
+use super::spot::SpotOptions;
+use super::stats::{local_median, mad_sigma, median, robust_slope, smooth};
+
+pub const NUM_CHANNELS: usize = NUM_FEATURES + 6;
+
+/// Floor of each feature's spread: landmark jitter on a still face, in inter-ocular units
+/// (eye openings are ratios).
+pub(crate) const FEATURE_FLOOR: [f64; NUM_FEATURES] = [
+    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01,
+];
+
+/// The running baseline needs this many seconds of baseline frames in its window, else the
+/// clip's baseline is used.
+const LOCAL_MIN_S: f64 = 0.5;
+/// The running baseline is computed every this many seconds and interpolated between.
+const LOCAL_STRIDE_S: f64 = 0.2;
+
+/// Per channel and frame (0 where no face).
+pub struct Activations {
+    /// Robust z against the baseline (one-sided channels: only the action's direction).
+    pub activation: Vec<Vec<f64>>,
+    /// Unsmoothed activation: smoothing widens a step by its radius on each side, so episode
+    /// bounds are refined on this one.
+    pub sharp: Vec<Vec<f64>>,
+    /// Change from the baseline (feature units or probability).
+    pub change: Vec<Vec<f64>>,
+    pub baseline_frames: usize,
+    /// Whether the baseline frames are neutral-looking ones.
+    pub baseline_neutral: bool,
+}
+
+pub fn activations(
+    times: &[f64],
+    features: &[Option<[f64; NUM_FEATURES]>],
+    expressions: &[Option<[f64; 7]>],
+    fps: f64,
+    options: &SpotOptions,
+) -> Activations {
+    let n = times.len();
+    let present: Vec<bool> = features.iter().map(|f| f.is_some()).collect();
+
+    // Baseline frames: where the person looks neutral, if there are enough of them.
+    let present_count = present.iter().filter(|&&p| p).count();
+    let neutral: Vec<usize> = (0..n)
+        .filter(|&i| present[i] && expressions[i].is_some_and(|p| p[0] >= 0.5))
+        .collect();
+    let baseline_neutral = neutral.len() >= 5.max(present_count / 10);
+    let baseline: Vec<usize> = if baseline_neutral {
+        neutral
+    } else {
+        (0..n).filter(|&i| present[i]).collect()
+    };
+
+    // Speech moves the lip corners and the upper lip with the mouth's opening: that part of each
+    // such channel (a straight-line fit on the baseline frames) is taken out, so words move them
+    // less while a smile, which pulls the corners whatever the mouth does, stays.
+    let mouth: Vec<f64> = features
+        .iter()
+        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
+        .collect();
+    let coupling: Vec<f64> = (0..NUM_FEATURES)
+        .map(|c| {
+            if !options.decouple_speech || !is_speech_channel(c) || is_mouth_feature(c) {
+                return 0.0;
+            }
+            let pairs: Vec<(f64, f64)> = baseline
+                .iter()
+                .filter_map(|&i| features[i].map(|f| (mouth[i], f[c])))
+                .collect();
+            robust_slope(&pairs)
+        })
+        .collect();
+    let mouth_centre = {
+        let mut m: Vec<f64> = baseline
+            .iter()
+            .map(|&i| mouth[i])
+            .filter(|v| v.is_finite())
+            .collect();
+        median(&mut m)
+    };
+
+    let mut out = Activations {
+        activation: vec![vec![0.0; n]; NUM_CHANNELS],
+        sharp: vec![vec![0.0; n]; NUM_CHANNELS],
+        change: vec![vec![0.0; n]; NUM_CHANNELS],
+        baseline_frames: baseline.len(),
+        baseline_neutral,
+    };
+    for c in 0..NUM_CHANNELS {
+        let series: Vec<f64> = (0..n)
+            .map(|i| {
+                if c < NUM_FEATURES {
+                    features[i].map_or(f64::NAN, |f| f[c] - coupling[c] * (mouth[i] - mouth_centre))
+                } else if present[i] {
+                    expressions[i].map_or(f64::NAN, |p| p[c - NUM_FEATURES + 1])
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let s = smooth(&series, options.smooth_radius);
+        let mut base: Vec<f64> = baseline
+            .iter()
+            .map(|&i| s[i])
+            .filter(|v| !v.is_nan())
+            .collect();
+        if base.is_empty() {
+            continue;
+        }
+        let global = median(&mut base);
+        // The classifier's probabilities are not moved by pose or light the way landmark
+        // distances are: they keep the clip's baseline.
+        let centre = if options.baseline_window_s > 0.0 && c < NUM_FEATURES {
+            local_median(
+                &s,
+                times,
+                &baseline,
+                options.baseline_window_s,
+                (LOCAL_MIN_S * fps).ceil() as usize,
+                (LOCAL_STRIDE_S * fps).round() as usize,
+                global,
+            )
+        } else {
+            vec![global; n]
+        };
+        let (unit, one_sided) = if c < NUM_FEATURES {
+            let residuals: Vec<f64> = baseline
+                .iter()
+                .map(|&i| s[i] - centre[i])
+                .filter(|v| !v.is_nan())
+                .collect();
+            (
+                mad_sigma(&residuals, 0.0).max(FEATURE_FLOOR[c]),
+                !is_bidirectional(c),
+            )
+        } else {
+            (options.expression_unit, true)
+        };
+        let activation = |v: f64| {
+            let z = v / unit;
+            if one_sided { z.max(0.0) } else { z.abs() }
+        };
+        for i in (0..n).filter(|&i| !s[i].is_nan()) {
+            out.change[c][i] = s[i] - centre[i];
+            out.activation[c][i] = activation(s[i] - centre[i]);
+            out.sharp[c][i] = activation(series[i] - centre[i]);
+        }
+    }
+    out
+}
