@@ -160,10 +160,10 @@ pub fn summarise_with(
         } else {
             let mut labels: Vec<&str> = Vec::new();
             for &i in &visible {
-                if let Some(l) = held[i].map(|l| EXPRESSIONS[l]) {
-                    if labels.last() != Some(&l) {
-                        labels.push(l);
-                    }
+                if let Some(l) = held[i].map(|l| EXPRESSIONS[l])
+                    && labels.last() != Some(&l)
+                {
+                    labels.push(l);
                 }
             }
             let mean = |k: usize| {
