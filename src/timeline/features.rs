@@ -49,9 +49,14 @@ pub const OUTER_BROW_RAISE: usize = 1;
 pub const BROW_LOWER: usize = 2;
 pub const EYE_OPEN_LEFT: usize = 3;
 pub const EYE_OPEN_RIGHT: usize = 4;
+pub const LIP_CORNER_PULL_LEFT: usize = 5;
+pub const LIP_CORNER_PULL_RIGHT: usize = 6;
+pub const LIP_CORNER_DEPRESS_LEFT: usize = 7;
+pub const LIP_CORNER_DEPRESS_RIGHT: usize = 8;
 pub const MOUTH_OPEN: usize = 10;
 pub const JAW_DROP: usize = 11;
 pub const LIP_PRESS: usize = 9;
+pub const NOSE_WRINKLE: usize = 12;
 
 /// Whether a feature acts in both directions: eyes both close (blink, squint) and widen.
 pub fn is_bidirectional(feature: usize) -> bool {

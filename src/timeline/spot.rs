@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::activation::{Activations, NUM_CHANNELS, activations};
 use super::features::{
-    BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, MOUTH_OPEN, NUM_FEATURES, OUTER_BROW_RAISE,
-    is_eye_feature, is_mouth_feature, is_speech_channel,
+    BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, LIP_CORNER_DEPRESS_LEFT, LIP_CORNER_DEPRESS_RIGHT,
+    LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, MOUTH_OPEN, NOSE_WRINKLE, NUM_FEATURES,
+    OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature, is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use crate::face::EXPRESSIONS;
@@ -153,17 +154,21 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
     spot_series(&times, &frames, &feats, &exprs, timeline.fps, options)
 }
 
-/// Whether a brow channel belongs to an expression class channel (FACS: the brow lowerer in
-/// anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
-/// outer one in fear and surprise). Happy has none: in speech it mostly reads teeth.
-fn brow_fits(brow: usize, class: usize) -> bool {
+/// Whether a landmark channel belongs to an expression class channel (FACS): the brow lowerer
+/// in anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
+/// outer one in fear and surprise; the lip-corner puller in happiness, the lip-corner depressor
+/// in sadness, the nose wrinkler in disgust.
+fn fits(channel: usize, class: usize) -> bool {
     let Some(name) = class.checked_sub(NUM_FEATURES).map(|k| EXPRESSIONS[k + 1]) else {
         return false;
     };
-    match brow {
+    match channel {
         BROW_LOWER => matches!(name, "angry" | "sad" | "fearful" | "disgusted"),
         INNER_BROW_RAISE => matches!(name, "sad" | "fearful" | "surprised"),
         OUTER_BROW_RAISE => matches!(name, "fearful" | "surprised"),
+        LIP_CORNER_PULL_LEFT | LIP_CORNER_PULL_RIGHT => name == "happy",
+        LIP_CORNER_DEPRESS_LEFT | LIP_CORNER_DEPRESS_RIGHT => name == "sad",
+        NOSE_WRINKLE => name == "disgusted",
         _ => false,
     }
 }
@@ -225,13 +230,14 @@ pub fn spot_series(
         sharp[c] = hold_in(&sharp[c], &speech, hold);
     }
 
-    // In speech a brow movement that the classifier confirms (an expression it belongs to, held,
-    // not a syllable) starts an episode at the ordinary threshold: words beat the brows, but a
-    // frown or a raise that also changes the face's expression is not a word.
+    // In speech a movement that the classifier confirms (an expression it belongs to, held, not
+    // a syllable) starts an episode at the ordinary threshold: words beat the brows and drag the
+    // lip corners, and teeth read as happy, but a smile or a frown that moves both is not a word.
     let confirmed = |c: usize, i: usize| {
         let strong = |c: usize| activation[c][i] >= options.high;
-        let pairs =
-            |brow: usize, class: usize| strong(brow) && strong(class) && brow_fits(brow, class);
+        let pairs = |landmark: usize, class: usize| {
+            strong(landmark) && strong(class) && fits(landmark, class)
+        };
         if c < NUM_FEATURES {
             (NUM_FEATURES..NUM_CHANNELS).any(|k| pairs(c, k))
         } else {

@@ -235,6 +235,35 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
     assert!(e.moves.iter().any(|m| m.name == "expression:sad"));
 }
 
+#[test]
+fn in_speech_a_smile_the_classifier_confirms_is_an_event_but_teeth_or_a_corner_alone_are_not() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The corners rise 5 units (under the 6 speech asks of a corner alone) for 0.4 s at 90 with
+    // no change of class, and for 0.5 s at 150 while the classifier reads happy; at 200 the
+    // classifier reads happy for 0.5 s (teeth) with the corners still.
+    add(&mut f, 5, 90..102, 0.05);
+    add(&mut f, 6, 90..102, 0.05);
+    add(&mut f, 5, 150..165, 0.05);
+    add(&mut f, 6, 150..165, 0.05);
+    let happy = |i: usize| (150..165).contains(&i) || (200..215).contains(&i);
+    let exprs: Vec<Option<[f64; 7]>> = (0..300)
+        .map(|i| {
+            Some(if happy(i) {
+                [0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0]
+            } else {
+                [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
+            })
+        })
+        .collect();
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert!((e.onset_frame as i64 - 150).abs() <= 2, "{e:?}");
+    assert!(e.moves.iter().any(|m| m.name == "expression:happy"));
+}
+
 /// Talking: the mouth opens and closes at syllable rate and drags the lip corners with it.
 fn talking_dragging_corners(f: &mut [Option<[f64; NUM_FEATURES]>], range: std::ops::Range<usize>) {
     for i in range {
