@@ -360,6 +360,39 @@ mod tests {
     }
 
     #[test]
+    fn while_talking_a_label_counts_only_where_it_holds() {
+        let (mut timeline, spotting) = clip();
+        // "Surprised" for 2 frames inside the talking span (an open vowel) and for 2 frames
+        // outside it (a brief rare state).
+        for i in [14, 15, 40, 41] {
+            timeline.records[i].expressions = Some([0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9]);
+        }
+        let held = held_labels(&timeline, &spotting);
+        assert_eq!(
+            held[14],
+            Some(0),
+            "flicker in speech reads as the class held before"
+        );
+        assert_eq!(held[15], Some(0));
+        assert_eq!(held[40], Some(6), "outside speech a brief state stays");
+        let options = crate::timeline::KeyframeOptions {
+            base_fps: 0.0,
+            max_keyframes: None,
+            sampling: Default::default(),
+        };
+        let keyframes =
+            crate::timeline::keyframes::select_keyframes(&timeline, &spotting, &options);
+        let states: Vec<usize> = keyframes
+            .iter()
+            .filter(|k| k.reason == crate::timeline::keyframes::KeyframeReason::State)
+            .map(|k| k.frame)
+            .collect();
+        assert_eq!(states, vec![40], "{keyframes:?}");
+        let text = &summarise(&timeline, &spotting, &[])[0].text;
+        assert_eq!(text.matches("surprised").count(), 1, "{text}");
+    }
+
+    #[test]
     fn movements_only_leaves_the_classifier_out() {
         let (timeline, spotting) = clip();
         let options = SummaryOptions { labels: false };
