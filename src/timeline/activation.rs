@@ -9,9 +9,7 @@
 //! - slow changes (a head held turned, a lean, lighting, a face coming back after it was lost):
 //!   the baseline is a running median over a few seconds, not one value for the clip.
 
-use super::features::{
-    MOUTH_OPEN, NUM_FEATURES, is_bidirectional, is_mouth_feature, is_speech_channel,
-};
+use super::features::{NUM_FEATURES, is_bidirectional, is_mouth_feature, is_speech_channel};
 use super::spot::SpotOptions;
 use super::stats::{local_median, mad_sigma, median, robust_slope, smooth};
 
@@ -43,9 +41,12 @@ pub struct Activations {
     pub baseline_neutral: bool,
 }
 
+/// `mouth` is the mouth-opening series (NaN where no face), which the spotter also reads speech
+/// from.
 pub fn activations(
     times: &[f64],
     features: &[Option<[f64; NUM_FEATURES]>],
+    mouth: &[f64],
     expressions: &[Option<[f64; 7]>],
     fps: f64,
     options: &SpotOptions,
@@ -68,10 +69,6 @@ pub fn activations(
     // Speech moves the lip corners and the upper lip with the mouth's opening: that part of each
     // such channel (a straight-line fit on the baseline frames) is taken out, so words move them
     // less while a smile, which pulls the corners whatever the mouth does, stays.
-    let mouth: Vec<f64> = features
-        .iter()
-        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
-        .collect();
     let coupling: Vec<f64> = (0..NUM_FEATURES)
         .map(|c| {
             if !options.decouple_speech || !is_speech_channel(c) || is_mouth_feature(c) {

@@ -199,21 +199,21 @@ pub fn spot_series(
     let present: Vec<bool> = features.iter().map(|f| f.is_some()).collect();
     let frame_s = 1.0 / fps.max(1e-9);
 
+    let mouth: Vec<f64> = features
+        .iter()
+        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
+        .collect();
     let Activations {
         mut activation,
         change,
         mut sharp,
         baseline_frames,
         baseline_neutral,
-    } = activations(times, features, expressions, fps, options);
+    } = activations(times, features, &mouth, expressions, fps, options);
 
     // Speech: mouth-region channels and the classifier follow the syllables; there the classifier
     // counts only where it holds and the landmark channels start an episode only past
     // `high_in_speech`.
-    let mouth: Vec<f64> = features
-        .iter()
-        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
-        .collect();
     let speech = speech_frames(&mouth, fps);
     // Around speech too the classifier reads an open mouth and teeth (an open vowel held, the
     // first and last syllables): it may not start an episode there.

@@ -24,6 +24,26 @@ fn no_expr(n: usize) -> Vec<Option<[f64; 7]>> {
     vec![None; n]
 }
 
+/// Expression probabilities per frame: `during` where `at(i)`, else `otherwise`.
+fn classes(
+    n: usize,
+    at: impl Fn(usize) -> bool,
+    during: [f64; 7],
+    otherwise: [f64; 7],
+) -> Vec<Option<[f64; 7]>> {
+    (0..n)
+        .map(|i| Some(if at(i) { during } else { otherwise }))
+        .collect()
+}
+
+/// Exactly one event, starting within two frames of `onset`, with `channel` among its moves.
+fn assert_one_event_at(s: &Spotting, onset: usize, channel: &str) {
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert!((e.onset_frame as i64 - onset as i64).abs() <= 2, "{e:?}");
+    assert!(e.moves.iter().any(|m| m.name == channel), "{e:?}");
+}
+
 fn add(feats: &mut [Option<[f64; NUM_FEATURES]>], c: usize, range: std::ops::Range<usize>, v: f64) {
     for f in feats[range].iter_mut().flatten() {
         f[c] += v;
@@ -95,15 +115,12 @@ fn faceless_frames_split_and_never_hold_events() {
 #[test]
 fn a_rise_of_an_expression_class_alone_is_an_event() {
     let (t, idx, f) = still(200);
-    let exprs: Vec<Option<[f64; 7]>> = (0..200)
-        .map(|i| {
-            Some(if (100..130).contains(&i) {
-                [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8]
-            } else {
-                [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01]
-            })
-        })
-        .collect();
+    let exprs = classes(
+        200,
+        |i| (100..130).contains(&i),
+        [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8],
+        [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01],
+    );
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1);
     let e = &s.events[0];
@@ -124,15 +141,12 @@ fn in_speech_the_classifier_alone_is_not_an_event_but_a_held_smile_is() {
         add(&mut f, MOUTH_OPEN, start..start + 4, 0.12);
     }
     // The classifier reads happy for 20 frames of speech (teeth), nothing else moves.
-    let exprs: Vec<Option<[f64; 7]>> = (0..300)
-        .map(|i| {
-            Some(if (100..120).contains(&i) {
-                [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0]
-            } else {
-                [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
-            })
-        })
-        .collect();
+    let exprs = classes(
+        300,
+        |i| (100..120).contains(&i),
+        [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
+    );
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert!(s.events.is_empty(), "{:?}", s.events);
     assert!(!s.talking.is_empty());
@@ -178,15 +192,12 @@ fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it()
     talking(&mut f);
     // Happy for 8 frames 0.2 s after the last syllable (the mouth closing on a smile-like
     // vowel), and again, the same, 4 s later with no speech around.
-    let exprs: Vec<Option<[f64; 7]>> = (0..400)
-        .map(|i| {
-            Some(if (245..253).contains(&i) || (360..368).contains(&i) {
-                [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0]
-            } else {
-                [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
-            })
-        })
-        .collect();
+    let exprs = classes(
+        400,
+        |i| (245..253).contains(&i) || (360..368).contains(&i),
+        [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
+    );
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(s.events[0].onset_frame >= 355, "{:?}", s.events[0]);
@@ -217,22 +228,16 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
     // classifier reads sad there.
     add(&mut f, 2, 90..99, 0.06);
     add(&mut f, 2, 150..174, 0.06);
-    let exprs: Vec<Option<[f64; 7]>> = (0..300)
-        .map(|i| {
-            Some(if (150..174).contains(&i) {
-                [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0]
-            } else {
-                [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0]
-            })
-        })
-        .collect();
+    let exprs = classes(
+        300,
+        |i| (150..174).contains(&i),
+        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
+    );
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert!(!s.talking.is_empty());
-    assert_eq!(s.events.len(), 1, "{:?}", s.events);
-    let e = &s.events[0];
-    assert!((e.onset_frame as i64 - 150).abs() <= 2, "{e:?}");
-    assert!(e.moves.iter().any(|m| m.name == "brow_lower"));
-    assert!(e.moves.iter().any(|m| m.name == "expression:sad"));
+    assert_one_event_at(&s, 150, "brow_lower");
+    assert_one_event_at(&s, 150, "expression:sad");
 }
 
 #[test]
@@ -247,21 +252,15 @@ fn in_speech_a_smile_the_classifier_confirms_is_an_event_but_teeth_or_a_corner_a
     add(&mut f, 5, 150..165, 0.05);
     add(&mut f, 6, 150..165, 0.05);
     let happy = |i: usize| (150..165).contains(&i) || (200..215).contains(&i);
-    let exprs: Vec<Option<[f64; 7]>> = (0..300)
-        .map(|i| {
-            Some(if happy(i) {
-                [0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0]
-            } else {
-                [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]
-            })
-        })
-        .collect();
+    let exprs = classes(
+        300,
+        happy,
+        [0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
+    );
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert!(!s.talking.is_empty());
-    assert_eq!(s.events.len(), 1, "{:?}", s.events);
-    let e = &s.events[0];
-    assert!((e.onset_frame as i64 - 150).abs() <= 2, "{e:?}");
-    assert!(e.moves.iter().any(|m| m.name == "expression:happy"));
+    assert_one_event_at(&s, 150, "expression:happy");
 }
 
 /// Talking: the mouth opens and closes at syllable rate and drags the lip corners with it.
