@@ -110,7 +110,7 @@ const close = (a, b, tol) => Math.abs(a - b) <= tol;
 const keysOf = (o) => Object.keys(o).sort().join(',');
 
 // ---------------------------------------------------------------- single_face, file mode, CPU
-const single = await browser.call(page, 'single_face cpu', async ({ frame }) => window.capture(async () => {
+const analyseSingle = () => browser.call(page, 'single_face cpu', async ({ frame }) => window.capture(async () => {
   const progress = [];
   const video = window.videoOf('/shared/video/single_face.mp4');
   const started = performance.now();
@@ -133,6 +133,20 @@ const single = await browser.call(page, 'single_face cpu', async ({ frame }) => 
   window.singleReport = report;
   return { report: window.toPlain(report), progress, seconds, rgb: Array.from(rgb) };
 }), { frame: FRAME });
+// Largest expression difference of a report's frames against the native run's.
+const worstAgainstNative = (report) => Math.max(0, ...report.records.map((r, i) => {
+  const n = nativeVideo.records[i];
+  return r.expressions && n?.expressions ? Math.max(...r.expressions.map((v, c) => Math.abs(v - n.expressions[c]))) : 0;
+}));
+// Now and then (about 1 run in 6 here) <video> hands over a different picture for a frame
+// (seen: frame 70 at 0.5 apart): that pass compares other pixels, not the analysis. It is
+// analysed once more, and said so; a second such pass fails below.
+let single = await analyseSingle();
+let retried = null;
+if (single.ok && worstAgainstNative(single.value.report) > OFF_FRAME_TOL) {
+  retried = worstAgainstNative(single.value.report);
+  single = await analyseSingle();
+}
 
 let cpuFps = null;
 if (!single.ok) {
@@ -203,7 +217,7 @@ if (!single.ok) {
   // may be off, by little.
   if (offFrames.length > MAX_OFF_FRAMES || worstExpr > OFF_FRAME_TOL) q.push(`expression probabilities differ by more than ${EXPRESSION_TOL} on ${offFrames.length} frames (at most ${MAX_OFF_FRAMES} may, by up to ${OFF_FRAME_TOL}): ${offFrames.join(', ')}`);
   record('single_face.mp4 through <video>: same report structure, events, keyframes and summary stretches as `emolens video --json`', q,
-    `fps ${report.fps} (native ${nativeVideo.fps}); expressions: max difference ${worstExpr.toExponential(2)} (frame ${worstAt}), ${offFrames.length} of ${report.frames} frames over ${EXPRESSION_TOL} (${offFrames.join(', ')}); ${sameText}/${report.summaries.length} summary texts identical; events ${report.events.map((e) => `${e.kind} ${e.onset_time.toFixed(2)}-${e.offset_time.toFixed(2)} s`).join(', ')}${notes.length ? `; differs from native by a frame's pixels: ${notes.join('; ')}` : ''}`);
+    `${retried !== null ? `second pass (the first had a frame ${retried.toExponential(1)} off: other pixels); ` : ''}fps ${report.fps} (native ${nativeVideo.fps}); expressions: max difference ${worstExpr.toExponential(2)} (frame ${worstAt}), ${offFrames.length} of ${report.frames} frames over ${EXPRESSION_TOL} (${offFrames.join(', ')}); ${sameText}/${report.summaries.length} summary texts identical; events ${report.events.map((e) => `${e.kind} ${e.onset_time.toFixed(2)}-${e.offset_time.toFixed(2)} s`).join(', ')}${notes.length ? `; differs from native by a frame's pixels: ${notes.join('; ')}` : ''}`);
 
   // The pixels of one frame: Chromium's drawing against the native decode.
   let maxPx = 0;
