@@ -1,4 +1,4 @@
-//! `emolens dev-bench ANNOTATIONS [--json] [--timelines DIR]`: spotting on the real-clip
+//! `emolens dev-bench ANNOTATIONS [--json] [--details] [--timelines DIR]`: spotting on the real-clip
 //! development set, per split.
 
 use std::path::PathBuf;
@@ -17,6 +17,9 @@ pub struct DevBenchArgs {
     annotations: PathBuf,
     #[arg(long)]
     json: bool,
+    /// Also print the spliced bursts per host clip and the share found per source episode.
+    #[arg(long)]
+    details: bool,
     /// Keep analysed timelines here and reuse them (spotting changes need no re-analysis; the
     /// action features are recomputed from the cached landmarks, so feature changes need none
     /// either).
@@ -122,6 +125,17 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
                 "  spliced into {kind:<12} F1 {:.3} ({} bursts, {} events, {} hits)",
                 m.f1, m.truth, m.predicted, m.hits
             );
+        }
+        if args.details {
+            for (file, m) in &s.spliced_by_host_clip {
+                println!(
+                    "    in {file:<24} F1 {:.3} ({} bursts, {} events, {} hits)",
+                    m.f1, m.truth, m.predicted, m.hits
+                );
+            }
+            for (origin, f) in &s.found_by_source {
+                println!("    from {origin:<22} {}/{} found", f.found, f.bursts);
+            }
         }
         for (kind, c) in &s.controls {
             println!(

@@ -164,8 +164,15 @@ pub fn interval_iou(a: (usize, usize), b: (usize, usize)) -> f64 {
 /// MEGC matching: a prediction is a hit when its IoU with a not yet matched truth interval is
 /// at least 0.5 (best such truth first). Returns the hits.
 pub fn count_hits(predicted: &[(usize, usize)], truth: &[(usize, usize)]) -> usize {
+    matched_truths(predicted, truth)
+        .iter()
+        .filter(|&&m| m)
+        .count()
+}
+
+/// Which truth intervals a prediction hit, by the matching of [`count_hits`].
+pub fn matched_truths(predicted: &[(usize, usize)], truth: &[(usize, usize)]) -> Vec<bool> {
     let mut used = vec![false; truth.len()];
-    let mut hits = 0;
     for &p in predicted {
         let best = (0..truth.len())
             .filter(|&k| !used[k])
@@ -174,10 +181,9 @@ pub fn count_hits(predicted: &[(usize, usize)], truth: &[(usize, usize)]) -> usi
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((k, _)) = best {
             used[k] = true;
-            hits += 1;
         }
     }
-    hits
+    used
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

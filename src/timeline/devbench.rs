@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::activation::FEATURE_FLOOR;
-use super::bench::count_hits;
+use super::bench::{count_hits, matched_truths};
 use super::spot::{EventKind, SpotOptions, spot};
 use super::stats::median;
 use super::{NUM_FEATURES, Timeline};
@@ -94,6 +94,17 @@ pub struct SplitScore {
     pub spliced_macro: Match,
     /// All spliced bursts, per host kind.
     pub spliced_by_host: BTreeMap<String, Match>,
+    /// All spliced bursts, per host clip: where the spotter still fails.
+    pub spliced_by_host_clip: BTreeMap<String, Match>,
+    /// The bursts spliced from each real episode (`clip #k`), and how many were found.
+    pub found_by_source: BTreeMap<String, Found>,
+}
+
+/// Bursts spliced from one source episode and found (matched at IoU ≥ 0.5).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Found {
+    pub bursts: usize,
+    pub found: usize,
 }
 
 /// Spliced clips per host and burst length class.
@@ -147,6 +158,8 @@ struct BurstSource {
     /// Per frame: feature change and expression probability change (`None` where no face).
     changes: Vec<Option<([f64; NUM_FEATURES], [f64; 7])>>,
     episodes: Vec<(usize, usize)>,
+    /// The clip's file name, to name each episode as `file #k`.
+    file: String,
 }
 
 /// Fewest neutral-looking frames that make a burst source's reference.
@@ -208,17 +221,22 @@ fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
             ))
         })
         .collect();
-    BurstSource { changes, episodes }
+    BurstSource {
+        changes,
+        episodes,
+        file: clip.file.clone(),
+    }
 }
 
-/// A host clip (a control played forward and back) with bursts spliced in; the truth intervals.
+/// A host clip (a control played forward and back) with bursts spliced in; the truth intervals
+/// and the source episode of each (`file #k`).
 fn spliced_clip(
     host: &Timeline,
     sources: &[BurstSource],
     lengths: (usize, usize),
     options: &DevBenchOptions,
     rng: &mut Rng,
-) -> (Timeline, Vec<(usize, usize)>) {
+) -> (Timeline, Vec<(usize, usize)>, Vec<String>) {
     let n = host.records.len();
     let period = 2 * (n - 1).max(1);
     let phase = rng.range(0, period);
@@ -233,10 +251,12 @@ fn spliced_clip(
         })
         .collect();
     let mut truth = Vec::new();
+    let mut origins = Vec::new();
     let mut cursor = options.gap_frames;
     loop {
         let source = &sources[rng.range(0, sources.len() - 1)];
-        let (es, ee) = source.episodes[rng.range(0, source.episodes.len() - 1)];
+        let episode = rng.range(0, source.episodes.len() - 1);
+        let (es, ee) = source.episodes[episode];
         let len = rng.range(lengths.0, lengths.1);
         let start = cursor + rng.range(0, options.gap_frames);
         if start + len + options.gap_frames > options.clip_frames {
@@ -270,6 +290,7 @@ fn spliced_clip(
             }
         }
         truth.push((start, start + piece.len() - 1));
+        origins.push(format!("{} #{}", source.file, episode + 1));
         cursor = start + piece.len() + options.gap_frames;
     }
     (
@@ -278,6 +299,7 @@ fn spliced_clip(
             ..host.clone()
         },
         truth,
+        origins,
     )
 }
 
@@ -315,7 +337,7 @@ pub fn evaluate_split(
             c.events += spot(timeline, spot_options).events.len();
             c.false_per_minute = c.events as f64 / c.minutes.max(1e-9);
             if timeline.records.len() > 1 {
-                hosts.push((clip.kind.clone(), timeline));
+                hosts.push((clip, timeline));
             }
         } else {
             let truth = episode_frames(clip, timeline);
@@ -333,22 +355,30 @@ pub fn evaluate_split(
         return score;
     }
     let mut rng = Rng(options.seed);
-    for (host_kind, host) in hosts {
+    for (host_clip, host) in hosts {
         for k in 0..options.clips_per_host {
             let (kind, lengths) = if k % 2 == 0 {
                 (EventKind::Micro, options.micro_frames)
             } else {
                 (EventKind::Macro, options.macro_frames)
             };
-            let (timeline, truth) = spliced_clip(host, &sources, lengths, options, &mut rng);
+            let (timeline, truth, origins) =
+                spliced_clip(host, &sources, lengths, options, &mut rng);
             let all = event_intervals(&timeline, spot_options, None);
-            let hits = count_hits(&all, &truth);
+            let matched = matched_truths(&all, &truth);
+            let hits = matched.iter().filter(|&&m| m).count();
             score.spliced.add(truth.len(), all.len(), hits);
-            score
-                .spliced_by_host
-                .entry(host_kind.clone())
-                .or_default()
-                .add(truth.len(), all.len(), hits);
+            for per in [
+                score.spliced_by_host.entry(host_clip.kind.clone()),
+                score.spliced_by_host_clip.entry(host_clip.file.clone()),
+            ] {
+                per.or_default().add(truth.len(), all.len(), hits);
+            }
+            for (origin, found) in origins.into_iter().zip(matched) {
+                let f = score.found_by_source.entry(origin).or_default();
+                f.bursts += 1;
+                f.found += usize::from(found);
+            }
             // By length class: this class's truth against the events the spotter gave that kind.
             let fps = host.fps;
             let class_truth: Vec<_> = truth

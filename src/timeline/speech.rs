@@ -66,10 +66,19 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
         }
         let syllable = swings[k..=j].windows(2).any(|w| w[1] - w[0] <= syllable);
         if j + 1 - k >= MIN_SWINGS && syllable {
-            let (a, b) = (
-                swings[k].saturating_sub(margin),
-                (swings[j] + margin).min(n - 1),
-            );
+            // Speech that runs into the clip's start or end (in live mode: now) is taken to go on
+            // past it, as a breath within speech would be: the mouth opening at the edge is a
+            // syllable whose swing is not seen whole.
+            let a = if swings[k] <= max_gap {
+                0
+            } else {
+                swings[k].saturating_sub(margin)
+            };
+            let b = if n - 1 - swings[j] <= max_gap {
+                n - 1
+            } else {
+                (swings[j] + margin).min(n - 1)
+            };
             out[a..=b].iter_mut().for_each(|f| *f = true);
         }
         k = j + 1;
@@ -171,6 +180,25 @@ mod tests {
             !s[180] && !s[252],
             "a lone word after a long silence is not speech"
         );
+    }
+
+    #[test]
+    fn speech_running_into_the_clip_edges_is_speech_up_to_them() {
+        let fps = 30.0;
+        // Syllables every 6 frames from frame 9 to 290 of 300: the clip cuts the talk at both
+        // ends, so its first and last frames are speech too (live mode: the person is still
+        // talking now).
+        let m: Vec<f64> = (0..300)
+            .map(|i| {
+                if (9..290).contains(&i) && (i / 6) % 2 == 1 {
+                    0.15
+                } else {
+                    0.02
+                }
+            })
+            .collect();
+        let s = speech_frames(&m, fps);
+        assert!(s[0] && s[150] && s[299], "{:?}", runs(&s));
     }
 
     #[test]

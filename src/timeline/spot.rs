@@ -21,6 +21,9 @@ use crate::face::EXPRESSIONS;
 
 /// Seconds around speech where the classifier alone starts no episode.
 const NEAR_SPEECH_S: f64 = 0.5;
+/// In speech a classifier channel confirms a landmark movement where it holds this long
+/// (seconds each side): a single frame's flicker does not, a 0.2-s micro-expression does.
+const CONFIRM_HOLD_S: f64 = 0.07;
 /// In speech the lip corners and the upper lip move with the words by up to 2–3 units: there an
 /// episode extends over them only down to this activation (else a smile absorbs the syllables
 /// around it).
@@ -221,6 +224,19 @@ pub fn spot_series(
     let near_speech: Vec<bool> = (0..n)
         .map(|i| speech[i.saturating_sub(near)..(i + near + 1).min(n)].contains(&true))
         .collect();
+    // The classifier that confirms a landmark movement need only hold briefly: a micro-expression
+    // lasts 0.2 s, shorter than the hold that keeps the classifier from starting episodes on its
+    // own, and the landmark channel must move with it anyway.
+    let confirm_hold = (CONFIRM_HOLD_S * fps).round() as usize;
+    let confirming: Vec<Vec<f64>> = (0..NUM_CHANNELS)
+        .map(|c| {
+            if c >= NUM_FEATURES {
+                hold_in(&activation[c], &speech, confirm_hold)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     // Only the classifier and the mouth's opening channels (which follow every syllable) are
     // held: an opening over 0.3 s would also erase a micro-expression's lip-corner movement
     // (0.2 s); the lip corners and the upper lip need `high_in_speech` instead.
@@ -234,9 +250,10 @@ pub fn spot_series(
     // a syllable) starts an episode at the ordinary threshold: words beat the brows and drag the
     // lip corners, and teeth read as happy, but a smile or a frown that moves both is not a word.
     let confirmed = |c: usize, i: usize| {
-        let strong = |c: usize| activation[c][i] >= options.high;
         let pairs = |landmark: usize, class: usize| {
-            strong(landmark) && strong(class) && fits(landmark, class)
+            activation[landmark][i] >= options.high
+                && confirming[class][i] >= options.high
+                && fits(landmark, class)
         };
         if c < NUM_FEATURES {
             (NUM_FEATURES..NUM_CHANNELS).any(|k| pairs(c, k))
@@ -284,6 +301,13 @@ pub fn spot_series(
         }
     }
     stretches.sort();
+    // In speech the mouth's opening channels follow the words: they join an episode that other
+    // channels make (so it says the mouth moved too) but do not stretch its bounds over the
+    // syllables around it.
+    let (speaking_mouth, stretches): (Vec<_>, Vec<_>) =
+        stretches.into_iter().partition(|&(s, e, c)| {
+            c < NUM_FEATURES && is_mouth_feature(c) && speech[s..=e].contains(&true)
+        });
 
     // Union across channels, merging short visible gaps.
     let merge_gap = (options.merge_gap_s / frame_s).round() as usize;
@@ -300,6 +324,13 @@ pub fn spot_series(
             }
         }
         episodes.push((s, e, vec![c]));
+    }
+    for &(s, e, c) in &speaking_mouth {
+        for episode in episodes.iter_mut().filter(|ep| s <= ep.1 && ep.0 <= e) {
+            if !episode.2.contains(&c) {
+                episode.2.push(c);
+            }
+        }
     }
 
     let mut out = Spotting {

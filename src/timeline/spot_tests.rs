@@ -263,6 +263,45 @@ fn in_speech_a_smile_the_classifier_confirms_is_an_event_but_teeth_or_a_corner_a
     assert_one_event_at(&s, 150, "expression:happy");
 }
 
+#[test]
+fn in_speech_a_micro_smile_the_classifier_confirms_is_an_event_but_a_flicker_confirms_nothing() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The corners rise 5 units (under the 6 speech asks of a corner alone) for 0.23 s at 90
+    // while the classifier flickers happy for one frame, and the same at 150 while it reads
+    // happy for the whole 0.23 s (shorter than the hold that keeps it from starting episodes
+    // alone).
+    add(&mut f, 5, 90..97, 0.05);
+    add(&mut f, 6, 90..97, 0.05);
+    add(&mut f, 5, 150..157, 0.05);
+    add(&mut f, 6, 150..157, 0.05);
+    let exprs = classes(
+        300,
+        |i| i == 93 || (150..157).contains(&i),
+        [0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
+    );
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_one_event_at(&s, 150, "lip_corner_pull_left");
+    assert_eq!(s.events[0].kind, EventKind::Micro);
+}
+
+#[test]
+fn in_speech_a_word_said_wide_joins_a_smile_but_does_not_stretch_it() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // A word said wide holds the mouth open from 130 to 170; a micro smile at 150.
+    add(&mut f, MOUTH_OPEN, 130..170, 0.5);
+    add(&mut f, 5, 150..157, 0.15);
+    add(&mut f, 6, 150..157, 0.15);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_one_event_at(&s, 150, "mouth_open");
+    let e = &s.events[0];
+    assert!(e.offset_frame <= 158 && e.kind == EventKind::Micro, "{e:?}");
+}
+
 /// Talking: the mouth opens and closes at syllable rate and drags the lip corners with it.
 fn talking_dragging_corners(f: &mut [Option<[f64; NUM_FEATURES]>], range: std::ops::Range<usize>) {
     for i in range {
