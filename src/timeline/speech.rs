@@ -66,9 +66,9 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
         }
         let syllable = swings[k..=j].windows(2).any(|w| w[1] - w[0] <= syllable);
         if j + 1 - k >= MIN_SWINGS && syllable {
-            // Speech that runs into the clip's start or end (in live mode: now) is taken to go on
-            // past it, as a breath within speech would be: the mouth opening at the edge is a
-            // syllable whose swing is not seen whole.
+            // Speech that runs into the clip's start or end (a live recording stopped
+            // mid-sentence) goes on past it: the mouth opening at the edge is a syllable whose
+            // swing is not seen whole.
             let a = if swings[k] <= max_gap {
                 0
             } else {
@@ -186,8 +186,7 @@ mod tests {
     fn speech_running_into_the_clip_edges_is_speech_up_to_them() {
         let fps = 30.0;
         // Syllables every 6 frames from frame 9 to 290 of 300: the clip cuts the talk at both
-        // ends, so its first and last frames are speech too (live mode: the person is still
-        // talking now).
+        // ends, so its first and last frames are speech too.
         let m: Vec<f64> = (0..300)
             .map(|i| {
                 if (9..290).contains(&i) && (i / 6) % 2 == 1 {
