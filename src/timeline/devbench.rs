@@ -35,6 +35,11 @@ pub struct DevClip {
     /// `expression` for clips with episodes; for controls what happens in them (talking,
     /// head-motion, lighting, ...).
     pub kind: String,
+    /// Who is in the clip, where one person's footage is cut into several clips: controls of one
+    /// person and kind share one host's spliced clips, so a face does not weigh more for being
+    /// cut finer. By default each clip is its own person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
     pub episodes: Vec<Episode>,
 }
 
@@ -107,7 +112,8 @@ pub struct Found {
     pub found: usize,
 }
 
-/// Spliced clips per host and burst length class.
+/// Spliced clips per host (per person, where a person's footage is cut into several clips) and
+/// burst length class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DevBenchOptions {
     pub clips_per_host: usize,
@@ -354,9 +360,22 @@ pub fn evaluate_split(
     if sources.is_empty() {
         return score;
     }
+    // Spliced clips per person and kind, spread over their clips.
+    let mut people: Vec<((&str, &str), Vec<(&DevClip, &Timeline)>)> = Vec::new();
+    for (clip, timeline) in hosts {
+        let who = (
+            clip.kind.as_str(),
+            clip.person.as_deref().unwrap_or(&clip.file),
+        );
+        match people.iter_mut().find(|(p, _)| *p == who) {
+            Some((_, theirs)) => theirs.push((clip, timeline)),
+            None => people.push((who, vec![(clip, timeline)])),
+        }
+    }
     let mut rng = Rng(options.seed);
-    for (host_clip, host) in hosts {
+    for (_, theirs) in &people {
         for k in 0..options.clips_per_host {
+            let (host_clip, host) = theirs[k % theirs.len()];
             let (kind, lengths) = if k % 2 == 0 {
                 (EventKind::Micro, options.micro_frames)
             } else {

@@ -19,6 +19,8 @@ use super::features::{
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use crate::face::EXPRESSIONS;
 
+/// The apex is the first frame within this share of the episode's strongest.
+const APEX_SHARE: f64 = 0.95;
 /// Seconds around speech where the classifier alone starts no episode.
 const NEAR_SPEECH_S: f64 = 0.5;
 /// In speech a classifier channel confirms a landmark movement where it holds this long
@@ -40,6 +42,8 @@ pub struct SpotOptions {
     pub high_in_speech: f64,
     /// Activation a landmark channel moving alone must reach.
     pub high_alone: f64,
+    /// The same in speech: words pull one lip corner alone up to 6–7 units now and then.
+    pub high_alone_in_speech: f64,
     /// Shortest episode (seconds) seen by the expression classifier alone.
     pub classifier_min_s: f64,
     /// Activation down to which an episode extends around its peak.
@@ -69,6 +73,7 @@ impl Default for SpotOptions {
             high: 4.0,
             high_in_speech: 6.0,
             high_alone: 6.0,
+            high_alone_in_speech: 7.0,
             classifier_min_s: 0.15,
             low: 2.0,
             min_duration_s: 0.06,
@@ -364,11 +369,16 @@ pub fn spot_series(
         if channels.iter().all(|&c| c >= NUM_FEATURES) && duration < options.classifier_min_s {
             continue;
         }
-        // One landmark channel alone, barely above the noise: head motion and light shifting the
-        // points look like this; an expression moves more or several channels.
+        // One landmark channel alone, barely above the noise: head motion, light and words
+        // shifting the points look like this; an expression moves more or several channels.
         if let [c] = channels[..] {
             let peak = activation[c][s..=e].iter().copied().fold(0.0, f64::max);
-            if c < NUM_FEATURES && !is_eye_feature(c) && peak < options.high_alone {
+            let bar = if speech[s..=e].contains(&true) {
+                options.high_alone_in_speech
+            } else {
+                options.high_alone
+            };
+            if c < NUM_FEATURES && !is_eye_feature(c) && peak < bar {
                 continue;
             }
         }
@@ -421,18 +431,19 @@ pub fn spot_series(
             }
         }
 
-        // Apex: where the moving channels together are strongest (capped so one runaway
-        // channel does not decide alone).
+        // Apex: where the moving channels together first come within 5 % of their strongest
+        // (each capped so one runaway channel does not decide alone). An expression held at its
+        // peak is a plateau, and the plateau's maximum frame would move with every pixel level
+        // the decoder rounds differently; its first frame does not.
+        let total = |i: usize| {
+            channels
+                .iter()
+                .map(|&c| activation[c][i].min(10.0))
+                .sum::<f64>()
+        };
+        let strongest = (s..=e).map(total).fold(0.0, f64::max);
         let apex = (s..=e)
-            .max_by(|&a, &b| {
-                let total = |i: usize| {
-                    channels
-                        .iter()
-                        .map(|&c| activation[c][i].min(10.0))
-                        .sum::<f64>()
-                };
-                total(a).total_cmp(&total(b))
-            })
+            .find(|&i| total(i) >= APEX_SHARE * strongest)
             .unwrap_or(s);
         let mut moves: Vec<ChannelMove> = channels
             .iter()

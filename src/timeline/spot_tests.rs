@@ -288,6 +288,19 @@ fn in_speech_a_micro_smile_the_classifier_confirms_is_an_event_but_a_flicker_con
 }
 
 #[test]
+fn in_speech_one_lip_corner_alone_must_move_more_than_words_pull_it() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The right corner alone: 6.5 units for 0.5 s at 90 (words pull a corner that far now and
+    // then), 9 units at 180 (a one-sided smile).
+    add(&mut f, 6, 90..105, 0.065);
+    add(&mut f, 6, 180..195, 0.09);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_one_event_at(&s, 180, "lip_corner_pull_right");
+}
+
+#[test]
 fn in_speech_a_word_said_wide_joins_a_smile_but_does_not_stretch_it() {
     let (t, idx, mut f) = still(300);
     talking(&mut f);
