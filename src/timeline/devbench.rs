@@ -334,7 +334,8 @@ pub fn evaluate_split(
         ..SplitScore::default()
     };
     let mut sources = Vec::new();
-    let mut hosts = Vec::new();
+    // Hosts per person and kind (each clip its own person unless annotated otherwise).
+    let mut people: Vec<((&str, &str), Vec<(&DevClip, &Timeline)>)> = Vec::new();
     for (clip, timeline) in clips {
         if clip.episodes.is_empty() {
             let c = score.controls.entry(clip.kind.clone()).or_default();
@@ -343,7 +344,14 @@ pub fn evaluate_split(
             c.events += spot(timeline, spot_options).events.len();
             c.false_per_minute = c.events as f64 / c.minutes.max(1e-9);
             if timeline.records.len() > 1 {
-                hosts.push((clip, timeline));
+                let who = (
+                    clip.kind.as_str(),
+                    clip.person.as_deref().unwrap_or(&clip.file),
+                );
+                match people.iter_mut().find(|(p, _)| *p == who) {
+                    Some((_, theirs)) => theirs.push((clip, timeline)),
+                    None => people.push((who, vec![(clip, timeline)])),
+                }
             }
         } else {
             let truth = episode_frames(clip, timeline);
@@ -360,18 +368,7 @@ pub fn evaluate_split(
     if sources.is_empty() {
         return score;
     }
-    // Spliced clips per person and kind, spread over their clips.
-    let mut people: Vec<((&str, &str), Vec<(&DevClip, &Timeline)>)> = Vec::new();
-    for (clip, timeline) in hosts {
-        let who = (
-            clip.kind.as_str(),
-            clip.person.as_deref().unwrap_or(&clip.file),
-        );
-        match people.iter_mut().find(|(p, _)| *p == who) {
-            Some((_, theirs)) => theirs.push((clip, timeline)),
-            None => people.push((who, vec![(clip, timeline)])),
-        }
-    }
+    // A person's spliced clips are spread over their clips.
     let mut rng = Rng(options.seed);
     for (_, theirs) in &people {
         for k in 0..options.clips_per_host {

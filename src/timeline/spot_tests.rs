@@ -50,6 +50,12 @@ fn add(feats: &mut [Option<[f64; NUM_FEATURES]>], c: usize, range: std::ops::Ran
     }
 }
 
+/// Both lip corners pulled by `v` over `range`.
+fn smile(feats: &mut [Option<[f64; NUM_FEATURES]>], range: std::ops::Range<usize>, v: f64) {
+    add(feats, LIP_CORNER_PULL_LEFT, range.clone(), v);
+    add(feats, LIP_CORNER_PULL_RIGHT, range, v);
+}
+
 #[test]
 fn a_brief_movement_is_micro_and_a_long_one_macro() {
     let (t, idx, mut f) = still(300);
@@ -151,8 +157,7 @@ fn in_speech_the_classifier_alone_is_not_an_event_but_a_held_smile_is() {
     assert!(s.events.is_empty(), "{:?}", s.events);
     assert!(!s.talking.is_empty());
     // A smile held while talking: both lip corners pulled for 0.8 s.
-    add(&mut f, 5, 170..194, 0.15);
-    add(&mut f, 6, 170..194, 0.15);
+    smile(&mut f, 170..194, 0.15);
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(
@@ -175,8 +180,7 @@ fn a_micro_smile_while_talking_is_an_event() {
     let (t, idx, mut f) = still(300);
     talking(&mut f);
     // Both lip corners pulled for 7 frames (0.23 s) in the middle of speech.
-    add(&mut f, 5, 150..157, 0.15);
-    add(&mut f, 6, 150..157, 0.15);
+    smile(&mut f, 150..157, 0.15);
     let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
     assert!(!s.talking.is_empty());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
@@ -209,8 +213,7 @@ fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it()
     talking(&mut f);
     // The words move the right lip corner a little (2.5 units) for 0.33 s, then a micro smile.
     add(&mut f, 6, 140..150, 0.025);
-    add(&mut f, 5, 150..157, 0.15);
-    add(&mut f, 6, 150..157, 0.15);
+    smile(&mut f, 150..157, 0.15);
     let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(
@@ -247,10 +250,8 @@ fn in_speech_a_smile_the_classifier_confirms_is_an_event_but_teeth_or_a_corner_a
     // The corners rise 5 units (under the 6 speech asks of a corner alone) for 0.4 s at 90 with
     // no change of class, and for 0.5 s at 150 while the classifier reads happy; at 200 the
     // classifier reads happy for 0.5 s (teeth) with the corners still.
-    add(&mut f, 5, 90..102, 0.05);
-    add(&mut f, 6, 90..102, 0.05);
-    add(&mut f, 5, 150..165, 0.05);
-    add(&mut f, 6, 150..165, 0.05);
+    smile(&mut f, 90..102, 0.05);
+    smile(&mut f, 150..165, 0.05);
     let happy = |i: usize| (150..165).contains(&i) || (200..215).contains(&i);
     let exprs = classes(
         300,
@@ -271,10 +272,8 @@ fn in_speech_a_micro_smile_the_classifier_confirms_is_an_event_but_a_flicker_con
     // while the classifier flickers happy for one frame, and the same at 150 while it reads
     // happy for the whole 0.23 s (shorter than the hold that keeps it from starting episodes
     // alone).
-    add(&mut f, 5, 90..97, 0.05);
-    add(&mut f, 6, 90..97, 0.05);
-    add(&mut f, 5, 150..157, 0.05);
-    add(&mut f, 6, 150..157, 0.05);
+    smile(&mut f, 90..97, 0.05);
+    smile(&mut f, 150..157, 0.05);
     let exprs = classes(
         300,
         |i| i == 93 || (150..157).contains(&i),
@@ -306,8 +305,7 @@ fn in_speech_a_word_said_wide_joins_a_smile_but_does_not_stretch_it() {
     talking(&mut f);
     // A word said wide holds the mouth open from 130 to 170; a micro smile at 150.
     add(&mut f, MOUTH_OPEN, 130..170, 0.5);
-    add(&mut f, 5, 150..157, 0.15);
-    add(&mut f, 6, 150..157, 0.15);
+    smile(&mut f, 150..157, 0.15);
     let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "mouth_open");
@@ -335,8 +333,7 @@ fn lip_corners_dragged_by_the_mouth_in_speech_are_not_events_but_a_smile_in_spee
     assert!(s.events.is_empty(), "{:?}", s.events);
     assert!(!s.talking.is_empty());
     // A 0.4 s smile while talking: both corners pulled.
-    add(&mut f, 5, 150..162, 0.12);
-    add(&mut f, 6, 150..162, 0.12);
+    smile(&mut f, 150..162, 0.12);
     let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!((s.events[0].onset_frame as i64 - 150).abs() <= 2);
