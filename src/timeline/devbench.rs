@@ -322,6 +322,9 @@ fn event_intervals(
         .collect()
 }
 
+/// One person's control clips of one kind, with their timelines.
+type PersonsClips<'a> = Vec<(&'a DevClip, &'a Timeline)>;
+
 /// Scores one split: `clips` are the split's annotated clips with their analysed timelines.
 pub fn evaluate_split(
     split: &str,
@@ -335,7 +338,7 @@ pub fn evaluate_split(
     };
     let mut sources = Vec::new();
     // Hosts per person and kind (each clip its own person unless annotated otherwise).
-    let mut people: Vec<((&str, &str), Vec<(&DevClip, &Timeline)>)> = Vec::new();
+    let mut people: Vec<((&str, &str), PersonsClips)> = Vec::new();
     for (clip, timeline) in clips {
         if clip.episodes.is_empty() {
             let c = score.controls.entry(clip.kind.clone()).or_default();
