@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+. scripts/vulkan-loader.sh
 CLIP=assets/sample.mp4
 MODELS=node_modules/@vladmandic/face-api/model
 cargo build --release --example bench_dense --example decode_frames
@@ -23,6 +24,7 @@ if [ "${1:-}" = "--pack" ]; then
   mkdir -p "$dir/models"
   # Compressed: the whole folder travels to the GPU machine (a few tens of MB at most).
   strip -o "$dir/bench_dense" "$BIN" && gzip -f -1 "$dir/bench_dense"
+  pack_vulkan_loader "$dir"
   cp "$MODELS"/tiny_face_detector_model* "$MODELS"/face_landmark_68_model* "$MODELS"/face_expression_model* "$dir/models/"
   size=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$CLIP")
   target/release/examples/decode_frames "$CLIP" | gzip -1 > "$dir/frames.rgb.gz"
@@ -30,7 +32,8 @@ if [ "${1:-}" = "--pack" ]; then
 #!/usr/bin/env bash
 # Native GPU benchmark on a bare machine (made by scripts/bench-gpu.sh --pack).
 set -e
-cd "\$(dirname "\$0")"
+$(vulkan_loader_fallback)
+cd "\$here"
 tmp=\$(mktemp -d)
 gunzip -c bench_dense.gz > "\$tmp/bench_dense" && chmod +x "\$tmp/bench_dense"
 gunzip -c frames.rgb.gz > "\$tmp/frames.rgb"

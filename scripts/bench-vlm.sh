@@ -17,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+. scripts/vulkan-loader.sh
 CLIP=assets/sample.mp4
 OUT=target/vlm-bench
 cargo build --release --example bench_vlm --bin emolens
@@ -30,13 +31,16 @@ if [ "${1:-}" = "--pack" ]; then
   mkdir -p "$dir"
   strip -o "$dir/bench_vlm" "$BIN" && gzip -f -1 "$dir/bench_vlm"
   cp "$OUT/prompt.json" "$dir/prompt.json"
-  cat > "$dir/run.sh" <<'EOF'
+  pack_vulkan_loader "$dir"
+  { cat <<'EOF'
 #!/usr/bin/env bash
 # SmolVLM at real size on a bare GPU machine (made by scripts/bench-vlm.sh --pack): each
 # checkpoint is synthesised here (seeded random weights), measured, then deleted. Every step has a
 # timeout and the whole run stops within BUDGET seconds (default 280).
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
+EOF
+  vulkan_loader_fallback
+  cat <<'EOF'
 work=${WORK:-$(mktemp -d)}
 [ -n "${WORK:-}" ] || trap 'rm -rf "$work"' EXIT
 gunzip -c "$here/bench_vlm.gz" > "$work/bench_vlm" && chmod +x "$work/bench_vlm"
@@ -76,6 +80,7 @@ for m in ${MODELS:-256m 500m}; do
 done
 echo "run.sh: done $(date -u +%H:%M:%S)"
 EOF
+  } > "$dir/run.sh"
   chmod +x "$dir/run.sh"
   echo "bench-vlm: packed into $dir ($(du -sh "$dir" | cut -f1))"
   exit 0
