@@ -2,9 +2,9 @@
 //!
 //! Each channel (13 action features, 6 expression probabilities) is first turned into an
 //! activation against the baseline ([`super::activation`]). A channel is active where its
-//! activation passes a high threshold, extended by hysteresis down to a low one; overlapping
-//! active stretches of all channels form one episode. In speech the thresholds rise and the
-//! classifier must hold. Episodes that only move the eyes briefly are blinks; episodes that only
+//! activation passes a high threshold, extended by hysteresis down to a low one (or half its
+//! peak, for a strong movement); overlapping active stretches of all channels form one episode.
+//! In speech the thresholds rise and the classifier must hold. Episodes that only move the eyes briefly are blinks; episodes that only
 //! move the mouth back and forth are talking.
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,11 @@ const CONFIRM_HOLD_S: f64 = 0.07;
 /// episode extends over them only down to this activation (else a smile absorbs the syllables
 /// around it).
 const LOW_IN_SPEECH: f64 = 3.0;
+/// A channel's active stretch ends where it falls below this share of its own peak (or `low`,
+/// whichever is higher): its width at half maximum. A strong movement ends where it falls back,
+/// not where the face's own slow offset (light, a held pose, the running baseline catching up)
+/// keeps the channel just above `low`, which would stretch the event and merge it with the next.
+const PEAK_SHARE: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -301,17 +306,31 @@ pub fn spot_series(
                 }
             };
             if (start..=end).any(seeds) {
-                stretches.push((start, end, c));
+                let peak = a[start..=end].iter().copied().fold(0.0, f64::max);
+                let floor = PEAK_SHARE * peak;
+                let (mut s, mut e) = (start, end);
+                while s < e && a[s] < floor {
+                    s += 1;
+                }
+                while e > s && a[e] < floor {
+                    e -= 1;
+                }
+                stretches.push((s, e, c));
             }
         }
     }
     stretches.sort();
-    // In speech the mouth's opening channels follow the words: they join an episode that other
-    // channels make (so it says the mouth moved too) but do not stretch its bounds over the
-    // syllables around it.
-    let (speaking_mouth, stretches): (Vec<_>, Vec<_>) =
+    // In speech the mouth's opening channels follow the words, and so does the classifier (an
+    // open vowel reads surprised, teeth happy, a face it reads sad at rest stays sad after a
+    // frown): a mouth stretch in speech, or a classifier stretch that starts in speech, joins
+    // the episode other channels make (so it says what moved) but does not stretch its bounds.
+    let (following_speech, stretches): (Vec<_>, Vec<_>) =
         stretches.into_iter().partition(|&(s, e, c)| {
-            c < NUM_FEATURES && is_mouth_feature(c) && speech[s..=e].contains(&true)
+            if c >= NUM_FEATURES {
+                speech[s]
+            } else {
+                is_mouth_feature(c) && speech[s..=e].contains(&true)
+            }
         });
 
     // Union across channels, merging short visible gaps.
@@ -330,7 +349,7 @@ pub fn spot_series(
         }
         episodes.push((s, e, vec![c]));
     }
-    for &(s, e, c) in &speaking_mouth {
+    for &(s, e, c) in &following_speech {
         for episode in episodes.iter_mut().filter(|ep| s <= ep.1 && ep.0 <= e) {
             if !episode.2.contains(&c) {
                 episode.2.push(c);

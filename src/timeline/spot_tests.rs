@@ -74,6 +74,21 @@ fn a_brief_movement_is_micro_and_a_long_one_macro() {
 }
 
 #[test]
+fn a_strong_movement_ends_where_it_falls_back_not_where_a_slight_offset_stays() {
+    let (t, idx, mut f) = still(300);
+    smile(&mut f, 60..72, 0.15);
+    // The left corner stays 2.5 units off for 1.3 s after (light, the baseline catching up).
+    add(&mut f, LIP_CORNER_PULL_LEFT, 72..110, 0.025);
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_one_event_at(&s, 60, "lip_corner_pull_right");
+    assert!(
+        (s.events[0].offset_frame as i64 - 71).abs() <= 2,
+        "{:?}",
+        s.events[0]
+    );
+}
+
+#[test]
 fn blinks_are_not_events_but_long_eye_closures_are() {
     let (t, idx, mut f) = still(300);
     // Blinks: both eyes shut for 4 frames (0.13 s).
@@ -241,6 +256,28 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "brow_lower");
     assert_one_event_at(&s, 150, "expression:sad");
+}
+
+#[test]
+fn in_speech_the_classifier_reading_on_after_a_frown_does_not_stretch_it() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // A 0.3-s frown at 150; the classifier reads sad there and for 0.5 s after, as the words go
+    // on (it reads this face sad now and then).
+    add(&mut f, 2, 150..159, 0.08);
+    let exprs = classes(
+        300,
+        |i| (150..174).contains(&i),
+        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
+    );
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert_one_event_at(&s, 150, "expression:sad");
+    assert!(
+        (s.events[0].offset_frame as i64 - 158).abs() <= 2,
+        "{:?}",
+        s.events[0]
+    );
 }
 
 #[test]
