@@ -471,17 +471,17 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.887 (micro 0.849, talking hosts 0.854) with 17 talking controls of 9
-            // people (1.8 min); the target is 0.9. Bursts reach their apex (they took only the
-            // first frames of each onset before, and scored 0.751 here).
-            assert!(s.spliced.f1 >= 0.86, "dev spliced F1 {}", s.spliced.f1);
+            // Measured 0.905 (micro 0.880, talking hosts 0.870) with 17 talking controls of 9
+            // people (1.8 min); the target is 0.9 for both. Bursts reach their apex (they took
+            // only the first frames of each onset before, and scored 0.751 here).
+            assert!(s.spliced.f1 >= 0.88, "dev spliced F1 {}", s.spliced.f1);
             assert!(
-                s.spliced_micro.f1 >= 0.82,
+                s.spliced_micro.f1 >= 0.85,
                 "dev spliced micro F1 {}",
                 s.spliced_micro.f1
             );
             let talking = &s.spliced_by_host["talking"];
-            assert!(talking.f1 >= 0.83, "dev spliced into talking: {talking:?}");
+            assert!(talking.f1 >= 0.85, "dev spliced into talking: {talking:?}");
             // Talking included: speech is a span, not a run of events.
             for (kind, c) in &s.controls {
                 assert!(c.false_per_minute <= 1.0, "dev {kind}: {c:?}");

@@ -2,8 +2,8 @@
 //!
 //! Each channel (13 action features, 6 expression probabilities) is first turned into an
 //! activation against the baseline ([`super::activation`]). A channel is active where its
-//! activation passes a high threshold, extended by hysteresis down to a low one (or half its
-//! peak, for a strong movement); overlapping active stretches of all channels form one episode.
+//! activation passes a high threshold, extended by hysteresis down to a low one (or a quarter
+//! of its peak, for a strong movement); overlapping active stretches of all channels form one episode.
 //! In speech the thresholds rise and the classifier must hold. Episodes that only move the eyes briefly are blinks; episodes that only
 //! move the mouth back and forth are talking.
 
@@ -31,10 +31,11 @@ const CONFIRM_HOLD_S: f64 = 0.07;
 /// around it).
 const LOW_IN_SPEECH: f64 = 3.0;
 /// A channel's active stretch ends where it falls below this share of its own peak (or `low`,
-/// whichever is higher): its width at half maximum. A strong movement ends where it falls back,
-/// not where the face's own slow offset (light, a held pose, the running baseline catching up)
-/// keeps the channel just above `low`, which would stretch the event and merge it with the next.
-const PEAK_SHARE: f64 = 0.5;
+/// whichever is higher). A strong movement ends where it falls back, not where the face's own
+/// slow offset (light, a held pose, the running baseline catching up) keeps the channel just
+/// above `low`, which would stretch the event and merge it with the next. A quarter, not half:
+/// a burst that rises and falls evenly (a triangle) is half as wide at half its peak.
+const PEAK_SHARE: f64 = 0.25;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
