@@ -239,14 +239,10 @@ pub fn spot_series(
     // lasts 0.2 s, shorter than the hold that keeps the classifier from starting episodes on its
     // own, and the landmark channel must move with it anyway.
     let confirm_hold = (CONFIRM_HOLD_S * fps).round() as usize;
-    let confirming: Vec<Vec<f64>> = (0..NUM_CHANNELS)
-        .map(|c| {
-            if c >= NUM_FEATURES {
-                hold_in(&activation[c], &speech, confirm_hold)
-            } else {
-                Vec::new()
-            }
-        })
+    // Per classifier channel (index `c - NUM_FEATURES`).
+    let confirming: Vec<Vec<f64>> = activation[NUM_FEATURES..]
+        .iter()
+        .map(|a| hold_in(a, &speech, confirm_hold))
         .collect();
     // Only the classifier and the mouth's opening channels (which follow every syllable) are
     // held: an opening over 0.3 s would also erase a micro-expression's lip-corner movement
@@ -263,7 +259,7 @@ pub fn spot_series(
     let confirmed = |c: usize, i: usize| {
         let pairs = |landmark: usize, class: usize| {
             activation[landmark][i] >= options.high
-                && confirming[class][i] >= options.high
+                && confirming[class - NUM_FEATURES][i] >= options.high
                 && fits(landmark, class)
         };
         if c < NUM_FEATURES {
@@ -455,16 +451,19 @@ pub fn spot_series(
         // (each capped so one runaway channel does not decide alone). An expression held at its
         // peak is a plateau, and the plateau's maximum frame would move with every pixel level
         // the decoder rounds differently; its first frame does not.
-        let total = |i: usize| {
-            channels
-                .iter()
-                .map(|&c| activation[c][i].min(10.0))
-                .sum::<f64>()
-        };
-        let strongest = (s..=e).map(total).fold(0.0, f64::max);
-        let apex = (s..=e)
-            .find(|&i| total(i) >= APEX_SHARE * strongest)
-            .unwrap_or(s);
+        let total: Vec<f64> = (s..=e)
+            .map(|i| {
+                channels
+                    .iter()
+                    .map(|&c| activation[c][i].min(10.0))
+                    .sum::<f64>()
+            })
+            .collect();
+        let strongest = total.iter().copied().fold(0.0, f64::max);
+        let apex = s + total
+            .iter()
+            .position(|&t| t >= APEX_SHARE * strongest)
+            .unwrap_or(0);
         let mut moves: Vec<ChannelMove> = channels
             .iter()
             .map(|&c| {
