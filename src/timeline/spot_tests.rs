@@ -238,6 +238,16 @@ fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it()
     );
 }
 
+/// The classifier reads sad (0.7) over `range`, neutral elsewhere.
+fn sad_over(n: usize, range: std::ops::Range<usize>) -> Vec<Option<[f64; 7]>> {
+    classes(
+        n,
+        |i| range.contains(&i),
+        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
+    )
+}
+
 #[test]
 fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not() {
     let (t, idx, mut f) = still(300);
@@ -246,12 +256,7 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
     // classifier reads sad there.
     add(&mut f, 2, 90..99, 0.06);
     add(&mut f, 2, 150..174, 0.06);
-    let exprs = classes(
-        300,
-        |i| (150..174).contains(&i),
-        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
-        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
-    );
+    let exprs = sad_over(300, 150..174);
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "brow_lower");
@@ -265,12 +270,7 @@ fn in_speech_the_classifier_reading_on_after_a_frown_does_not_stretch_it() {
     // A 0.3-s frown at 150; the classifier reads sad there and for 0.5 s after, as the words go
     // on (it reads this face sad now and then).
     add(&mut f, 2, 150..159, 0.08);
-    let exprs = classes(
-        300,
-        |i| (150..174).contains(&i),
-        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
-        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
-    );
+    let exprs = sad_over(300, 150..174);
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert_one_event_at(&s, 150, "expression:sad");
     assert!(
