@@ -471,8 +471,8 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.905 (micro 0.880, talking hosts 0.870) with 17 talking controls of 9
-            // people (1.8 min); the target is 0.9 for both. Bursts reach their apex (they took
+            // Measured 0.906 (micro 0.883, talking hosts 0.870) with 17 talking controls of 9
+            // people (1.8 min) and a lean; the target is 0.9 for both. Bursts reach their apex (they took
             // only the first frames of each onset before, and scored 0.751 here).
             assert!(s.spliced.f1 >= 0.88, "dev spliced F1 {}", s.spliced.f1);
             assert!(
