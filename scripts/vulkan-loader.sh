@@ -26,7 +26,8 @@ fi
 egl=$(ldconfig -p | awk '/libEGL_nvidia\.so\.0 .*x86-64/ {print $NF; exit}')
 if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -n "$egl" ]; then
   icd=$(mktemp --suffix=.json)
-  printf '{"file_format_version": "1.0.1", "ICD": {"library_path": "%s", "api_version": "1.3.0"}}\n' "$egl" > "$icd"
+  printf '{"file_format_version": "1.0.1", "ICD": {"library_path": "%s", "api_version": "%s"}}\n' \
+    "$egl" 1.3.0 > "$icd"
   export VK_ICD_FILENAMES="$icd"
   echo "run.sh: Vulkan through NVIDIA's EGL driver library ($egl)"
 fi

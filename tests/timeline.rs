@@ -472,8 +472,8 @@ fn spotting_on_the_real_clip_development_set() {
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
             // Measured 0.906 (micro 0.883, talking hosts 0.870) with 17 talking controls of 9
-            // people (1.8 min) and a lean; the target is 0.9 for both. Bursts reach their apex (they took
-            // only the first frames of each onset before, and scored 0.751 here).
+            // people (1.8 min) and a lean; the target is 0.9 for both. Bursts reach their apex
+            // (they took only the first frames of each onset before, and scored 0.751 here).
             assert!(s.spliced.f1 >= 0.88, "dev spliced F1 {}", s.spliced.f1);
             assert!(
                 s.spliced_micro.f1 >= 0.85,

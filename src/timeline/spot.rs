@@ -3,9 +3,9 @@
 //! Each channel (13 action features, 6 expression probabilities) is first turned into an
 //! activation against the baseline ([`super::activation`]). A channel is active where its
 //! activation passes a high threshold, extended by hysteresis down to a low one (or a quarter
-//! of its peak, for a strong movement); overlapping active stretches of all channels form one episode.
-//! In speech the thresholds rise and the classifier must hold. Episodes that only move the eyes briefly are blinks; episodes that only
-//! move the mouth back and forth are talking.
+//! of its peak, for a strong movement); overlapping active stretches of all channels form one
+//! episode. In speech the thresholds rise and the classifier must hold. Episodes that only move
+//! the eyes briefly are blinks; episodes that only move the mouth back and forth are talking.
 
 use serde::{Deserialize, Serialize};
 
