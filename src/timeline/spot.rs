@@ -5,7 +5,8 @@
 //! activation passes a high threshold, extended by hysteresis down to a low one (or a quarter
 //! of its peak, for a strong movement); overlapping active stretches of all channels form one
 //! episode. In speech the thresholds rise and the classifier must hold. Episodes that only move
-//! the eyes briefly are blinks; episodes that only move the mouth back and forth are talking.
+//! the eyes briefly are blinks; episodes that only move the mouth back and forth are talking; the
+//! classifier alone makes an event only where a landmark channel of its class moves too.
 
 use serde::{Deserialize, Serialize};
 
@@ -369,7 +370,7 @@ pub fn spot_series(
         baseline_frames,
         baseline_neutral,
     };
-    for (mut s, mut e, channels) in episodes {
+    for (mut s, mut e, mut channels) in episodes {
         let sharp_active = |i: usize| channels.iter().any(|&c| sharp[c][i] >= options.low);
         while s < e && !sharp_active(s) {
             s += 1;
@@ -382,8 +383,21 @@ pub fn spot_series(
             continue;
         }
         // The classifier alone for a few frames: a per-frame network's flicker, not a face.
-        if channels.iter().all(|&c| c >= NUM_FEATURES) && duration < options.classifier_min_s {
-            continue;
+        if channels.iter().all(|&c| c >= NUM_FEATURES) {
+            if duration < options.classifier_min_s {
+                continue;
+            }
+            // The classifier reading a face that did not move (light, pose, a per-frame
+            // misreading) is no event: a landmark channel of its class must move with it, if
+            // only to `low`, and the event names it.
+            let support: Vec<usize> = (0..NUM_FEATURES)
+                .filter(|&b| channels.iter().any(|&k| fits(b, k)))
+                .filter(|&b| activation[b][s..=e].iter().any(|&v| v >= options.low))
+                .collect();
+            if support.is_empty() {
+                continue;
+            }
+            channels.extend(support);
         }
         // One landmark channel alone, barely above the noise: head motion, light and words
         // shifting the points look like this; an expression moves more or several channels.

@@ -134,18 +134,27 @@ fn faceless_frames_split_and_never_hold_events() {
 }
 
 #[test]
-fn a_rise_of_an_expression_class_alone_is_an_event() {
-    let (t, idx, f) = still(200);
+fn a_rise_of_an_expression_class_is_an_event_where_a_channel_of_its_class_moves_slightly() {
+    let (t, idx, mut f) = still(200);
     let exprs = classes(
         200,
         |i| (100..130).contains(&i),
         [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8],
         [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01],
     );
+    // The classifier alone, on a face that does not move: no event.
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(s.events.is_empty(), "{:?}", s.events);
+    // The inner brows rise by 3 units of jitter (under `high`), and the mouth opens as much
+    // (which surprise does not name): the event names the classifier and the brows.
+    add(&mut f, INNER_BROW_RAISE, 105..125, 0.036);
+    add(&mut f, MOUTH_OPEN, 105..125, 0.03);
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1);
     let e = &s.events[0];
     assert_eq!(e.moves[0].name, "expression:surprised");
+    let names: Vec<&str> = e.moves.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["expression:surprised", "inner_brow_raise"]);
     assert_eq!(
         e.expression_sequence,
         vec!["neutral", "surprised", "neutral"]
@@ -210,13 +219,16 @@ fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it()
     let (t, idx, mut f) = still(400);
     talking(&mut f);
     // Happy for 8 frames 0.2 s after the last syllable (the mouth closing on a smile-like
-    // vowel), and again, the same, 4 s later with no speech around.
+    // vowel), and again, the same, 4 s later with no speech around; both times the lip corners
+    // pull slightly (3 units of jitter, under `high`).
     let exprs = classes(
         400,
         |i| (245..253).contains(&i) || (360..368).contains(&i),
         [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0],
         [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
     );
+    smile(&mut f, 245..253, 0.03);
+    smile(&mut f, 360..368, 0.03);
     let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(s.events[0].onset_frame >= 355, "{:?}", s.events[0]);
