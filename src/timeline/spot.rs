@@ -318,18 +318,25 @@ pub fn spot_series(
         }
     }
     stretches.sort();
-    // In speech the mouth's opening channels follow the words, and so does the classifier (an
-    // open vowel reads surprised, teeth happy, a face it reads sad at rest stays sad after a
-    // frown): a mouth stretch in speech, or a classifier stretch that starts in speech, joins
-    // the episode other channels make (so it says what moved) but does not stretch its bounds.
-    let (following_speech, stretches): (Vec<_>, Vec<_>) =
-        stretches.into_iter().partition(|&(s, e, c)| {
-            if c >= NUM_FEATURES {
-                speech[s]
-            } else {
-                is_mouth_feature(c) && speech[s..=e].contains(&true)
-            }
-        });
+    // Some stretches join the episode other channels make (so it says what moved) but do not
+    // stretch its bounds. In speech the mouth's opening channels follow the words, and so does
+    // the classifier (an open vowel reads surprised, teeth happy). Anywhere the classifier lags
+    // the face and reads on after it (a face it reads sad at rest stays sad after a frown): where
+    // the landmarks moved, they say when.
+    let mouth_in_speech =
+        |s: usize, e: usize, c: usize| is_mouth_feature(c) && speech[s..=e].contains(&true);
+    let landmark: Vec<(usize, usize)> = stretches
+        .iter()
+        .filter(|&&(s, e, c)| c < NUM_FEATURES && !mouth_in_speech(s, e, c))
+        .map(|&(s, e, _)| (s, e))
+        .collect();
+    let (following, stretches): (Vec<_>, Vec<_>) = stretches.into_iter().partition(|&(s, e, c)| {
+        if c >= NUM_FEATURES {
+            speech[s] || landmark.iter().any(|&(ls, le)| s <= le && ls <= e)
+        } else {
+            mouth_in_speech(s, e, c)
+        }
+    });
 
     // Union across channels, merging short visible gaps.
     let merge_gap = (options.merge_gap_s / frame_s).round() as usize;
@@ -347,7 +354,7 @@ pub fn spot_series(
         }
         episodes.push((s, e, vec![c]));
     }
-    for &(s, e, c) in &following_speech {
+    for &(s, e, c) in &following {
         for episode in episodes.iter_mut().filter(|ep| s <= ep.1 && ep.0 <= e) {
             if !episode.2.contains(&c) {
                 episode.2.push(c);
