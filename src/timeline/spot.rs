@@ -196,6 +196,22 @@ fn channel_name(c: usize) -> String {
     }
 }
 
+/// The largest value (0 for none: activations are never negative).
+fn peak(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
+}
+
+/// `start..=end` narrowed from both ends to the frames where `keep` holds (one frame at least).
+fn trim(mut start: usize, mut end: usize, keep: impl Fn(usize) -> bool) -> (usize, usize) {
+    while start < end && !keep(start) {
+        start += 1;
+    }
+    while end > start && !keep(end) {
+        end -= 1;
+    }
+    (start, end)
+}
+
 fn dominant(p: &[f64; 7]) -> usize {
     (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
 }
@@ -304,15 +320,8 @@ pub fn spot_series(
                 }
             };
             if (start..=end).any(seeds) {
-                let peak = a[start..=end].iter().copied().fold(0.0, f64::max);
-                let floor = PEAK_SHARE * peak;
-                let (mut s, mut e) = (start, end);
-                while s < e && a[s] < floor {
-                    s += 1;
-                }
-                while e > s && a[e] < floor {
-                    e -= 1;
-                }
+                let floor = PEAK_SHARE * peak(&a[start..=end]);
+                let (s, e) = trim(start, end, |i| a[i] >= floor);
                 stretches.push((s, e, c));
             }
         }
@@ -377,14 +386,10 @@ pub fn spot_series(
         baseline_frames,
         baseline_neutral,
     };
-    for (mut s, mut e, mut channels) in episodes {
-        let sharp_active = |i: usize| channels.iter().any(|&c| sharp[c][i] >= options.low);
-        while s < e && !sharp_active(s) {
-            s += 1;
-        }
-        while e > s && !sharp_active(e) {
-            e -= 1;
-        }
+    for (s, e, mut channels) in episodes {
+        let (s, e) = trim(s, e, |i| {
+            channels.iter().any(|&c| sharp[c][i] >= options.low)
+        });
         let duration = times[e] - times[s] + frame_s;
         if duration < options.min_duration_s {
             continue;
@@ -399,7 +404,7 @@ pub fn spot_series(
             // only to `low`, and the event names it.
             let support: Vec<usize> = (0..NUM_FEATURES)
                 .filter(|&b| channels.iter().any(|&k| fits(b, k)))
-                .filter(|&b| activation[b][s..=e].iter().any(|&v| v >= options.low))
+                .filter(|&b| peak(&activation[b][s..=e]) >= options.low)
                 .collect();
             if support.is_empty() {
                 continue;
@@ -409,13 +414,13 @@ pub fn spot_series(
         // One landmark channel alone, barely above the noise: head motion, light and words
         // shifting the points look like this; an expression moves more or several channels.
         if let [c] = channels[..] {
-            let peak = activation[c][s..=e].iter().copied().fold(0.0, f64::max);
+            let strongest = peak(&activation[c][s..=e]);
             let bar = if speech[s..=e].contains(&true) {
                 options.high_alone_in_speech
             } else {
                 options.high_alone
             };
-            if c < NUM_FEATURES && !is_eye_feature(c) && peak < bar {
+            if c < NUM_FEATURES && !is_eye_feature(c) && strongest < bar {
                 continue;
             }
         }
@@ -480,7 +485,7 @@ pub fn spot_series(
                     .sum::<f64>()
             })
             .collect();
-        let strongest = total.iter().copied().fold(0.0, f64::max);
+        let strongest = peak(&total);
         let apex = s + total
             .iter()
             .position(|&t| t >= APEX_SHARE * strongest)
