@@ -354,6 +354,16 @@ impl FaceAnalyzer {
             };
             tracker.note_detection(reason);
             let detected = self.analyze(&[frame]).await?.remove(0);
+            if detected.faces.is_empty() && reason == DetectReason::Edge {
+                // The detector misses some faces that fill the frame; the tracked crop holds
+                // the face as long as its landmarks keep the face's shape.
+                let boxes = tracker.predicted_boxes();
+                let tracked = self.analyze_boxes(&[frame], &[boxes]).await?.remove(0);
+                if tracker.detector_missed(&tracked) {
+                    results.push(tracked);
+                    continue;
+                }
+            }
             tracker.detected(&detected);
             results.push(detected);
         }

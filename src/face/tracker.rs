@@ -304,6 +304,25 @@ impl FaceTracker {
         Ok(boxes)
     }
 
+    /// The boxes the tracked faces are predicted at, wherever they are.
+    pub fn predicted_boxes(&self) -> Vec<(PixelBox, f64)> {
+        self.faces
+            .iter()
+            .map(|f| (f.predicted_box(), f.score))
+            .collect()
+    }
+
+    /// The detector ran and found no face: `frame` is the result at [`Self::predicted_boxes`],
+    /// kept (true) where `tracked` would keep it; otherwise the caller gives the detector's
+    /// result to `detected`.
+    pub fn detector_missed(&mut self, frame: &FrameFaces) -> bool {
+        if self.faces.is_empty() || self.tracked(frame) != Verdict::Keep {
+            return false;
+        }
+        self.stats.detected += 1;
+        true
+    }
+
     /// Counts a detection that `plan` asked for.
     pub fn note_detection(&mut self, reason: DetectReason) {
         match reason {
@@ -482,6 +501,27 @@ mod tests {
         let mut off = FaceTracker::new(TrackingOptions::off());
         off.detected(&frame(vec![face(200.0, 100.0, 100.0)]));
         assert_eq!(off.plan(640, 360), Err(DetectReason::Disabled));
+    }
+
+    #[test]
+    fn a_face_filling_the_frame_that_the_detector_misses_is_followed_while_its_shape_holds() {
+        let mut tracker = FaceTracker::new(TrackingOptions::default());
+        tracker.detected(&frame(vec![face(2.0, 2.0, 356.0)]));
+        assert_eq!(tracker.plan(640, 360), Err(DetectReason::Edge));
+        // The detector found nothing: the crop at the predicted box still holds the face.
+        assert_eq!(tracker.predicted_boxes()[0].0.x, 2.0);
+        assert!(tracker.detector_missed(&frame(vec![face(3.0, 2.0, 356.0)])));
+        assert_eq!(tracker.stats().tracked, 1);
+        assert_eq!(tracker.stats().detected, 2);
+        // What the crop holds is no longer that face's shape: the face is gone.
+        let mut scrambled = face(3.0, 2.0, 356.0);
+        scrambled.landmarks[36][1] -= 150.0;
+        scrambled.landmarks[45][1] += 150.0;
+        assert!(!tracker.detector_missed(&frame(vec![scrambled])));
+        assert!(!tracker.detector_missed(&frame(vec![])));
+        tracker.detected(&frame(vec![]));
+        assert_eq!(tracker.plan(640, 360), Err(DetectReason::NoFace));
+        assert!(!tracker.detector_missed(&frame(vec![])));
     }
 
     #[test]
