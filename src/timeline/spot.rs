@@ -374,7 +374,7 @@ pub fn spot_series(
     let mut out = Spotting {
         events: Vec::new(),
         blinks: Vec::new(),
-        talking: runs(&speech)
+        talking: runs(&bridged(&speech, &present))
             .into_iter()
             .map(|(s, e)| Span {
                 start_time: times[s],
@@ -537,6 +537,27 @@ pub fn spot_series(
             expression_sequence: sequence,
             cut_off: e + 1 >= n || !present[e + 1],
         });
+    }
+    out
+}
+
+/// `mask` with its faceless gaps filled where it holds on both sides: talking goes on while the
+/// detector misses the face for a few frames, and the summaries say so once.
+fn bridged(mask: &[bool], present: &[bool]) -> Vec<bool> {
+    let mut out = mask.to_vec();
+    let mut i = 0;
+    while i < mask.len() {
+        if present[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < mask.len() && !present[i] {
+            i += 1;
+        }
+        if start > 0 && mask[start - 1] && i < mask.len() && mask[i] {
+            out[start..i].iter_mut().for_each(|f| *f = true);
+        }
     }
     out
 }
