@@ -420,7 +420,11 @@ fn chunks_analysed_apart_equal_the_whole_clip() {
         ..TrackingOptions::default()
     };
     // talking_earrings: a face that fills the frame, which the detector misses now and then.
-    for name in ["single_face.mp4", "face_noface.mov", "dev/talking_earrings.mp4"] {
+    for name in [
+        "single_face.mp4",
+        "face_noface.mov",
+        "dev/talking_earrings.mp4",
+    ] {
         let frames = decode_all(&clip(name), None).unwrap();
         let images: Vec<_> = frames.iter().map(|f| &f.image).take(60).collect();
         let mut whole_tracker = FaceTracker::new(tracking);

@@ -96,7 +96,8 @@ pub(crate) fn dominant_label(p: &[f64; 7]) -> usize {
 pub const TALKING_LABEL_HOLD_S: f64 = 2.0 * super::speech::HOLD_S;
 
 /// The main face's dominant class per record (`None` where not visible), with the runs shorter
-/// than [`TALKING_LABEL_HOLD_S`] inside talking spans read as the class held before them.
+/// than [`TALKING_LABEL_HOLD_S`] inside talking spans read as the class held before them (or,
+/// where none held yet, as the first class that holds after them: a clip that starts mid-sentence).
 pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize>> {
     let records = &timeline.records;
     let mut labels: Vec<Option<usize>> = records
@@ -116,6 +117,8 @@ pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize
     };
     let min_run = (TALKING_LABEL_HOLD_S * timeline.fps).round() as usize;
     let mut held: Option<usize> = None;
+    // Flicker seen before any class held.
+    let mut pending: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < labels.len() {
         let start = i;
@@ -124,11 +127,15 @@ pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize
         }
         let Some(l) = labels[start] else { continue };
         if i - start < min_run && (start..i).all(talking) {
-            if let Some(h) = held {
-                labels[start..i].iter_mut().for_each(|x| *x = Some(h));
+            match held {
+                Some(h) => labels[start..i].iter_mut().for_each(|x| *x = Some(h)),
+                None => pending.push((start, i)),
             }
         } else {
             held = Some(l);
+            for (a, b) in pending.drain(..) {
+                labels[a..b].iter_mut().for_each(|x| *x = Some(l));
+            }
         }
     }
     labels

@@ -393,6 +393,38 @@ mod tests {
     }
 
     #[test]
+    fn a_clip_that_starts_mid_sentence_reads_its_first_flicker_as_the_class_that_holds_next() {
+        let (mut timeline, mut spotting) = clip();
+        spotting.talking[0].start_frame = 0;
+        spotting.talking[0].start_time = 0.0;
+        // Sad and happy by turns, 2 frames each, for the first 6 frames (the mouth mid-word), then
+        // neutral.
+        for i in 0..6 {
+            let p = if (i / 2) % 2 == 0 {
+                [0.1, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0]
+            } else {
+                [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0]
+            };
+            timeline.records[i].expressions = Some(p);
+        }
+        let held = held_labels(&timeline, &spotting);
+        assert!(held[..6].iter().all(|&l| l == Some(0)), "{:?}", &held[..6]);
+        let options = crate::timeline::KeyframeOptions {
+            base_fps: 0.0,
+            max_keyframes: None,
+            sampling: Default::default(),
+        };
+        let keyframes =
+            crate::timeline::keyframes::select_keyframes(&timeline, &spotting, &options);
+        assert!(
+            keyframes
+                .iter()
+                .all(|k| k.reason != crate::timeline::keyframes::KeyframeReason::State),
+            "{keyframes:?}"
+        );
+    }
+
+    #[test]
     fn movements_only_leaves_the_classifier_out() {
         let (timeline, spotting) = clip();
         let options = SummaryOptions { labels: false };
