@@ -180,7 +180,23 @@ pub fn summarise_with(
             let mut s = if !options.labels {
                 format!("{head} face visible")
             } else if labels.len() == 1 {
-                format!("{head} {} (mean {:.2})", labels[0], mean(l0))
+                // While talking the label may be one held from before through the words'
+                // flicker: where another class reads higher on average, say both.
+                let top = (0..EXPRESSIONS.len())
+                    .max_by(|&x, &y| mean(x).total_cmp(&mean(y)))
+                    .unwrap_or(l0);
+                if mean(top) > mean(l0) {
+                    format!(
+                        "{head} {} as before, the classifier flickering with the words (mean {} {:.2}, {} {:.2})",
+                        labels[0],
+                        labels[0],
+                        mean(l0),
+                        EXPRESSIONS[top],
+                        mean(top)
+                    )
+                } else {
+                    format!("{head} {} (mean {:.2})", labels[0], mean(l0))
+                }
             } else {
                 format!("{head} {}", labels.join(" → "))
             };
@@ -421,6 +437,38 @@ mod tests {
                 .iter()
                 .all(|k| k.reason != crate::timeline::keyframes::KeyframeReason::State),
             "{keyframes:?}"
+        );
+    }
+
+    #[test]
+    fn a_label_held_through_flicker_is_not_given_as_the_reading() {
+        let (mut timeline, spotting) = clip();
+        // In the talking span (frames 10–25) sad for 2 frames in every 3: never for 0.3 s at a
+        // stretch, so neutral stays the held label, but sad reads higher on average.
+        for i in 10..=25 {
+            if i % 3 != 0 {
+                timeline.records[i].expressions = Some([0.2, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0]);
+            }
+        }
+        let options = crate::timeline::KeyframeOptions {
+            base_fps: 3.0,
+            max_keyframes: None,
+            sampling: Default::default(),
+        };
+        let keyframes =
+            crate::timeline::keyframes::select_keyframes(&timeline, &spotting, &options);
+        let summaries = summarise(&timeline, &spotting, &keyframes);
+        // The stretch between the keyframes at 0.33 s and 0.67 s.
+        let stretch = &summaries
+            .iter()
+            .find(|s| s.text.starts_with("0.33–0.67 s:"))
+            .unwrap()
+            .text;
+        assert!(
+            stretch.contains(
+                "neutral as before, the classifier flickering with the words (mean neutral"
+            ) && stretch.contains("sad 0.5"),
+            "{stretch}"
         );
     }
 
