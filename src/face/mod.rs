@@ -339,7 +339,8 @@ impl FaceAnalyzer {
         }
         let mut results = Vec::with_capacity(frames.len());
         for frame in frames {
-            let reason = match tracker.plan(frame.width, frame.height) {
+            // `crop_tried`: the crops at the tracked boxes were analysed already (and refused).
+            let (reason, crop_tried) = match tracker.plan(frame.width, frame.height) {
                 Ok(boxes) => {
                     let tracked = self.analyze_boxes(&[frame], &[boxes]).await?.remove(0);
                     match tracker.tracked(&tracked) {
@@ -347,14 +348,14 @@ impl FaceAnalyzer {
                             results.push(tracked);
                             continue;
                         }
-                        Verdict::Detect(reason) => reason,
+                        Verdict::Detect(reason) => (reason, true),
                     }
                 }
-                Err(reason) => reason,
+                Err(reason) => (reason, false),
             };
             tracker.note_detection(reason);
             let detected = self.analyze(&[frame]).await?.remove(0);
-            if detected.faces.is_empty() && reason == DetectReason::Edge {
+            if detected.faces.is_empty() && reason == DetectReason::Edge && !crop_tried {
                 // The detector misses some faces that fill the frame; the tracked crop holds
                 // the face as long as its landmarks keep the face's shape.
                 let boxes = tracker.predicted_boxes();

@@ -182,20 +182,18 @@ pub fn summarise_with(
             } else if labels.len() == 1 {
                 // While talking the label may be one held from before through the words'
                 // flicker: where another class reads higher on average, say both.
-                let top = (0..EXPRESSIONS.len())
-                    .max_by(|&x, &y| mean(x).total_cmp(&mean(y)))
+                let means: Vec<f64> = (0..EXPRESSIONS.len()).map(mean).collect();
+                let top = (0..means.len())
+                    .max_by(|&x, &y| means[x].total_cmp(&means[y]))
                     .unwrap_or(l0);
-                if mean(top) > mean(l0) {
+                let label = labels[0];
+                if means[top] > means[l0] {
                     format!(
-                        "{head} {} as before, the classifier flickering with the words (mean {} {:.2}, {} {:.2})",
-                        labels[0],
-                        labels[0],
-                        mean(l0),
-                        EXPRESSIONS[top],
-                        mean(top)
+                        "{head} {label} as before, the classifier flickering with the words (mean {label} {:.2}, {} {:.2})",
+                        means[l0], EXPRESSIONS[top], means[top]
                     )
                 } else {
-                    format!("{head} {} (mean {:.2})", labels[0], mean(l0))
+                    format!("{head} {label} (mean {:.2})", means[l0])
                 }
             } else {
                 format!("{head} {}", labels.join(" → "))
@@ -359,6 +357,16 @@ mod tests {
         (timeline, spotting)
     }
 
+    /// Keyframes at `base_fps` plus apexes and states, no cap.
+    fn keyframes_at(timeline: &Timeline, spotting: &Spotting, base_fps: f64) -> Vec<Keyframe> {
+        let options = crate::timeline::KeyframeOptions {
+            base_fps,
+            max_keyframes: None,
+            sampling: Default::default(),
+        };
+        crate::timeline::keyframes::select_keyframes(timeline, spotting, &options)
+    }
+
     #[test]
     fn summaries_say_talking_and_head_turns_in_capitalised_sentences() {
         let (timeline, spotting) = clip();
@@ -391,13 +399,7 @@ mod tests {
         );
         assert_eq!(held[15], Some(0));
         assert_eq!(held[40], Some(6), "outside speech a brief state stays");
-        let options = crate::timeline::KeyframeOptions {
-            base_fps: 0.0,
-            max_keyframes: None,
-            sampling: Default::default(),
-        };
-        let keyframes =
-            crate::timeline::keyframes::select_keyframes(&timeline, &spotting, &options);
+        let keyframes = keyframes_at(&timeline, &spotting, 0.0);
         let states: Vec<usize> = keyframes
             .iter()
             .filter(|k| k.reason == crate::timeline::keyframes::KeyframeReason::State)
@@ -425,13 +427,7 @@ mod tests {
         }
         let held = held_labels(&timeline, &spotting);
         assert!(held[..6].iter().all(|&l| l == Some(0)), "{:?}", &held[..6]);
-        let options = crate::timeline::KeyframeOptions {
-            base_fps: 0.0,
-            max_keyframes: None,
-            sampling: Default::default(),
-        };
-        let keyframes =
-            crate::timeline::keyframes::select_keyframes(&timeline, &spotting, &options);
+        let keyframes = keyframes_at(&timeline, &spotting, 0.0);
         assert!(
             keyframes
                 .iter()
@@ -450,13 +446,7 @@ mod tests {
                 timeline.records[i].expressions = Some([0.2, 0.0, 0.8, 0.0, 0.0, 0.0, 0.0]);
             }
         }
-        let options = crate::timeline::KeyframeOptions {
-            base_fps: 3.0,
-            max_keyframes: None,
-            sampling: Default::default(),
-        };
-        let keyframes =
-            crate::timeline::keyframes::select_keyframes(&timeline, &spotting, &options);
+        let keyframes = keyframes_at(&timeline, &spotting, 3.0);
         let summaries = summarise(&timeline, &spotting, &keyframes);
         // The stretch between the keyframes at 0.33 s and 0.67 s.
         let stretch = &summaries
