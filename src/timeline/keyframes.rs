@@ -95,27 +95,29 @@ pub(crate) fn dominant_label(p: &[f64; 7]) -> usize {
 /// the spotter trusts it there only where it holds (twice [`super::speech::HOLD_S`]).
 pub const TALKING_LABEL_HOLD_S: f64 = 2.0 * super::speech::HOLD_S;
 
-/// The main face's dominant class per record (`None` where not visible), with the runs shorter
-/// than [`TALKING_LABEL_HOLD_S`] inside talking spans read as the class held before them (or,
-/// where none held yet, as the first class that holds after them: a clip that starts mid-sentence).
+/// The main face's dominant class per record (`None` where not visible). Inside talking spans
+/// the classifier follows the mouth, so there each frame first takes the class that most frames
+/// read within [`TALKING_LABEL_HOLD_S`] around it (a class highest in two frames of three, broken
+/// by the words, is the reading); runs still shorter than that then read as the class held
+/// before them (or, where none held yet, as the first class that holds after them: a clip that
+/// starts mid-sentence).
 pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize>> {
     let records = &timeline.records;
-    let mut labels: Vec<Option<usize>> = records
+    let probs: Vec<Option<[f64; 7]>> = records
+        .iter()
+        .map(|r| r.expressions.filter(|_| r.main_face()))
+        .collect();
+    let talking: Vec<bool> = records
         .iter()
         .map(|r| {
-            r.expressions
-                .filter(|_| r.main_face())
-                .map(|p| dominant_label(&p))
+            spotting
+                .talking
+                .iter()
+                .any(|t| t.start_frame <= r.index && r.index <= t.end_frame)
         })
         .collect();
-    let talking = |i: usize| {
-        let f = records[i].index;
-        spotting
-            .talking
-            .iter()
-            .any(|t| t.start_frame <= f && f <= t.end_frame)
-    };
     let min_run = (TALKING_LABEL_HOLD_S * timeline.fps).round() as usize;
+    let mut labels = majority_in_talking(&probs, &talking, min_run / 2);
     let mut held: Option<usize> = None;
     // Flicker seen before any class held.
     let mut pending: Vec<(usize, usize)> = Vec::new();
@@ -126,7 +128,7 @@ pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize
             i += 1;
         }
         let Some(l) = labels[start] else { continue };
-        if i - start < min_run && (start..i).all(talking) {
+        if i - start < min_run && talking[start..i].iter().all(|&t| t) {
             match held {
                 Some(h) => labels[start..i].iter_mut().for_each(|x| *x = Some(h)),
                 None => pending.push((start, i)),
@@ -139,6 +141,40 @@ pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize
         }
     }
     labels
+}
+
+/// Each visible talking frame's class by majority over the visible talking frames within
+/// `radius` of it (ties: the higher summed probability); other frames keep their dominant class.
+fn majority_in_talking(
+    probs: &[Option<[f64; 7]>],
+    talking: &[bool],
+    radius: usize,
+) -> Vec<Option<usize>> {
+    let dominant: Vec<Option<usize>> = probs
+        .iter()
+        .map(|p| p.map(|p| dominant_label(&p)))
+        .collect();
+    (0..probs.len())
+        .map(|i| {
+            if !talking[i] || dominant[i].is_none() {
+                return dominant[i];
+            }
+            let mut votes = [(0usize, 0.0f64); 7];
+            let window = i.saturating_sub(radius)..(i + radius + 1).min(probs.len());
+            for k in window.filter(|&k| talking[k]) {
+                if let (Some(l), Some(p)) = (dominant[k], probs[k]) {
+                    votes[l].0 += 1;
+                    (0..7).for_each(|c| votes[c].1 += p[c]);
+                }
+            }
+            (0..7).max_by(|&a, &b| {
+                votes[a]
+                    .0
+                    .cmp(&votes[b].0)
+                    .then(votes[a].1.total_cmp(&votes[b].1))
+            })
+        })
+        .collect()
 }
 
 /// Records nearest to `rate` evenly spaced times per second from the first record on.
