@@ -138,8 +138,13 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             }
         }
         for (kind, c) in &s.controls {
+            let marked = if c.on_marked > 0 {
+                format!(" ({} on marked movements)", c.on_marked)
+            } else {
+                String::new()
+            };
             println!(
-                "  control {kind:<12} {} clip(s), {:.2} min: {} events, {:.1} false/min",
+                "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min",
                 c.clips, c.minutes, c.events, c.false_per_minute
             );
         }

@@ -41,9 +41,15 @@ pub struct DevClip {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
     pub episodes: Vec<Episode>,
+    /// In a control, the clear facial movements that are not speech (a brow raise for emphasis,
+    /// lips pressed in a pause) found by a blind frame review, one that did not see the spotter's
+    /// output. The clip stays a control and a host; an event on one of these is counted apart,
+    /// not as false: reporting it is right.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub movements: Vec<Episode>,
 }
 
-/// A real expression episode, marked by hand.
+/// A real expression episode (or a control's marked movement), marked by hand.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Episode {
     /// Seconds.
@@ -81,7 +87,11 @@ impl Match {
 pub struct ControlScore {
     pub clips: usize,
     pub minutes: f64,
+    /// All events spotted in the controls.
     pub events: usize,
+    /// Of these, the events on a movement marked in the control ([`DevClip::movements`]).
+    pub on_marked: usize,
+    /// The other events, per minute of control video.
     pub false_per_minute: f64,
 }
 
@@ -344,8 +354,16 @@ pub fn evaluate_split(
             let c = score.controls.entry(clip.kind.clone()).or_default();
             c.clips += 1;
             c.minutes += timeline.duration() / 60.0;
-            c.events += spot(timeline, spot_options).events.len();
-            c.false_per_minute = c.events as f64 / c.minutes.max(1e-9);
+            let events = spot(timeline, spot_options).events;
+            let frame_s = 1.0 / timeline.fps.max(1e-9);
+            let marked = |e: &&super::Event| {
+                clip.movements
+                    .iter()
+                    .any(|m| e.onset_time < m.offset && m.onset < e.offset_time + frame_s)
+            };
+            c.events += events.len();
+            c.on_marked += events.iter().filter(marked).count();
+            c.false_per_minute = (c.events - c.on_marked) as f64 / c.minutes.max(1e-9);
             if timeline.records.len() > 1 {
                 let who = (
                     clip.kind.as_str(),
@@ -416,4 +434,86 @@ pub fn evaluate_split(
         }
     }
     score
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::FrameRecord;
+    use crate::timeline::features::INNER_BROW_RAISE;
+
+    /// A still neutral face for 4 s at 30 fps whose brows rise 2.0–2.4 s.
+    fn brow_raise() -> Timeline {
+        let records = (0..120)
+            .map(|i| {
+                let mut features = [0.0; NUM_FEATURES];
+                // Jitter, so the baseline's spread is the floor, not zero.
+                features[INNER_BROW_RAISE] = if i % 2 == 0 { 0.002 } else { -0.002 };
+                if (60..72).contains(&i) {
+                    features[INNER_BROW_RAISE] += 0.15;
+                }
+                FrameRecord {
+                    index: i,
+                    time: i as f64 / 30.0,
+                    face_present: true,
+                    face_count: 1,
+                    track_id: Some(1),
+                    bbox: None,
+                    landmarks: None,
+                    expressions: Some([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+                    features: Some(features),
+                }
+            })
+            .collect();
+        Timeline {
+            fps: 30.0,
+            width: 64,
+            height: 64,
+            main_track: Some(1),
+            tracks: Vec::new(),
+            records,
+        }
+    }
+
+    fn control(movements: Vec<Episode>) -> DevClip {
+        DevClip {
+            file: "control.mp4".into(),
+            split: "dev".into(),
+            kind: "talking".into(),
+            person: None,
+            episodes: Vec::new(),
+            movements,
+        }
+    }
+
+    fn talking_score(clip: DevClip) -> ControlScore {
+        let s = evaluate_split(
+            "dev",
+            &[(clip, brow_raise())],
+            &SpotOptions::default(),
+            &DevBenchOptions::default(),
+        );
+        s.controls["talking"].clone()
+    }
+
+    #[test]
+    fn an_event_on_a_marked_movement_of_a_control_is_not_false() {
+        let moved = |onset: f64, offset: f64| Episode {
+            onset,
+            offset,
+            moved: "brows raised".into(),
+        };
+        let unmarked = talking_score(control(Vec::new()));
+        assert_eq!((unmarked.events, unmarked.on_marked), (1, 0));
+        assert!(
+            (unmarked.false_per_minute - 15.0).abs() < 1e-9,
+            "{unmarked:?}"
+        );
+        let marked = talking_score(control(vec![moved(1.95, 2.45)]));
+        assert_eq!((marked.events, marked.on_marked), (1, 1));
+        assert_eq!(marked.false_per_minute, 0.0);
+        // A movement marked elsewhere excuses nothing.
+        let elsewhere = talking_score(control(vec![moved(3.0, 3.5)]));
+        assert_eq!((elsewhere.events, elsewhere.on_marked), (1, 0));
+    }
 }
