@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::activation::FEATURE_FLOOR;
-use super::bench::{count_hits, matched_truths};
+use super::bench::{count_hits, interval_iou, matched_truths};
 use super::spot::{EventKind, SpotOptions, spot};
 use super::stats::median;
 use super::{NUM_FEATURES, Timeline};
@@ -244,23 +244,53 @@ fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
     }
 }
 
-/// A host clip (a control played forward and back) with bursts spliced in; the truth intervals
-/// and the source episode of each (`file #k`).
+/// A host clip (a control played forward and back) with bursts spliced in.
+struct Spliced {
+    timeline: Timeline,
+    /// The bursts' frame intervals.
+    truth: Vec<(usize, usize)>,
+    /// The source episode of each burst (`file #k`).
+    origins: Vec<String>,
+    /// Per frame: whether the host frame lies on a movement marked in the host.
+    marked: Vec<bool>,
+}
+
+impl Spliced {
+    /// `events` less those on a movement marked in the host that match no burst: the host's own
+    /// expression, which the spotter is right to report.
+    fn unmarked(&self, events: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+        events
+            .into_iter()
+            .filter(|&(s, e)| {
+                !self.marked[s..=e].contains(&true)
+                    || self.truth.iter().any(|&t| interval_iou((s, e), t) >= 0.5)
+            })
+            .collect()
+    }
+}
+
 fn spliced_clip(
     host: &Timeline,
+    movements: &[Episode],
     sources: &[BurstSource],
     lengths: (usize, usize),
     options: &DevBenchOptions,
     rng: &mut Rng,
-) -> (Timeline, Vec<(usize, usize)>, Vec<String>) {
+) -> Spliced {
     let n = host.records.len();
     let period = 2 * (n - 1).max(1);
     let phase = rng.range(0, period);
+    let mut marked = Vec::with_capacity(options.clip_frames);
     let mut records: Vec<_> = (0..options.clip_frames)
         .map(|i| {
             let k = (i + phase) % period;
             let src = if k < n { k } else { period - k };
             let mut r = host.records[src.min(n - 1)].clone();
+            marked.push(
+                movements
+                    .iter()
+                    .any(|m| m.onset <= r.time && r.time <= m.offset),
+            );
             r.index = i;
             r.time = i as f64 / host.fps;
             r
@@ -309,14 +339,15 @@ fn spliced_clip(
         origins.push(format!("{} #{}", source.file, episode + 1));
         cursor = start + piece.len() + options.gap_frames;
     }
-    (
-        Timeline {
+    Spliced {
+        timeline: Timeline {
             records,
             ..host.clone()
         },
         truth,
         origins,
-    )
+        marked,
+    }
 }
 
 fn event_intervals(
@@ -399,10 +430,17 @@ pub fn evaluate_split(
             } else {
                 (EventKind::Macro, options.macro_frames)
             };
-            let (timeline, truth, origins) =
-                spliced_clip(host, &sources, lengths, options, &mut rng);
-            let all = event_intervals(&timeline, spot_options, None);
-            let matched = matched_truths(&all, &truth);
+            let spliced = spliced_clip(
+                host,
+                &host_clip.movements,
+                &sources,
+                lengths,
+                options,
+                &mut rng,
+            );
+            let (timeline, truth) = (&spliced.timeline, &spliced.truth);
+            let all = spliced.unmarked(event_intervals(timeline, spot_options, None));
+            let matched = matched_truths(&all, truth);
             let hits = matched.iter().filter(|&&m| m).count();
             score.spliced.add(truth.len(), all.len(), hits);
             for per in [
@@ -411,8 +449,8 @@ pub fn evaluate_split(
             ] {
                 per.or_default().add(truth.len(), all.len(), hits);
             }
-            for (origin, found) in origins.into_iter().zip(matched) {
-                let f = score.found_by_source.entry(origin).or_default();
+            for (origin, found) in spliced.origins.iter().zip(matched) {
+                let f = score.found_by_source.entry(origin.clone()).or_default();
                 f.bursts += 1;
                 f.found += usize::from(found);
             }
@@ -423,7 +461,7 @@ pub fn evaluate_split(
                 .copied()
                 .filter(|t| ((t.1 - t.0 + 1) as f64 / fps < 0.5) == (kind == EventKind::Micro))
                 .collect();
-            let called = event_intervals(&timeline, spot_options, Some(kind));
+            let called = spliced.unmarked(event_intervals(timeline, spot_options, Some(kind)));
             let hits = count_hits(&called, &class_truth);
             let class = if kind == EventKind::Micro {
                 &mut score.spliced_micro
@@ -515,5 +553,19 @@ mod tests {
         // A movement marked elsewhere excuses nothing.
         let elsewhere = talking_score(control(vec![moved(3.0, 3.5)]));
         assert_eq!((elsewhere.events, elsewhere.on_marked), (1, 0));
+    }
+
+    #[test]
+    fn in_a_spliced_clip_only_a_host_event_on_a_marked_movement_that_is_no_burst_is_dropped() {
+        let spliced = Spliced {
+            timeline: brow_raise(),
+            truth: vec![(40, 49)],
+            origins: vec!["smile.mp4 #1".into()],
+            marked: (0..120)
+                .map(|i| (38..52).contains(&i) || (80..90).contains(&i))
+                .collect(),
+        };
+        let events = vec![(10, 15), (41, 49), (82, 86)];
+        assert_eq!(spliced.unmarked(events), vec![(10, 15), (41, 49)]);
     }
 }
