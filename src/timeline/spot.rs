@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::activation::{Activations, NUM_CHANNELS, activations};
 use super::features::{
-    BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, LIP_CORNER_DEPRESS_LEFT, LIP_CORNER_DEPRESS_RIGHT,
-    LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, MOUTH_OPEN, NOSE_WRINKLE, NUM_FEATURES,
-    OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature, is_speech_channel,
+    BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
+    LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, MOUTH_OPEN,
+    NOSE_WRINKLE, NUM_FEATURES, OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature,
+    is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames};
 use crate::face::EXPRESSIONS;
@@ -172,7 +173,8 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
 /// Whether a landmark channel belongs to an expression class channel (FACS): the brow lowerer
 /// in anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
 /// outer one in fear and surprise; the lip-corner puller in happiness, the lip-corner depressor
-/// in sadness, the nose wrinkler in disgust.
+/// in sadness, the nose wrinkler in disgust; the mouth opening and the jaw drop in surprise and
+/// fear (a gasp).
 fn fits(channel: usize, class: usize) -> bool {
     let Some(name) = class.checked_sub(NUM_FEATURES).map(|k| EXPRESSIONS[k + 1]) else {
         return false;
@@ -184,6 +186,7 @@ fn fits(channel: usize, class: usize) -> bool {
         LIP_CORNER_PULL_LEFT | LIP_CORNER_PULL_RIGHT => name == "happy",
         LIP_CORNER_DEPRESS_LEFT | LIP_CORNER_DEPRESS_RIGHT => name == "sad",
         NOSE_WRINKLE => name == "disgusted",
+        MOUTH_OPEN | JAW_DROP => matches!(name, "surprised" | "fearful"),
         _ => false,
     }
 }
@@ -332,8 +335,11 @@ pub fn spot_series(
     // the classifier (an open vowel reads surprised, teeth happy). Anywhere the classifier lags
     // the face and reads on after it (a face it reads sad at rest stays sad after a frown): where
     // the landmarks moved, they say when.
-    let mouth_in_speech =
-        |s: usize, e: usize, c: usize| is_mouth_feature(c) && speech[s..=e].contains(&true);
+    // A mouth opening the classifier confirms (held surprised over a held jaw drop: a gasp, not a
+    // syllable) is the expression's own movement.
+    let mouth_in_speech = |s: usize, e: usize, c: usize| {
+        is_mouth_feature(c) && speech[s..=e].contains(&true) && !(s..=e).any(|i| confirmed(c, i))
+    };
     let landmark: Vec<(usize, usize)> = stretches
         .iter()
         .filter(|&&(s, e, c)| c < NUM_FEATURES && !mouth_in_speech(s, e, c))
@@ -401,10 +407,18 @@ pub fn spot_series(
             }
             // The classifier reading a face that did not move (light, pose, a per-frame
             // misreading) is no event: a landmark channel of its class must move with it, if
-            // only to `low`, and the event names it.
+            // only to `low`, and the event names it. The mouth's opening must reach `high`: an
+            // open vowel reads surprised, and its opening is no gasp.
+            let support_floor = |b: usize| {
+                if is_mouth_feature(b) {
+                    options.high
+                } else {
+                    options.low
+                }
+            };
             let support: Vec<usize> = (0..NUM_FEATURES)
                 .filter(|&b| channels.iter().any(|&k| fits(b, k)))
-                .filter(|&b| peak(&activation[b][s..=e]) >= options.low)
+                .filter(|&b| peak(&activation[b][s..=e]) >= support_floor(b))
                 .collect();
             if support.is_empty() {
                 continue;

@@ -276,6 +276,26 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
 }
 
 #[test]
+fn in_speech_a_gasp_is_an_event_but_an_open_vowel_read_surprised_is_not() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // An open vowel at 100: the classifier reads surprised for 5 frames with the syllable. A gasp
+    // at 150: the jaw drops and the mouth opens wide for 0.6 s, read surprised throughout.
+    add(&mut f, MOUTH_OPEN, 150..168, 0.3);
+    add(&mut f, JAW_DROP, 150..168, 0.15);
+    let exprs = classes(
+        300,
+        |i| (100..105).contains(&i) || (150..168).contains(&i),
+        [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9],
+        [0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05],
+    );
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(!s.talking.is_empty());
+    assert_one_event_at(&s, 150, "jaw_drop");
+    assert_one_event_at(&s, 150, "expression:surprised");
+}
+
+#[test]
 fn the_classifier_reading_on_after_a_frown_does_not_stretch_it_in_speech_or_out() {
     for speaking in [true, false] {
         let (t, idx, mut f) = still(300);
