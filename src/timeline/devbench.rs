@@ -490,27 +490,10 @@ mod tests {
                 if (60..72).contains(&i) {
                     features[INNER_BROW_RAISE] += 0.15;
                 }
-                FrameRecord {
-                    index: i,
-                    time: i as f64 / 30.0,
-                    face_present: true,
-                    face_count: 1,
-                    track_id: Some(1),
-                    bbox: None,
-                    landmarks: None,
-                    expressions: Some([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
-                    features: Some(features),
-                }
+                FrameRecord::visible(i, None, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], features)
             })
             .collect();
-        Timeline {
-            fps: 30.0,
-            width: 64,
-            height: 64,
-            main_track: Some(1),
-            tracks: Vec::new(),
-            records,
-        }
+        Timeline::of_records(records)
     }
 
     fn control(movements: Vec<Episode>) -> DevClip {

@@ -53,6 +53,27 @@ impl FrameRecord {
     pub fn main_face(&self) -> bool {
         self.features.is_some()
     }
+
+    /// Frame `index` at 30 fps with the main face (track 1) visible: for tests.
+    #[cfg(test)]
+    pub(crate) fn visible(
+        index: usize,
+        landmarks: Option<Vec<[f64; 2]>>,
+        expressions: [f64; 7],
+        features: [f64; NUM_FEATURES],
+    ) -> Self {
+        FrameRecord {
+            index,
+            time: index as f64 / 30.0,
+            face_present: true,
+            face_count: 1,
+            track_id: Some(1),
+            bbox: None,
+            landmarks,
+            expressions: Some(expressions),
+            features: Some(features),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +98,19 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// A 64-pixel clip at 30 fps of these records: for tests.
+    #[cfg(test)]
+    pub(crate) fn of_records(records: Vec<FrameRecord>) -> Self {
+        Timeline {
+            fps: 30.0,
+            width: 64,
+            height: 64,
+            main_track: Some(1),
+            tracks: Vec::new(),
+            records,
+        }
+    }
+
     /// (Re)computes the action features from the records' landmarks, aligned to this person's
     /// own neutral geometry when there is enough of it. [`TimelineBuilder::finish`] calls it;
     /// `dev-bench` calls it on cached timelines, so a change of the features needs no re-analysis.

@@ -301,27 +301,15 @@ mod tests {
                         q[0] += 0.2;
                     }
                 }
-                FrameRecord {
-                    index: i,
-                    time: i as f64 / 30.0,
-                    face_present: true,
-                    face_count: 1,
-                    track_id: Some(1),
-                    bbox: None,
-                    landmarks: Some(face),
-                    expressions: Some([0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0]),
-                    features: Some([0.0; crate::timeline::NUM_FEATURES]),
-                }
+                FrameRecord::visible(
+                    i,
+                    Some(face),
+                    [0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0],
+                    [0.0; crate::timeline::NUM_FEATURES],
+                )
             })
             .collect();
-        let timeline = Timeline {
-            fps: 30.0,
-            width: 64,
-            height: 64,
-            main_track: Some(1),
-            tracks: Vec::new(),
-            records,
-        };
+        let timeline = Timeline::of_records(records);
         let span = |a: usize, b: usize| Span {
             start_time: a as f64 / 30.0,
             end_time: (b + 1) as f64 / 30.0,
