@@ -143,8 +143,16 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             } else {
                 String::new()
             };
+            let seen = if c.marked > 0 {
+                format!(
+                    "; {} marked movements, {} with an event",
+                    c.marked, c.marked_found
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min",
+                "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min{seen}",
                 c.clips, c.minutes, c.events, c.false_per_minute
             );
         }

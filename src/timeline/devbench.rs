@@ -91,6 +91,10 @@ pub struct ControlScore {
     pub events: usize,
     /// Of these, the events on a movement marked in the control ([`DevClip::movements`]).
     pub on_marked: usize,
+    /// The movements marked in the controls, and how many of them an event overlaps: what the
+    /// spotter misses in real faces that talk.
+    pub marked: usize,
+    pub marked_found: usize,
     /// The other events, per minute of control video.
     pub false_per_minute: f64,
 }
@@ -387,13 +391,20 @@ pub fn evaluate_split(
             c.minutes += timeline.duration() / 60.0;
             let events = spot(timeline, spot_options).events;
             let frame_s = 1.0 / timeline.fps.max(1e-9);
-            let marked = |e: &&super::Event| {
-                clip.movements
-                    .iter()
-                    .any(|m| e.onset_time < m.offset && m.onset < e.offset_time + frame_s)
+            let overlap = |e: &super::Event, m: &Episode| {
+                e.onset_time < m.offset && m.onset < e.offset_time + frame_s
             };
             c.events += events.len();
-            c.on_marked += events.iter().filter(marked).count();
+            c.on_marked += events
+                .iter()
+                .filter(|e| clip.movements.iter().any(|m| overlap(e, m)))
+                .count();
+            c.marked += clip.movements.len();
+            c.marked_found += clip
+                .movements
+                .iter()
+                .filter(|m| events.iter().any(|e| overlap(e, m)))
+                .count();
             c.false_per_minute = (c.events - c.on_marked) as f64 / c.minutes.max(1e-9);
             if timeline.records.len() > 1 {
                 let who = (
@@ -526,6 +537,7 @@ mod tests {
         };
         let unmarked = talking_score(control(Vec::new()));
         assert_eq!((unmarked.events, unmarked.on_marked), (1, 0));
+        assert_eq!((unmarked.marked, unmarked.marked_found), (0, 0));
         assert!(
             (unmarked.false_per_minute - 15.0).abs() < 1e-9,
             "{unmarked:?}"
@@ -533,9 +545,11 @@ mod tests {
         let marked = talking_score(control(vec![moved(1.95, 2.45)]));
         assert_eq!((marked.events, marked.on_marked), (1, 1));
         assert_eq!(marked.false_per_minute, 0.0);
-        // A movement marked elsewhere excuses nothing.
+        assert_eq!((marked.marked, marked.marked_found), (1, 1));
+        // A movement marked elsewhere excuses nothing, and is one the spotter missed.
         let elsewhere = talking_score(control(vec![moved(3.0, 3.5)]));
         assert_eq!((elsewhere.events, elsewhere.on_marked), (1, 0));
+        assert_eq!((elsewhere.marked, elsewhere.marked_found), (1, 0));
     }
 
     #[test]
