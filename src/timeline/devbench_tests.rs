@@ -1,0 +1,79 @@
+//! Unit tests of the dev-set scoring on synthetic clips.
+use super::*;
+use crate::timeline::FrameRecord;
+use crate::timeline::features::INNER_BROW_RAISE;
+
+/// A still neutral face for 4 s at 30 fps whose brows rise 2.0–2.4 s.
+fn brow_raise() -> Timeline {
+    let records = (0..120)
+        .map(|i| {
+            let mut features = [0.0; NUM_FEATURES];
+            // Jitter, so the baseline's spread is the floor, not zero.
+            features[INNER_BROW_RAISE] = if i % 2 == 0 { 0.002 } else { -0.002 };
+            if (60..72).contains(&i) {
+                features[INNER_BROW_RAISE] += 0.15;
+            }
+            FrameRecord::visible(i, None, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], features)
+        })
+        .collect();
+    Timeline::of_records(records)
+}
+
+fn control(movements: Vec<Episode>) -> DevClip {
+    DevClip {
+        file: "control.mp4".into(),
+        split: "dev".into(),
+        kind: "talking".into(),
+        person: None,
+        episodes: Vec::new(),
+        movements,
+    }
+}
+
+fn talking_score(clip: DevClip) -> ControlScore {
+    let s = evaluate_split(
+        "dev",
+        &[(clip, brow_raise())],
+        &SpotOptions::default(),
+        &DevBenchOptions::default(),
+    );
+    s.controls["talking"].clone()
+}
+
+#[test]
+fn an_event_on_a_marked_movement_of_a_control_is_not_false() {
+    let moved = |onset: f64, offset: f64| Episode {
+        onset,
+        offset,
+        moved: "brows raised".into(),
+    };
+    let unmarked = talking_score(control(Vec::new()));
+    assert_eq!((unmarked.events, unmarked.on_marked), (1, 0));
+    assert_eq!((unmarked.marked, unmarked.marked_found), (0, 0));
+    assert!(
+        (unmarked.false_per_minute - 15.0).abs() < 1e-9,
+        "{unmarked:?}"
+    );
+    let marked = talking_score(control(vec![moved(1.95, 2.45)]));
+    assert_eq!((marked.events, marked.on_marked), (1, 1));
+    assert_eq!(marked.false_per_minute, 0.0);
+    assert_eq!((marked.marked, marked.marked_found), (1, 1));
+    // A movement marked elsewhere excuses nothing, and is one the spotter missed.
+    let elsewhere = talking_score(control(vec![moved(3.0, 3.5)]));
+    assert_eq!((elsewhere.events, elsewhere.on_marked), (1, 0));
+    assert_eq!((elsewhere.marked, elsewhere.marked_found), (1, 0));
+}
+
+#[test]
+fn in_a_spliced_clip_only_a_host_event_on_a_marked_movement_that_is_no_burst_is_dropped() {
+    let spliced = Spliced {
+        timeline: brow_raise(),
+        truth: vec![(40, 49)],
+        origins: vec!["smile.mp4 #1".into()],
+        marked: (0..120)
+            .map(|i| (38..52).contains(&i) || (80..90).contains(&i))
+            .collect(),
+    };
+    let events = vec![(10, 15), (41, 49), (82, 86)];
+    assert_eq!(spliced.unmarked(events), vec![(10, 15), (41, 49)]);
+}
