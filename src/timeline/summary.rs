@@ -158,9 +158,10 @@ pub fn summarise_with(
                 format!("{head} no face visible")
             });
         } else {
-            let mut labels: Vec<&str> = Vec::new();
+            // The held classes in order, each run once.
+            let mut labels: Vec<usize> = Vec::new();
             for &i in &visible {
-                if let Some(l) = held[i].map(|l| EXPRESSIONS[l])
+                if let Some(l) = held[i]
                     && labels.last() != Some(&l)
                 {
                     labels.push(l);
@@ -173,20 +174,16 @@ pub fn summarise_with(
                     .sum::<f64>()
                     / visible.len() as f64
             };
-            let l0 = EXPRESSIONS
-                .iter()
-                .position(|l| Some(l) == labels.first())
-                .unwrap_or(0);
             let mut s = if !options.labels {
                 format!("{head} face visible")
-            } else if labels.len() == 1 {
+            } else if let [l0] = labels[..] {
                 // While talking the label may be one held from before through the words'
                 // flicker: where another class reads higher on average, say both.
                 let means: Vec<f64> = (0..EXPRESSIONS.len()).map(mean).collect();
                 let top = (0..means.len())
                     .max_by(|&x, &y| means[x].total_cmp(&means[y]))
                     .unwrap_or(l0);
-                let label = labels[0];
+                let label = EXPRESSIONS[l0];
                 if means[top] > means[l0] {
                     format!(
                         "{head} {label} as before, the classifier flickering with the words (mean {label} {:.2}, {} {:.2})",
@@ -196,7 +193,8 @@ pub fn summarise_with(
                     format!("{head} {label} (mean {:.2})", means[l0])
                 }
             } else {
-                format!("{head} {}", labels.join(" → "))
+                let names: Vec<&str> = labels.iter().map(|&l| EXPRESSIONS[l]).collect();
+                format!("{head} {}", names.join(" → "))
             };
             if visible.len() < b - a + 1 {
                 let (first, last) = (visible[0], *visible.last().unwrap());
