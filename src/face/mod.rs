@@ -6,6 +6,7 @@
 //! on a crop around the landmarks. Every stage runs all faces (and frames) in one batch, and all
 //! reads from the device are asynchronous, as WebGPU in a browser requires.
 
+mod brows;
 mod detector;
 mod features;
 mod layers;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::frames::{PixelRect, RgbImage, SquareCanvas, SquarePadding, canvas_input, square_input};
 use crate::weights::{WeightError, WeightMap};
+pub use brows::{PROFILE_LEN, PROFILE_STEP, brow_profiles};
 use detector::{RelativeBox, TinyFaceDetector, decode_grid, non_max_suppression};
 use features::FaceFeatureNet;
 pub use tracker::{DetectReason, FaceTracker, TrackingOptions, TrackingStats, Verdict};
@@ -212,6 +214,9 @@ pub struct Face {
     /// The box around the landmarks (20% margin) that expressions were read from.
     pub aligned_box: PixelBox,
     pub expressions: Expressions,
+    /// Luminance profiles above the eyes ([`brow_profiles`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brow_profiles: Option<Vec<f32>>,
 }
 
 /// All faces of one frame.
@@ -423,12 +428,14 @@ impl FaceAnalyzer {
             .into_iter()
             .zip(logits.chunks_exact(EXPRESSIONS.len()))
         {
+            let brow_profiles = brow_profiles(frames[f], &landmarks);
             results[f].faces.push(Face {
                 bbox,
                 score,
                 landmarks,
                 aligned_box,
                 expressions: Expressions::from_slice(probs),
+                brow_profiles,
             });
         }
         Ok(results)

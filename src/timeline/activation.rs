@@ -18,7 +18,7 @@ pub const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 /// Floor of each feature's spread: landmark jitter on a still face, in inter-ocular units
 /// (eye openings are ratios).
 pub(crate) const FEATURE_FLOOR: [f64; NUM_FEATURES] = [
-    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01,
+    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01, 0.012,
 ];
 
 /// The running baseline needs this many seconds of baseline frames in its window, else the

@@ -6,6 +6,9 @@
 //! in units of the inter-ocular distance. Features are then distances in that canonical frame,
 //! signed so that a larger value means more of the action. Only changes against the person's
 //! own baseline are meaningful; the absolute values depend on the face.
+//!
+//! One feature is not a landmark distance: the brow lift, read from the pixels above the eyes
+//! ([`super::brows`]), since the landmark brows follow the mouth when the person talks.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +27,9 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "mouth_open",
     "jaw_drop",
     "nose_wrinkle",
+    "brow_lift",
 ];
-pub const NUM_FEATURES: usize = 13;
+pub const NUM_FEATURES: usize = 14;
 
 /// Plain-words phrases for summaries, in [`FEATURE_NAMES`] order.
 pub const FEATURE_PHRASES: [&str; NUM_FEATURES] = [
@@ -42,6 +46,7 @@ pub const FEATURE_PHRASES: [&str; NUM_FEATURES] = [
     "mouth open",
     "jaw drop",
     "nose wrinkle",
+    "brow lift",
 ];
 
 pub const INNER_BROW_RAISE: usize = 0;
@@ -57,6 +62,7 @@ pub const MOUTH_OPEN: usize = 10;
 pub const JAW_DROP: usize = 11;
 pub const LIP_PRESS: usize = 9;
 pub const NOSE_WRINKLE: usize = 12;
+pub const BROW_LIFT: usize = 13;
 
 /// Whether a feature acts in both directions: eyes both close (blink, squint) and widen.
 pub fn is_bidirectional(feature: usize) -> bool {
@@ -230,6 +236,8 @@ pub fn action_features(
         mouth_open,
         jaw_drop,
         nose_wrinkle,
+        // From pixels, not landmarks: set by the timeline.
+        0.0,
     ]))
 }
 

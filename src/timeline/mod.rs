@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod bench;
+pub mod brows;
 pub mod devbench;
 pub mod features;
 pub mod keyframes;
@@ -47,6 +48,10 @@ pub struct FrameRecord {
     pub expressions: Option<[f64; 7]>,
     /// In [`FEATURE_NAMES`] order.
     pub features: Option<[f64; NUM_FEATURES]>,
+    /// How far the brows moved up against the person's rest, read from pixels ([`brows`]);
+    /// inter-ocular units.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub brow_shift: Option<f64>,
 }
 
 impl FrameRecord {
@@ -72,6 +77,7 @@ impl FrameRecord {
             landmarks,
             expressions: Some(expressions),
             features: Some(features),
+            brow_shift: None,
         }
     }
 }
@@ -112,7 +118,7 @@ impl Timeline {
     }
 
     /// (Re)computes the action features from the records' landmarks, aligned to this person's
-    /// own neutral geometry when there is enough of it. [`TimelineBuilder::finish`] calls it;
+    /// own neutral geometry when there is enough of it, and the brow lift from their brow shift. [`TimelineBuilder::finish`] calls it;
     /// `dev-bench` calls it on cached timelines, so a change of the features needs no re-analysis.
     pub fn refresh_features(&mut self) {
         // Align to this person's own neutral geometry when we have it.
@@ -132,6 +138,10 @@ impl Timeline {
                 .landmarks
                 .as_deref()
                 .and_then(|l| features::action_features(l, reference.as_ref()).map(|a| a.0));
+            // No profile (the face too small, or analysed elsewhere): no measured shift.
+            if let Some(f) = r.features.as_mut() {
+                f[features::BROW_LIFT] = r.brow_shift.unwrap_or(0.0);
+            }
         }
     }
 
@@ -240,7 +250,7 @@ impl TimelineBuilder {
                 .map(|(_, face)| face)
         }
         let main_face = |f| face_of(f, main_track);
-        let records = self
+        let mut records: Vec<FrameRecord> = self
             .frames
             .iter()
             .map(|f| {
@@ -255,9 +265,25 @@ impl TimelineBuilder {
                     landmarks: face.map(|f| f.landmarks.clone()),
                     expressions: face.map(|f| f.expressions.to_array()),
                     features: None,
+                    brow_shift: None,
                 }
             })
             .collect();
+        let profiles: Vec<Option<&[f32]>> = self
+            .frames
+            .iter()
+            .map(|f| main_face(f).and_then(|face| face.brow_profiles.as_deref()))
+            .collect();
+        let neutral: Vec<bool> = records
+            .iter()
+            .map(|r: &FrameRecord| r.expressions.is_some_and(|p| p[0] >= 0.5))
+            .collect();
+        for (r, shift) in records
+            .iter_mut()
+            .zip(brows::brow_shifts(&profiles, &neutral))
+        {
+            r.brow_shift = shift;
+        }
         let mut timeline = Timeline {
             fps: self.fps,
             width: self.width,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Timeline;
 use super::activation::{Activations, NUM_CHANNELS, activations};
 use super::features::{
-    BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
+    BROW_LIFT, BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
     LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, MOUTH_OPEN,
     NOSE_WRINKLE, NUM_FEATURES, OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature,
     is_speech_channel,
@@ -181,7 +181,7 @@ fn fits(channel: usize, class: usize) -> bool {
     };
     match channel {
         BROW_LOWER => matches!(name, "angry" | "sad" | "fearful" | "disgusted"),
-        INNER_BROW_RAISE => matches!(name, "sad" | "fearful" | "surprised"),
+        INNER_BROW_RAISE | BROW_LIFT => matches!(name, "sad" | "fearful" | "surprised"),
         OUTER_BROW_RAISE => matches!(name, "fearful" | "surprised"),
         LIP_CORNER_PULL_LEFT | LIP_CORNER_PULL_RIGHT => name == "happy",
         LIP_CORNER_DEPRESS_LEFT | LIP_CORNER_DEPRESS_RIGHT => name == "sad",
@@ -289,6 +289,14 @@ pub fn spot_series(
         }
     };
 
+    // In speech a brow raise that the landmarks and the pixels both see starts an episode at the
+    // ordinary threshold: the landmark brows beat with the words (their points follow the mouth)
+    // and the pixel profile has noise of its own, but the two rarely err together.
+    let brows_agree = |c: usize, i: usize| {
+        matches!(c, INNER_BROW_RAISE | OUTER_BROW_RAISE | BROW_LIFT)
+            && activation[BROW_LIFT][i] >= options.high
+            && activation[INNER_BROW_RAISE][i].max(activation[OUTER_BROW_RAISE][i]) >= options.high
+    };
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
     for (c, a) in activation.iter().enumerate() {
@@ -315,7 +323,9 @@ pub fn spot_series(
             let end = i - 1;
             let seeds = |i: usize| {
                 if speech[i] {
-                    (c < NUM_FEATURES && a[i] >= options.high_in_speech) || confirmed(c, i)
+                    (c < NUM_FEATURES && a[i] >= options.high_in_speech)
+                        || confirmed(c, i)
+                        || brows_agree(c, i)
                 } else if near_speech[i] && c >= NUM_FEATURES {
                     false
                 } else {

@@ -450,3 +450,27 @@ fn a_held_change_such_as_a_lean_or_a_turned_head_is_absorbed_by_the_running_base
         s.events[0]
     );
 }
+
+#[test]
+fn in_speech_a_brow_raise_the_landmarks_and_the_pixels_both_see_is_an_event() {
+    // Brows up by 5 units for 0.4 s in the middle of speech: under `high_in_speech`.
+    let raise = |channels: &[usize]| {
+        let (t, idx, mut f) = still(300);
+        talking(&mut f);
+        for &c in channels {
+            add(&mut f, c, 150..162, 0.06);
+        }
+        spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default())
+    };
+    // Either measure alone is what words do to it.
+    assert!(raise(&[INNER_BROW_RAISE]).events.is_empty());
+    assert!(raise(&[BROW_LIFT]).events.is_empty());
+    let both = raise(&[INNER_BROW_RAISE, BROW_LIFT]);
+    assert_one_event_at(&both, 150, "brow_lift");
+    assert!(
+        both.events[0]
+            .moves
+            .iter()
+            .any(|m| m.name == "inner_brow_raise")
+    );
+}
