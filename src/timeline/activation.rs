@@ -54,12 +54,14 @@ pub fn activations(
     let n = times.len();
     let present: Vec<bool> = features.iter().map(|f| f.is_some()).collect();
 
-    // Baseline frames: where the person looks neutral, if there are enough of them.
-    let present_count = present.iter().filter(|&&p| p).count();
+    // Baseline frames: where the person looks neutral, if there are as many as a running
+    // baseline needs. Not a share of the clip: an expressive face that reads neutral for half a
+    // second is better measured against that half second than against all its frames, whose
+    // own expressions would widen the spread, and a long session needs no more of them.
     let neutral: Vec<usize> = (0..n)
         .filter(|&i| present[i] && expressions[i].is_some_and(|p| p[0] >= 0.5))
         .collect();
-    let baseline_neutral = neutral.len() >= 5.max(present_count / 10);
+    let baseline_neutral = neutral.len() as f64 >= (LOCAL_MIN_S * fps).max(5.0);
     let baseline: Vec<usize> = if baseline_neutral {
         neutral
     } else {

@@ -474,3 +474,36 @@ fn in_speech_a_brow_raise_the_landmarks_and_the_pixels_both_see_is_an_event() {
             .any(|m| m.name == "inner_brow_raise")
     );
 }
+
+#[test]
+fn an_expressive_face_is_measured_against_its_half_second_that_reads_neutral() {
+    // 10 s; the classifier reads neutral only in the first 0.67 s (under a tenth of the clip).
+    // Elsewhere the lip corners wander by ±0.04 (the face's own expressions), then a smile of
+    // 0.12 at 6 s that the classifier does not see.
+    let n = 300;
+    let (t, idx, mut f) = still(n);
+    for (i, frame) in f.iter_mut().enumerate().skip(20) {
+        let wander = 0.04 * (i as f64 * std::f64::consts::TAU / 24.0).sin();
+        let frame = frame.as_mut().unwrap();
+        frame[LIP_CORNER_PULL_LEFT] += wander;
+        frame[LIP_CORNER_PULL_RIGHT] += wander;
+    }
+    smile(&mut f, 180..195, 0.12);
+    let exprs = classes(
+        n,
+        |i| i < 20,
+        [0.9, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0],
+        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
+    );
+    let s = spot_series(&t, &idx, &f, &exprs, FPS, &SpotOptions::default());
+    assert!(s.baseline_neutral);
+    assert_eq!(s.baseline_frames, 20);
+    assert!(
+        s.events
+            .iter()
+            .any(|e| (e.onset_frame as i64 - 180).abs() <= 3
+                && e.moves.iter().any(|m| m.name == "lip_corner_pull_left")),
+        "{:?}",
+        s.events
+    );
+}
