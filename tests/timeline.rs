@@ -476,20 +476,21 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.884 (micro 0.831, talking hosts 0.833) with 17 talking controls of 9
+            // Measured 0.894 (micro 0.843, talking hosts 0.849) with 17 talking controls of 9
             // people (1.8 min) and a lean; the target is 0.9 for both. It was 0.854 (micro
-            // 0.820, talking hosts 0.787) before the brow lift from pixels, and 0.905 (micro
+            // 0.820, talking hosts 0.787) before the brow lift from pixels and the half-second
+            // neutral baseline (an expressive talker, talking_blue), and 0.905 (micro
             // 0.875) before surprise_open, whose surprise while talking (eyes widened, an 'oh',
             // the jaw dropping) the landmarks barely see but the mouth and the classifier do.
             // Bursts reach their apex (they took only the first frames of each onset before).
-            assert!(s.spliced.f1 >= 0.86, "dev spliced F1 {}", s.spliced.f1);
+            assert!(s.spliced.f1 >= 0.87, "dev spliced F1 {}", s.spliced.f1);
             assert!(
-                s.spliced_micro.f1 >= 0.8,
+                s.spliced_micro.f1 >= 0.81,
                 "dev spliced micro F1 {}",
                 s.spliced_micro.f1
             );
             let talking = &s.spliced_by_host["talking"];
-            assert!(talking.f1 >= 0.8, "dev spliced into talking: {talking:?}");
+            assert!(talking.f1 >= 0.82, "dev spliced into talking: {talking:?}");
             // Talking included: speech is a span, not a run of events.
             for (kind, c) in &s.controls {
                 assert!(c.false_per_minute <= 1.0, "dev {kind}: {c:?}");
