@@ -140,6 +140,9 @@ export interface FrameRecord {
   expressions: number[] | null;
   /** Action features in `featureNames()` order (inter-ocular distances); null without a face. */
   features: number[] | null;
+  /** How far the brows' pixels moved up against the person's rest (inter-ocular distance, negative
+   *  down); absent where it could not be read (a face under 16 px between the eyes). */
+  brow_shift?: number;
 }
 
 export interface TrackSummary {
