@@ -59,7 +59,7 @@ pub fn activations(
     // second is better measured against that half second than against all its frames, whose
     // own expressions would widen the spread, and a long session needs no more of them.
     let neutral: Vec<usize> = (0..n)
-        .filter(|&i| present[i] && expressions[i].is_some_and(|p| p[0] >= 0.5))
+        .filter(|&i| present[i] && super::reads_neutral(expressions[i]))
         .collect();
     let baseline_neutral = neutral.len() as f64 >= (LOCAL_MIN_S * fps).max(5.0);
     let baseline: Vec<usize> = if baseline_neutral {

@@ -354,7 +354,7 @@ pub fn keyframe_coverage(
 /// happy one (less a margin, so no onset leaks in), and the longest run of clearly happy frames.
 pub fn find_ranges(source: &Timeline) -> Option<(Range<usize>, Range<usize>)> {
     let happy = |r: &FrameRecord| r.expressions.map_or(0.0, |p| p[1]);
-    let neutral = |r: &FrameRecord| r.expressions.is_some_and(|p| p[0] >= 0.5);
+    let neutral = |r: &FrameRecord| super::reads_neutral(r.expressions);
     let first_happy = source.records.iter().position(|r| happy(r) >= 0.5)?;
     let neutral_end = source.records[..first_happy]
         .iter()

@@ -87,25 +87,16 @@ pub fn brow_shift(profiles: &[f32], reference: &[f64]) -> Option<f64> {
     (!sides.is_empty()).then(|| sides.iter().sum::<f64>() / sides.len() as f64)
 }
 
-/// Each frame's brow shift against the rest profile of the neutral-looking frames (of all
-/// frames, where fewer than 5 look neutral).
+/// Each frame's brow shift against the rest profile of the neutral-reading frames (of all
+/// frames, where too few read neutral: [`super::rest_or_all`]).
 pub fn brow_shifts(profiles: &[Option<&[f32]>], neutral: &[bool]) -> Vec<Option<f64>> {
-    let of = |keep: &dyn Fn(usize) -> bool| {
-        reference_profile(
-            (0..profiles.len())
-                .filter(|&i| keep(i))
-                .filter_map(|i| profiles[i]),
-        )
-    };
-    let neutral_count = (0..profiles.len())
-        .filter(|&i| neutral[i] && profiles[i].is_some())
-        .count();
-    let reference = if neutral_count >= 5 {
-        of(&|i| neutral[i])
-    } else {
-        of(&|_| true)
-    };
-    let Some(reference) = reference else {
+    let rest = super::rest_or_all(
+        profiles
+            .iter()
+            .zip(neutral)
+            .filter_map(|(p, &n)| p.map(|p| (n, p))),
+    );
+    let Some(reference) = reference_profile(rest.into_iter()) else {
         return vec![None; profiles.len()];
     };
     profiles

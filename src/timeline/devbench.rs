@@ -216,7 +216,11 @@ fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
     // The change is taken against the neutral-looking frames outside the episodes (as the
     // spotter takes its baseline): an expression held on after the marked offset, or one not
     // marked, would otherwise sit in the reference and cancel part of the burst.
-    let neutral: Vec<_> = rest.iter().filter(|r| r.1[0] >= 0.5).copied().collect();
+    let neutral: Vec<_> = rest
+        .iter()
+        .filter(|r| super::reads_neutral(Some(r.1)))
+        .copied()
+        .collect();
     let rest = if neutral.len() >= MIN_NEUTRAL_FRAMES {
         neutral
     } else {

@@ -118,21 +118,15 @@ impl Timeline {
     }
 
     /// (Re)computes the action features from the records' landmarks, aligned to this person's
-    /// own neutral geometry when there is enough of it, and the brow lift from their brow shift. [`TimelineBuilder::finish`] calls it;
-    /// `dev-bench` calls it on cached timelines, so a change of the features needs no re-analysis.
+    /// own neutral geometry when there is enough of it, and the brow lift from their brow shift.
+    /// [`TimelineBuilder::finish`] calls it; `dev-bench` calls it on cached timelines, so a change
+    /// of the features needs no re-analysis.
     pub fn refresh_features(&mut self) {
-        // Align to this person's own neutral geometry when we have it.
-        let neutral: Vec<&[[f64; 2]]> = self
-            .records
-            .iter()
-            .filter(|r| r.expressions.is_some_and(|p| p[0] >= 0.5))
-            .filter_map(|r| r.landmarks.as_deref())
-            .collect();
-        let reference = if neutral.len() >= 5 {
-            features::reference_shape(neutral.into_iter())
-        } else {
-            features::reference_shape(self.records.iter().filter_map(|r| r.landmarks.as_deref()))
-        };
+        let rest = rest_or_all(self.records.iter().filter_map(|r| {
+            let landmarks = r.landmarks.as_deref()?;
+            Some((reads_neutral(r.expressions), landmarks))
+        }));
+        let reference = features::reference_shape(rest.into_iter());
         for r in &mut self.records {
             r.features = r
                 .landmarks
@@ -151,6 +145,23 @@ impl Timeline {
             .map(|r| r.time + 1.0 / self.fps)
             .unwrap_or(0.0)
     }
+}
+
+/// Whether the classifier reads a face as neutral: a person's rest (the spotter's baseline, the
+/// reference shape, the rest brow profile) is taken from such frames.
+pub fn reads_neutral(expressions: Option<[f64; 7]>) -> bool {
+    expressions.is_some_and(|p| p[0] >= 0.5)
+}
+
+/// Fewest neutral-reading frames a reference shape or rest profile is taken from.
+const MIN_REST_FRAMES: usize = 5;
+
+/// The items of neutral-reading frames where there are [`MIN_REST_FRAMES`] of them, else all.
+pub(crate) fn rest_or_all<T>(items: impl IntoIterator<Item = (bool, T)>) -> Vec<T> {
+    let (neutral, other): (Vec<_>, Vec<_>) = items.into_iter().partition(|(n, _)| *n);
+    let all = neutral.len() < MIN_REST_FRAMES;
+    let chosen = neutral.into_iter().chain(other.into_iter().filter(|_| all));
+    chosen.map(|(_, item)| item).collect()
 }
 
 /// Tracks shorter than this many frames are dropped as spurious detections.
@@ -276,7 +287,7 @@ impl TimelineBuilder {
             .collect();
         let neutral: Vec<bool> = records
             .iter()
-            .map(|r: &FrameRecord| r.expressions.is_some_and(|p| p[0] >= 0.5))
+            .map(|r: &FrameRecord| reads_neutral(r.expressions))
             .collect();
         for (r, shift) in records
             .iter_mut()
