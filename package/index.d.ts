@@ -72,6 +72,10 @@ export interface Face {
   /** The box the landmark and expression models were run on. */
   aligned_box: PixelBox;
   expressions: Expressions;
+  /** Luminance above the person's right eye, then their left (49 samples each, upwards from the
+   *  eye's centre, 0.02 inter-ocular distances apart): what a video's brow lift is measured from.
+   *  Absent under 16 px between the eyes. */
+  brow_profiles?: number[];
 }
 
 export interface FrameAnalysis {
