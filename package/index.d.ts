@@ -76,6 +76,10 @@ export interface Face {
    *  eye's centre, 0.02 inter-ocular distances apart): what a video's brow lift is measured from.
    *  Absent under 16 px between the eyes. */
   brow_profiles?: number[];
+  /** Mean luminance step (0–255) across the lip contours and across the eye contours where the
+   *  landmarks put them: a mouth covered by a hand is read from it. Absent under 16 px between
+   *  the eyes. */
+  contour_contrast?: { lips: number; eyes: number };
 }
 
 export interface FrameAnalysis {
@@ -147,6 +151,9 @@ export interface FrameRecord {
   /** How far the brows' pixels moved up against the person's rest (inter-ocular distance, negative
    *  down); absent where it could not be read (a face under 16 px between the eyes). */
   brow_shift?: number;
+  /** The mouth covered (a hand or an object in front of it): the lips' edge gone where the
+   *  landmarks put them. The spotter reads no face there. Absent when false. */
+  mouth_covered?: boolean;
 }
 
 export interface TrackSummary {

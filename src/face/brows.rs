@@ -18,7 +18,7 @@ const COLUMNS: usize = 13;
 const MIN_EYE_DISTANCE: f64 = 16.0;
 
 /// Luminance at a sub-pixel position (bilinear; clamped to the image).
-fn luma(image: &RgbImage, x: f64, y: f64) -> f64 {
+pub(super) fn luma(image: &RgbImage, x: f64, y: f64) -> f64 {
     let (w, h) = (image.width, image.height);
     let x = x.clamp(0.0, (w - 1) as f64);
     let y = y.clamp(0.0, (h - 1) as f64);

@@ -7,6 +7,7 @@
 //! reads from the device are asynchronous, as WebGPU in a browser requires.
 
 mod brows;
+mod contours;
 mod detector;
 mod features;
 mod layers;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::frames::{PixelRect, RgbImage, SquareCanvas, SquarePadding, canvas_input, square_input};
 use crate::weights::{WeightError, WeightMap};
 pub use brows::{PROFILE_LEN, PROFILE_STEP, brow_profiles};
+pub use contours::{ContourContrast, contour_contrast};
 use detector::{RelativeBox, TinyFaceDetector, decode_grid, non_max_suppression};
 use features::FaceFeatureNet;
 pub use tracker::{DetectReason, FaceTracker, TrackingOptions, TrackingStats, Verdict};
@@ -217,6 +219,9 @@ pub struct Face {
     /// Luminance profiles above the eyes ([`brow_profiles`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brow_profiles: Option<Vec<f32>>,
+    /// How clearly the lips and eyes show where the landmarks put them ([`contour_contrast`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contour_contrast: Option<ContourContrast>,
 }
 
 /// All faces of one frame.
@@ -429,6 +434,7 @@ impl FaceAnalyzer {
             .zip(logits.chunks_exact(EXPRESSIONS.len()))
         {
             let brow_profiles = brow_profiles(frames[f], &landmarks);
+            let contour_contrast = contour_contrast(frames[f], &landmarks);
             results[f].faces.push(Face {
                 bbox,
                 score,
@@ -436,6 +442,7 @@ impl FaceAnalyzer {
                 aligned_box,
                 expressions: Expressions::from_slice(probs),
                 brow_profiles,
+                contour_contrast,
             });
         }
         Ok(results)

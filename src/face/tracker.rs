@@ -430,6 +430,7 @@ mod tests {
             landmarks,
             expressions: Expressions::from_slice(&[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
             brow_profiles: None,
+            contour_contrast: None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod bench;
 pub mod brows;
+pub mod cover;
 pub mod devbench;
 pub mod features;
 pub mod keyframes;
@@ -52,6 +53,10 @@ pub struct FrameRecord {
     /// inter-ocular units.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub brow_shift: Option<f64>,
+    /// The mouth hidden (a hand over it): the lips' edge gone where the landmarks put them
+    /// ([`cover`]). The spotter reads no face here.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub mouth_covered: bool,
 }
 
 impl FrameRecord {
@@ -78,6 +83,7 @@ impl FrameRecord {
             expressions: Some(expressions),
             features: Some(features),
             brow_shift: None,
+            mouth_covered: false,
         }
     }
 }
@@ -277,6 +283,7 @@ impl TimelineBuilder {
                     expressions: face.map(|f| f.expressions.to_array()),
                     features: None,
                     brow_shift: None,
+                    mouth_covered: false,
                 }
             })
             .collect();
@@ -294,6 +301,17 @@ impl TimelineBuilder {
             .zip(brows::brow_shifts(&profiles, &neutral))
         {
             r.brow_shift = shift;
+        }
+        let contrasts: Vec<_> = self
+            .frames
+            .iter()
+            .map(|f| main_face(f).and_then(|face| face.contour_contrast))
+            .collect();
+        for (r, covered) in records
+            .iter_mut()
+            .zip(cover::mouth_covered(&contrasts, &neutral))
+        {
+            r.mouth_covered = covered;
         }
         let mut timeline = Timeline {
             fps: self.fps,

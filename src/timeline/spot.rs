@@ -160,12 +160,17 @@ pub struct Spotting {
 pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
     let times: Vec<f64> = timeline.records.iter().map(|r| r.time).collect();
     let frames: Vec<usize> = timeline.records.iter().map(|r| r.index).collect();
-    let feats: Vec<Option<[f64; NUM_FEATURES]>> =
-        timeline.records.iter().map(|r| r.features).collect();
+    // A covered mouth is no face to read: the landmarks and the classifier guess there.
+    let feats: Vec<Option<[f64; NUM_FEATURES]>> = timeline
+        .records
+        .iter()
+        .map(|r| r.features.filter(|_| !r.mouth_covered))
+        .collect();
     let exprs: Vec<Option<[f64; 7]>> = timeline
         .records
         .iter()
-        .map(|r| r.expressions.filter(|_| r.features.is_some()))
+        .zip(&feats)
+        .map(|(r, f)| r.expressions.filter(|_| f.is_some()))
         .collect();
     spot_series(&times, &frames, &feats, &exprs, timeline.fps, options)
 }

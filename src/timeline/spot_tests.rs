@@ -507,3 +507,24 @@ fn an_expressive_face_is_measured_against_its_half_second_that_reads_neutral() {
         s.events
     );
 }
+
+#[test]
+fn where_the_mouth_is_covered_the_guessed_movement_is_no_event() {
+    // A hand over the mouth for a second: the landmark network puts the lips somewhere else.
+    let (_, _, mut f) = still(300);
+    add(&mut f, BROW_LOWER, 120..150, 0.15);
+    add(&mut f, LIP_CORNER_PULL_LEFT, 120..150, 0.15);
+    let neutral = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let records: Vec<_> = f
+        .iter()
+        .enumerate()
+        .map(|(i, f)| crate::timeline::FrameRecord::visible(i, None, neutral, f.unwrap()))
+        .collect();
+    let mut timeline = crate::timeline::Timeline::of_records(records);
+    assert_eq!(spot(&timeline, &SpotOptions::default()).events.len(), 1);
+    for r in &mut timeline.records[118..152] {
+        r.mouth_covered = true;
+    }
+    let s = spot(&timeline, &SpotOptions::default());
+    assert!(s.events.is_empty(), "{:?}", s.events);
+}

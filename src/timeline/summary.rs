@@ -8,6 +8,7 @@ use super::Timeline;
 use super::features::{FEATURE_NAMES, FEATURE_PHRASES};
 use super::keyframes::{Keyframe, held_labels};
 use super::pose::head_moves;
+use super::speech::runs;
 use super::spot::{Event, EventKind, Span, Spotting};
 use crate::face::EXPRESSIONS;
 
@@ -133,6 +134,7 @@ pub fn summarise_with(
     // While talking, the classifier's labels count where they hold (as for spotting).
     let held = held_labels(timeline, spotting);
     let records = &timeline.records;
+    let covered = runs(&records.iter().map(|r| r.mouth_covered).collect::<Vec<_>>());
     if records.is_empty() {
         return Vec::new();
     }
@@ -148,11 +150,19 @@ pub fn summarise_with(
         let (a, b) = (w[0], w[1] - 1);
         let (t0, t1) = (records[a].time, records[b].time + frame_s);
         let mut sentences: Vec<String> = Vec::new();
-        let visible: Vec<usize> = (a..=b).filter(|&i| records[i].main_face()).collect();
+        let seen: Vec<usize> = (a..=b).filter(|&i| records[i].main_face()).collect();
+        // The labels of a face with its mouth covered are guesses.
+        let visible: Vec<usize> = seen
+            .iter()
+            .copied()
+            .filter(|&i| !records[i].mouth_covered)
+            .collect();
         let head = format!("{t0:.2}–{t1:.2} s:");
         if visible.is_empty() {
             let any = (a..=b).any(|i| records[i].face_present);
-            sentences.push(if any {
+            sentences.push(if !seen.is_empty() {
+                format!("{head} face with the mouth covered (a hand or an object in front of it)")
+            } else if any {
                 format!("{head} main face not visible (another face is)")
             } else {
                 format!("{head} no face visible")
@@ -196,11 +206,11 @@ pub fn summarise_with(
                 let names: Vec<&str> = labels.iter().map(|&l| EXPRESSIONS[l]).collect();
                 format!("{head} {}", names.join(" → "))
             };
-            if visible.len() < b - a + 1 {
-                let (first, last) = (visible[0], *visible.last().unwrap());
+            if seen.len() < b - a + 1 {
+                let (first, last) = (seen[0], *seen.last().unwrap());
                 // Lost only in between: say so, not a visible range equal to the stretch.
                 let clause = if first == a && last == b {
-                    format!("face lost for {} frame(s)", b - a + 1 - visible.len())
+                    format!("face lost for {} frame(s)", b - a + 1 - seen.len())
                 } else {
                     format!(
                         "face visible {:.2}–{:.2} s only",
@@ -258,6 +268,14 @@ pub fn summarise_with(
                 .filter(|t| t.start_time < t1 && t.end_time > t0)
             {
                 sentences.push(format!("talking {}", within(t)));
+            }
+            for &(s, e) in covered.iter().filter(|&&(s, e)| s <= b && e >= a) {
+                let span = |i: usize| records[i].time;
+                sentences.push(format!(
+                    "mouth covered (a hand or an object in front of it) {:.2}–{:.2} s",
+                    span(s).max(t0),
+                    (span(e) + frame_s).min(t1)
+                ));
             }
             for (m, phrase) in head_moves
                 .iter()
@@ -483,5 +501,23 @@ mod tests {
         }
         assert!(text.contains("left lip-corner pull"), "{text}");
         assert!(text.contains("Talking"), "{text}");
+    }
+
+    #[test]
+    fn a_covered_mouth_is_said_and_its_guessed_labels_are_not() {
+        let (mut timeline, spotting) = clip();
+        // Frames 0-29 read neutral; under the hand (frames 36-47) the classifier reads angry.
+        for r in &mut timeline.records[36..48] {
+            r.mouth_covered = true;
+            r.expressions = Some([0.1, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0]);
+        }
+        let summaries = summarise(&timeline, &spotting, &[]);
+        let text = &summaries[0].text;
+        assert!(
+            text.contains("Mouth covered (a hand or an object in front of it) 1.20–1.60 s"),
+            "{text}"
+        );
+        assert!(!text.contains("angry"), "{text}");
+        assert!(!text.contains("face lost"), "{text}");
     }
 }
