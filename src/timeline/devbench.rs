@@ -326,6 +326,15 @@ fn spliced_clip(
             .collect();
         let fall = rise[..(len - up).min(up)].iter().rev().copied();
         let piece: Vec<usize> = rise.iter().copied().chain(fall).collect();
+        // Where the host's face is lost (turned away, a hand over it) a burst is seen by no one:
+        // no truth goes there.
+        if records[start..start + piece.len()]
+            .iter()
+            .any(|r| r.features.is_none())
+        {
+            cursor = start + piece.len() + options.gap_frames;
+            continue;
+        }
         for (k, &s) in piece.iter().enumerate() {
             let r = &mut records[start + k];
             if let (Some(f), Some(p), Some((df, dp))) = (
