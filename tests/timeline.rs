@@ -476,11 +476,11 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.865 (micro 0.818, talking hosts 0.851) with 17 talking controls of 9
+            // Measured 0.871 (micro 0.815, talking hosts 0.851) with 17 talking controls of 9
             // people (1.8 min), a lean and a hand over the face; the target is 0.9 for both.
-            // Without the hand host (2.4 s, the face lost under the hand, the hand's arrival
-            // spotted as a nose wrinkle each time the host loops) it was 0.894 (micro 0.843,
-            // talking hosts 0.849). It was 0.854 (micro
+            // The hand host (2.4 s, the face lost under the hand, a smile held before it that
+            // the looped host plays alone) scores 0.389; without it, 0.895 (micro 0.841). It
+            // was 0.894 (micro 0.843) before the hand. It was 0.854 (micro
             // 0.820, talking hosts 0.787) before the brow lift from pixels and the half-second
             // neutral baseline (an expressive talker, talking_blue), and 0.905 (micro
             // 0.875) before surprise_open, whose surprise while talking (eyes widened, an 'oh',
@@ -495,13 +495,12 @@ fn spotting_on_the_real_clip_development_set() {
             let talking = &s.spliced_by_host["talking"];
             assert!(talking.f1 >= 0.82, "dev spliced into talking: {talking:?}");
             // Talking included: speech is a span, not a run of events.
-            for (kind, c) in s.controls.iter().filter(|(kind, _)| *kind != "hand") {
+            // A hand over the face too: the hand reaching the chin bends the landmarks (a
+            // nose wrinkle at 0.23 s, rising until the face is lost under the hand).
+            for (kind, c) in &s.controls {
                 assert!(c.false_per_minute <= 1.0, "dev {kind}: {c:?}");
             }
-            // The hand control misses the target: its one event is the hand's arrival at the
-            // chin (0.23 s, a nose wrinkle), before the face is lost under it.
-            let hand = &s.controls["hand"];
-            assert!(hand.events - hand.on_marked <= 1, "dev hand: {hand:?}");
+            assert!(s.controls.contains_key("hand"));
         }
     }
     // A face that fills the frame: the detector misses it in 39 of 231 frames, the tracked crop

@@ -38,6 +38,8 @@ const LOW_IN_SPEECH: f64 = 3.0;
 /// above `low`, which would stretch the event and merge it with the next. A quarter, not half:
 /// a burst that rises and falls evenly (a triangle) is half as wide at half its peak.
 const PEAK_SHARE: f64 = 0.25;
+/// An episode at its strongest within this many frames of the face being lost is dropped.
+const RISING_INTO_LOSS: usize = 2;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -519,6 +521,17 @@ pub fn spot_series(
             .iter()
             .position(|&t| t >= APEX_SHARE * strongest)
             .unwrap_or(0);
+        // Still rising when the face is lost: most often the movement is what hid it (a hand
+        // reaching the chin bends the landmarks, then covers the face), and no offset was seen.
+        // (Uncapped here: a strong movement reaches the apex's cap while it still rises.)
+        let lost = e + 1 < n && !present[e + 1];
+        let strength = |i: usize| channels.iter().map(|&c| activation[c][i]).sum::<f64>();
+        let strongest_at = (s..=e)
+            .max_by(|&a, &b| strength(a).total_cmp(&strength(b)))
+            .unwrap_or(s);
+        if lost && strongest_at + RISING_INTO_LOSS >= e {
+            continue;
+        }
         let mut moves: Vec<ChannelMove> = channels
             .iter()
             .map(|&c| {
@@ -564,7 +577,7 @@ pub fn spot_series(
             moves,
             apex_expression,
             expression_sequence: sequence,
-            cut_off: e + 1 >= n || !present[e + 1],
+            cut_off: e + 1 >= n || lost,
         });
     }
     out

@@ -528,3 +528,29 @@ fn where_the_mouth_is_covered_the_guessed_movement_is_no_event() {
     let s = spot(&timeline, &SpotOptions::default());
     assert!(s.events.is_empty(), "{:?}", s.events);
 }
+
+#[test]
+fn a_movement_still_rising_when_the_face_is_lost_is_dropped_but_one_past_its_peak_is_kept() {
+    // A hand reaching the chin bends the lip corner for 0.2 s, rising, then covers the face.
+    let (t, idx, mut f) = still(300);
+    for (k, i) in (60..66).enumerate() {
+        add(
+            &mut f,
+            LIP_CORNER_PULL_LEFT,
+            i..i + 1,
+            0.04 * (k + 1) as f64,
+        );
+    }
+    for v in &mut f[66..90] {
+        *v = None;
+    }
+    // A smile at its peak for 0.3 s, easing off when the face turns away.
+    smile(&mut f, 150..160, 0.2);
+    smile(&mut f, 160..166, 0.1);
+    for v in &mut f[166..190] {
+        *v = None;
+    }
+    let s = spot_series(&t, &idx, &f, &no_expr(300), FPS, &SpotOptions::default());
+    assert_one_event_at(&s, 150, "lip_corner_pull_left");
+    assert!(s.events[0].cut_off, "{:?}", s.events);
+}
