@@ -103,9 +103,10 @@ pub const TALKING_LABEL_HOLD_S: f64 = 2.0 * super::speech::HOLD_S;
 /// starts mid-sentence).
 pub fn held_labels(timeline: &Timeline, spotting: &Spotting) -> Vec<Option<usize>> {
     let records = &timeline.records;
+    // Under a covered mouth the classifier guesses: no label, no rare-state keyframe.
     let probs: Vec<Option<[f64; 7]>> = records
         .iter()
-        .map(|r| r.expressions.filter(|_| r.main_face()))
+        .map(|r| r.expressions.filter(|_| r.main_face() && !r.mouth_covered))
         .collect();
     let talking: Vec<bool> = records
         .iter()

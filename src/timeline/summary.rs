@@ -519,5 +519,23 @@ mod tests {
         );
         assert!(!text.contains("angry"), "{text}");
         assert!(!text.contains("face lost"), "{text}");
+        // Nor is a guessed angry face a rare state worth a keyframe.
+        let keyframes = keyframes_at(&timeline, &spotting, 1.0);
+        assert!(
+            keyframes
+                .iter()
+                .all(|k| k.reason != crate::timeline::keyframes::KeyframeReason::State),
+            "{keyframes:?}"
+        );
+        for r in &mut timeline.records[36..48] {
+            r.mouth_covered = false;
+        }
+        let keyframes = keyframes_at(&timeline, &spotting, 1.0);
+        assert!(
+            keyframes
+                .iter()
+                .any(|k| k.reason == crate::timeline::keyframes::KeyframeReason::State),
+            "{keyframes:?}"
+        );
     }
 }
