@@ -63,8 +63,8 @@ fn contour_step(
     if count == 0 { 0.0 } else { sum / count as f64 }
 }
 
-/// The face's [`ContourContrast`]; `None` for landmarks that are not 68 finite points, or eyes
-/// too close to measure.
+/// The face's [`ContourContrast`]; `None` for landmarks that are not 68 finite points, eyes too
+/// close to measure, or lips or eyes at or past the frame's edge.
 pub fn contour_contrast(image: &RgbImage, landmarks: &[[f64; 2]]) -> Option<ContourContrast> {
     if landmarks.len() != 68
         || image.width == 0
@@ -85,6 +85,15 @@ pub fn contour_contrast(image: &RgbImage, landmarks: &[[f64; 2]]) -> Option<Cont
         return None;
     }
     let d = ACROSS * iod;
+    // A mouth or an eye past the frame's edge is not hidden, just not in the picture: the edge's
+    // clamped pixels would read as smooth skin.
+    let inside = |k: usize| {
+        let [x, y] = landmarks[k];
+        x >= d && y >= d && x + d <= (image.width - 1) as f64 && y + d <= (image.height - 1) as f64
+    };
+    if !(36..68).all(inside) {
+        return None;
+    }
     Some(ContourContrast {
         lips: contour_step(image, landmarks, &LIPS, d) as f32,
         eyes: contour_step(image, landmarks, &EYES, d) as f32,
@@ -162,6 +171,10 @@ mod tests {
         assert!(contour_contrast(&image, &points[..67]).is_none());
         points[40] = [f64::NAN, 40.0];
         assert!(contour_contrast(&image, &points).is_none());
+        // The mouth below the frame's bottom edge.
+        let (_, points) = face_image(95);
+        let low: Vec<[f64; 2]> = points.iter().map(|p| [p[0], p[1] + 20.0]).collect();
+        assert!(contour_contrast(&image, &low).is_none());
         let tiny: Vec<[f64; 2]> = face_image(95)
             .1
             .iter()
