@@ -7,6 +7,7 @@
 use crate::face::ContourContrast;
 
 use super::rest_or_all;
+use super::stats::median;
 
 /// A frame is covered where its lip contrast is under this share of the person's rest...
 const COVERED: f64 = 0.3;
@@ -27,13 +28,10 @@ pub fn mouth_covered(contrasts: &[Option<ContourContrast>], neutral: &[bool]) ->
             .zip(neutral)
             .filter_map(|(c, &at_rest)| c.map(|c| (at_rest, c))),
     );
-    let (Some(lips), Some(eyes)) = (
-        median(rest.iter().map(|c| c.lips as f64).collect()),
-        median(rest.iter().map(|c| c.eyes as f64).collect()),
-    ) else {
-        return vec![false; n];
-    };
-    if lips <= 0.0 || eyes <= 0.0 {
+    let lips = median(&mut rest.iter().map(|c| c.lips as f64).collect::<Vec<_>>());
+    let eyes = median(&mut rest.iter().map(|c| c.eyes as f64).collect::<Vec<_>>());
+    // No rest to compare with (no face, or none measurable), or no edge in it.
+    if !(lips > 0.0 && eyes > 0.0) {
         return vec![false; n];
     }
     let lip_share = |c: &ContourContrast| c.lips as f64 / lips;
@@ -62,14 +60,6 @@ pub fn mouth_covered(contrasts: &[Option<ContourContrast>], neutral: &[bool]) ->
         }
     }
     covered
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    Some(values[values.len() / 2])
 }
 
 #[cfg(test)]
