@@ -3,13 +3,18 @@
 //! Channels are the 13 action features and the 6 non-neutral expression probabilities. Each is
 //! lightly smoothed and measured against its baseline (the frames where the person looks
 //! neutral, or the whole clip when they never do) in units of its robust spread there (MAD, with
-//! a floor for landmark jitter). Two things that are not expressions are taken out of the
+//! a floor for landmark jitter). Three things that are not expressions are taken out of the
 //! landmark channels first:
 //! - speech: the part of the lip corners and the upper lip that follows the mouth's opening;
+//! - a turned head: the part of each one-sided channel (eyes, lip corners) that follows the yaw;
 //! - slow changes (a head held turned, a lean, lighting, a face coming back after it was lost):
 //!   the baseline is a running median over a few seconds, not one value for the clip.
 
-use super::features::{NUM_FEATURES, is_bidirectional, is_mouth_feature, is_speech_channel};
+use super::features::{
+    EYE_OPEN_LEFT, EYE_OPEN_RIGHT, LIP_CORNER_DEPRESS_LEFT, LIP_CORNER_DEPRESS_RIGHT,
+    LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, NUM_FEATURES, is_bidirectional, is_mouth_feature,
+    is_speech_channel,
+};
 use super::spot::SpotOptions;
 use super::stats::{local_median, mad_sigma, median, robust_slope, smooth};
 
@@ -20,6 +25,33 @@ pub const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 pub(crate) const FEATURE_FLOOR: [f64; NUM_FEATURES] = [
     0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01, 0.012,
 ];
+
+/// How much each one-sided channel moves per unit of yaw proxy ([`super::pose::pose_proxies`]):
+/// a turned head foreshortens one side of the face against the other, so the two sides move
+/// apart though nothing moved. Half the slope of each left-minus-right difference against the
+/// yaw, measured on the development set's 13 clips with head turns (9 people, yaw spread
+/// 0.13-0.33): the pull difference moved by 0.9-1.2 per unit of yaw (the median halved, 0.49;
+/// per clip 0.46-0.58), the depression difference by 0.21-0.35 (0.13; 0.11-0.17), the eye
+/// openings' by 0.1-0.2 (0.09): the same for every person, so geometry.
+fn yaw_coupling(channel: usize) -> f64 {
+    match channel {
+        EYE_OPEN_LEFT => 0.09,
+        EYE_OPEN_RIGHT => -0.09,
+        LIP_CORNER_PULL_LEFT => -0.49,
+        LIP_CORNER_PULL_RIGHT => 0.49,
+        LIP_CORNER_DEPRESS_LEFT => 0.13,
+        LIP_CORNER_DEPRESS_RIGHT => -0.13,
+        _ => 0.0,
+    }
+}
+
+/// The yaw is averaged over this many seconds each side before it is taken out: the landmarks
+/// it is read from jitter from frame to frame, a head turns over tenths of a second.
+const YAW_SMOOTH_S: f64 = 0.1;
+
+/// Yaw changes up to this (the proxy's sway on a still head) are not taken out: at the lip
+/// corners' coupling they move a channel by less than its jitter floor.
+const YAW_DEAD_BAND: f64 = 0.02;
 
 /// The running baseline needs this many seconds of baseline frames in its window, else the
 /// clip's baseline is used.
@@ -42,11 +74,12 @@ pub struct Activations {
 }
 
 /// `mouth` is the mouth-opening series (NaN where no face), which the spotter also reads speech
-/// from.
+/// from; `yaw` the yaw proxy per frame (NaN where unknown), if known.
 pub fn activations(
     times: &[f64],
     features: &[Option<[f64; NUM_FEATURES]>],
     mouth: &[f64],
+    yaw: Option<&[f64]>,
     expressions: &[Option<[f64; 7]>],
     fps: f64,
     options: &SpotOptions,
@@ -92,6 +125,34 @@ pub fn activations(
         median(&mut m)
     };
 
+    // The head's turn away from its usual yaw (the baseline frames' median), smoothed; a turn
+    // within the dead band is left alone.
+    let turned: Option<Vec<f64>> = yaw.and_then(|y| {
+        let y = smooth(y, (YAW_SMOOTH_S * fps).round() as usize);
+        let mut usual: Vec<f64> = baseline
+            .iter()
+            .map(|&i| y[i])
+            .filter(|v| v.is_finite())
+            .collect();
+        if usual.is_empty() {
+            return None;
+        }
+        let centre = median(&mut usual);
+        Some(
+            y.iter()
+                .map(|v| {
+                    let d = v - centre;
+                    if d.is_finite() {
+                        d.signum() * (d.abs() - YAW_DEAD_BAND).max(0.0)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+        )
+    });
+    let turn = |c: usize, i: usize| turned.as_ref().map_or(0.0, |t| yaw_coupling(c) * t[i]);
+
     let mut out = Activations {
         activation: vec![vec![0.0; n]; NUM_CHANNELS],
         sharp: vec![vec![0.0; n]; NUM_CHANNELS],
@@ -103,7 +164,9 @@ pub fn activations(
         let series: Vec<f64> = (0..n)
             .map(|i| {
                 if c < NUM_FEATURES {
-                    features[i].map_or(f64::NAN, |f| f[c] - coupling[c] * (mouth[i] - mouth_centre))
+                    features[i].map_or(f64::NAN, |f| {
+                        f[c] - coupling[c] * (mouth[i] - mouth_centre) - turn(c, i)
+                    })
                 } else if present[i] {
                     expressions[i].map_or(f64::NAN, |p| p[c - NUM_FEATURES + 1])
                 } else {

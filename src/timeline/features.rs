@@ -208,9 +208,11 @@ pub fn action_features(
     let open_r = open(37, 41, 38, 40, 36, 39);
     let open_l = open(43, 47, 44, 46, 42, 45);
     // Lip corners: 48 is the right corner (image left, negative x), 54 the left.
-    // Pull (AU12) moves a corner up and out.
-    let pull_r = -x(48) - y(48);
-    let pull_l = x(54) - y(54);
+    // Pull (AU12) moves a corner up and out: out from the lips' own midline, not the eyes' (the
+    // mouth sits nearer the camera, so a turned head shifts it sideways against the eyes).
+    let mid_x = (x(51) + x(57) + x(62) + x(66)) / 4.0;
+    let pull_r = (mid_x - x(48)) - y(48);
+    let pull_l = (x(54) - mid_x) - y(54);
     // Depress (AU15) moves a corner down relative to the lips' centre line.
     let lip_mid = (y(51) + y(57) + y(62) + y(66)) / 4.0;
     let depress_r = y(48) - lip_mid;
@@ -307,6 +309,22 @@ pub(crate) mod tests {
                 "{}",
                 FEATURE_NAMES[k]
             );
+        }
+    }
+
+    #[test]
+    fn a_mouth_shifted_sideways_pulls_neither_corner() {
+        // A turned head moves the mouth sideways against the eyes; the corners keep their
+        // distance from the lips' midline.
+        let face = synthetic_face();
+        let mut turned = face.clone();
+        turned[48..68].iter_mut().for_each(|p| p[0] += 0.05);
+        let (a, b) = (
+            action_features(&face, None).unwrap().0,
+            action_features(&turned, None).unwrap().0,
+        );
+        for c in [LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT] {
+            assert!((b[c] - a[c]).abs() < 1e-9, "{}", FEATURE_NAMES[c]);
         }
     }
 

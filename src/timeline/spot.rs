@@ -174,7 +174,23 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
         .zip(&feats)
         .map(|(r, f)| r.expressions.filter(|_| f.is_some()))
         .collect();
-    spot_series(&times, &frames, &feats, &exprs, timeline.fps, options)
+    let yaw: Vec<f64> = timeline
+        .records
+        .iter()
+        .map(|r| {
+            let pose = r.landmarks.as_deref().and_then(super::pose::pose_proxies);
+            pose.map_or(f64::NAN, |p| p.0)
+        })
+        .collect();
+    spot_series(
+        &times,
+        &frames,
+        &feats,
+        &exprs,
+        Some(&yaw),
+        timeline.fps,
+        options,
+    )
 }
 
 /// Whether a landmark channel belongs to an expression class channel (FACS): the brow lowerer
@@ -227,12 +243,14 @@ fn dominant(p: &[f64; 7]) -> usize {
 }
 
 /// The spotter on raw series (one entry per frame; `None` where the face is not visible).
-/// Expressions may be `None` everywhere (landmark-only spotting).
+/// Expressions may be `None` everywhere (landmark-only spotting); `yaw` is the head's yaw proxy
+/// per frame ([`super::pose::pose_proxies`]), where known.
 pub fn spot_series(
     times: &[f64],
     frame_indices: &[usize],
     features: &[Option<[f64; NUM_FEATURES]>],
     expressions: &[Option<[f64; 7]>],
+    yaw: Option<&[f64]>,
     fps: f64,
     options: &SpotOptions,
 ) -> Spotting {
@@ -250,7 +268,7 @@ pub fn spot_series(
         mut sharp,
         baseline_frames,
         baseline_neutral,
-    } = activations(times, features, &mouth, expressions, fps, options);
+    } = activations(times, features, &mouth, yaw, expressions, fps, options);
 
     // Speech: mouth-region channels and the classifier follow the syllables; there the classifier
     // counts only where it holds and the landmark channels start an episode only past
