@@ -20,6 +20,24 @@ fn still(n: usize) -> (Vec<f64>, Vec<usize>, Vec<Option<[f64; NUM_FEATURES]>>) {
     (times, idx, feats)
 }
 
+/// The spotter with its default options and no head pose.
+fn spot_default(
+    times: &[f64],
+    idx: &[usize],
+    features: &[Option<[f64; NUM_FEATURES]>],
+    expressions: &[Option<[f64; 7]>],
+) -> Spotting {
+    spot_series(
+        times,
+        idx,
+        features,
+        expressions,
+        None,
+        FPS,
+        &SpotOptions::default(),
+    )
+}
+
 fn no_expr(n: usize) -> Vec<Option<[f64; 7]>> {
     vec![None; n]
 }
@@ -61,15 +79,7 @@ fn a_brief_movement_is_micro_and_a_long_one_macro() {
     let (t, idx, mut f) = still(300);
     add(&mut f, 5, 60..69, 0.15); // 9 frames = 0.3 s lip-corner pull
     add(&mut f, 2, 150..180, 0.15); // 30 frames = 1 s brow lower
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert_eq!(s.events.len(), 2, "{:?}", s.events);
     let (micro, mac) = (&s.events[0], &s.events[1]);
     assert_eq!(micro.kind, EventKind::Micro);
@@ -87,15 +97,7 @@ fn a_strong_movement_ends_where_it_falls_back_not_where_a_slight_offset_stays() 
     smile(&mut f, 60..72, 0.15);
     // The left corner stays 2.5 units off for 1.3 s after (light, the baseline catching up).
     add(&mut f, LIP_CORNER_PULL_LEFT, 72..110, 0.025);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert_one_event_at(&s, 60, "lip_corner_pull_right");
     assert!(
         (s.events[0].offset_frame as i64 - 71).abs() <= 2,
@@ -115,15 +117,7 @@ fn blinks_are_not_events_but_long_eye_closures_are() {
     // Eyes shut for 0.8 s: not a blink.
     add(&mut f, EYE_OPEN_LEFT, 240..264, -0.25);
     add(&mut f, EYE_OPEN_RIGHT, 240..264, -0.25);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert_eq!(s.blinks.len(), 3, "{:?}", s.blinks);
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(s.events[0].onset_frame >= 238);
@@ -137,15 +131,7 @@ fn talking_is_not_an_expression() {
         let start = 100 + k * 9;
         add(&mut f, MOUTH_OPEN, start..start + 5, 0.12);
     }
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(s.events.is_empty(), "{:?}", s.events);
     assert_eq!(s.talking.len(), 1);
 }
@@ -157,15 +143,7 @@ fn faceless_frames_split_and_never_hold_events() {
     for v in &mut f[70..80] {
         *v = None;
     }
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(200),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(200));
     assert_eq!(s.events.len(), 2);
     assert!(s.events[0].cut_off);
     for e in &s.events {
@@ -183,13 +161,13 @@ fn a_rise_of_an_expression_class_is_an_event_where_a_channel_of_its_class_moves_
         [0.95, 0.01, 0.01, 0.01, 0.01, 0.0, 0.01],
     );
     // The classifier alone, on a face that does not move: no event.
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(s.events.is_empty(), "{:?}", s.events);
     // The inner brows rise by 3 units of jitter (under `high`), and the mouth opens as much
     // (which surprise does not name): the event names the classifier and the brows.
     add(&mut f, INNER_BROW_RAISE, 105..125, 0.036);
     add(&mut f, MOUTH_OPEN, 105..125, 0.03);
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert_eq!(s.events.len(), 1);
     let e = &s.events[0];
     assert_eq!(e.moves[0].name, "expression:surprised");
@@ -217,12 +195,12 @@ fn in_speech_the_classifier_alone_is_not_an_event_but_a_held_smile_is() {
         [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0],
         [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
     );
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(s.events.is_empty(), "{:?}", s.events);
     assert!(!s.talking.is_empty());
     // A smile held while talking: both lip corners pulled for 0.8 s.
     smile(&mut f, 170..194, 0.15);
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(
         (s.events[0].onset_frame as i64 - 170).abs() <= 4,
@@ -245,15 +223,7 @@ fn a_micro_smile_while_talking_is_an_event() {
     talking(&mut f);
     // Both lip corners pulled for 7 frames (0.23 s) in the middle of speech.
     smile(&mut f, 150..157, 0.15);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(!s.talking.is_empty());
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     let e = &s.events[0];
@@ -277,7 +247,7 @@ fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it()
     );
     smile(&mut f, 245..253, 0.03);
     smile(&mut f, 360..368, 0.03);
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(s.events[0].onset_frame >= 355, "{:?}", s.events[0]);
 }
@@ -289,15 +259,7 @@ fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it()
     // The words move the right lip corner a little (2.5 units) for 0.33 s, then a micro smile.
     add(&mut f, 6, 140..150, 0.025);
     smile(&mut f, 150..157, 0.15);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(
         (s.events[0].onset_frame as i64 - 150).abs() <= 2,
@@ -325,7 +287,7 @@ fn in_speech_a_frown_the_classifier_confirms_is_an_event_but_a_brow_beat_is_not(
     add(&mut f, 2, 90..99, 0.06);
     add(&mut f, 2, 150..174, 0.06);
     let exprs = sad_over(300, 150..174);
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "brow_lower");
     assert_one_event_at(&s, 150, "expression:sad");
@@ -345,7 +307,7 @@ fn in_speech_a_gasp_is_an_event_but_an_open_vowel_read_surprised_is_not() {
         [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9],
         [0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05],
     );
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "jaw_drop");
     assert_one_event_at(&s, 150, "expression:surprised");
@@ -362,7 +324,7 @@ fn the_classifier_reading_on_after_a_frown_does_not_stretch_it_in_speech_or_out(
         // face, and in speech reads this face sad now and then).
         add(&mut f, 2, 150..159, 0.08);
         let exprs = sad_over(300, 150..174);
-        let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+        let s = spot_default(&t, &idx, &f, &exprs);
         assert_one_event_at(&s, 150, "expression:sad");
         assert!(
             (s.events[0].offset_frame as i64 - 158).abs() <= 2,
@@ -388,7 +350,7 @@ fn in_speech_a_smile_the_classifier_confirms_is_an_event_but_teeth_or_a_corner_a
         [0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
         [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
     );
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "expression:happy");
 }
@@ -409,7 +371,7 @@ fn in_speech_a_micro_smile_the_classifier_confirms_is_an_event_but_a_flicker_con
         [0.2, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
         [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
     );
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "lip_corner_pull_left");
     assert_eq!(s.events[0].kind, EventKind::Micro);
@@ -423,15 +385,7 @@ fn in_speech_one_lip_corner_alone_must_move_more_than_words_pull_it() {
     // then), 9 units at 180 (a one-sided smile).
     add(&mut f, 6, 90..105, 0.065);
     add(&mut f, 6, 180..195, 0.09);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 180, "lip_corner_pull_right");
 }
@@ -443,15 +397,7 @@ fn in_speech_a_word_said_wide_joins_a_smile_but_does_not_stretch_it() {
     // A word said wide holds the mouth open from 130 to 170; a micro smile at 150.
     add(&mut f, MOUTH_OPEN, 130..170, 0.5);
     smile(&mut f, 150..157, 0.15);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 150, "mouth_open");
     let e = &s.events[0];
@@ -474,28 +420,12 @@ fn talking_dragging_corners(f: &mut [Option<[f64; NUM_FEATURES]>], range: std::o
 fn lip_corners_dragged_by_the_mouth_in_speech_are_not_events_but_a_smile_in_speech_is() {
     let (t, idx, mut f) = still(300);
     talking_dragging_corners(&mut f, 0..300);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(s.events.is_empty(), "{:?}", s.events);
     assert!(!s.talking.is_empty());
     // A 0.4 s smile while talking: both corners pulled.
     smile(&mut f, 150..162, 0.12);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!((s.events[0].onset_frame as i64 - 150).abs() <= 2);
     // Without taking the mouth's part out, the syllables hide it (the corners' spread is the
@@ -518,15 +448,7 @@ fn a_held_change_such_as_a_lean_or_a_turned_head_is_absorbed_by_the_running_base
     // From 13.3 s on the brows sit higher for good (the head tilted back, say).
     add(&mut f, 0, 400..600, 0.1);
     add(&mut f, 1, 400..600, 0.1);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(600),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(600));
     assert!(s.events.is_empty(), "{:?}", s.events);
     // With one baseline for the clip it is a 6.7-s "event".
     let whole = SpotOptions {
@@ -538,15 +460,7 @@ fn a_held_change_such_as_a_lean_or_a_turned_head_is_absorbed_by_the_running_base
     // A 2-s raise within it is still found.
     add(&mut f, 0, 480..540, 0.15);
     add(&mut f, 1, 480..540, 0.15);
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(600),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(600));
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(
         (s.events[0].duration - 2.0).abs() < 0.3,
@@ -564,15 +478,7 @@ fn in_speech_a_brow_raise_the_landmarks_and_the_pixels_both_see_is_an_event() {
         for &c in channels {
             add(&mut f, c, 150..162, 0.06);
         }
-        spot_series(
-            &t,
-            &idx,
-            &f,
-            &no_expr(300),
-            None,
-            FPS,
-            &SpotOptions::default(),
-        )
+        spot_default(&t, &idx, &f, &no_expr(300))
     };
     // Either measure alone is what words do to it.
     assert!(raise(&[INNER_BROW_RAISE]).events.is_empty());
@@ -607,7 +513,7 @@ fn an_expressive_face_is_measured_against_its_half_second_that_reads_neutral() {
         [0.9, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0],
         [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
     );
-    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &SpotOptions::default());
+    let s = spot_default(&t, &idx, &f, &exprs);
     assert!(s.baseline_neutral);
     assert_eq!(s.baseline_frames, 20);
     assert!(
@@ -662,15 +568,7 @@ fn a_movement_still_rising_when_the_face_is_lost_is_dropped_but_one_past_its_pea
     for v in &mut f[166..190] {
         *v = None;
     }
-    let s = spot_series(
-        &t,
-        &idx,
-        &f,
-        &no_expr(300),
-        None,
-        FPS,
-        &SpotOptions::default(),
-    );
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert_one_event_at(&s, 150, "lip_corner_pull_left");
     assert!(s.events[0].cut_off, "{:?}", s.events);
 }
