@@ -32,6 +32,9 @@ export async function loadVideo(video, timeoutMs) {
   if (!video.videoWidth || !video.videoHeight) throw new Error('the video has no picture: no video track the browser can decode');
 }
 
+/** How long a seek may take, after 'seeked', to present its frame before it is retried. */
+const SEEK_GRACE_MS = 500;
+
 /**
  * Resolves with { mediaTime, presentedFrames } of the next frame the video presents, after
  * drawing that frame into `ctx` inside the frame callback (so the pixels are that frame's), or
@@ -45,19 +48,46 @@ export function nextFrame(video, ctx, step, seekTo, timeoutMs, signal) {
     let handle = 0;
     let settled = false;
     let endTimer = 0;
+    let graceTimer = 0;
+    // A seek onto the frame already shown presents no new frame, and Chromium then calls no
+    // frame callback (now and then, for the first frame at 0 s): when none comes soon after
+    // 'seeked', seek half a second away and back. 0: no detour, 1: away, 2: back.
+    let detour = 0;
     const settle = (finish) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearTimeout(endTimer);
+      clearTimeout(graceTimer);
       if (handle) video.cancelVideoFrameCallback(handle);
       video.removeEventListener('ended', onEnded);
       video.removeEventListener('error', onError);
+      video.removeEventListener('seeked', onSeeked);
       signal?.removeEventListener('abort', onAbort);
       finish();
     };
+    const onSeeked = () => {
+      if (detour === 1) {
+        detour = 2;
+        video.currentTime = seekTo;
+        return;
+      }
+      if (detour) return;
+      clearTimeout(graceTimer);
+      graceTimer = setTimeout(() => {
+        if (settled) return;
+        detour = 1;
+        const duration = Number.isFinite(video.duration) ? video.duration : 0;
+        video.currentTime = seekTo + 0.5 < duration ? seekTo + 0.5 : Math.max(0, seekTo - 0.5);
+      }, SEEK_GRACE_MS);
+    };
     const onFrame = (_now, meta) => {
       handle = 0;
+      // The detour's own frame, or one shown before the seek back landed: not the one asked for.
+      if (detour === 1 || (detour === 2 && Math.abs(meta.mediaTime - seekTo) > 0.25)) {
+        handle = video.requestVideoFrameCallback(onFrame);
+        return;
+      }
       if (step) video.pause();
       ctx.drawImage(video, 0, 0, ctx.canvas.width, ctx.canvas.height);
       settle(() => resolve({ mediaTime: meta.mediaTime, presentedFrames: meta.presentedFrames }));
@@ -80,6 +110,7 @@ export function nextFrame(video, ctx, step, seekTo, timeoutMs, signal) {
     video.addEventListener('error', onError);
     signal?.addEventListener('abort', onAbort);
     if (seekTo != null) {
+      video.addEventListener('seeked', onSeeked);
       video.currentTime = seekTo;
     } else if (step && video.paused) {
       video.play().catch((e) => settle(() => reject(new Error(`the video will not play: ${e.message}`))));
