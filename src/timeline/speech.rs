@@ -125,6 +125,33 @@ pub fn hold_in(a: &[f64], mask: &[bool], radius: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A wide opening in speech extends down to this share of its peak.
+const WIDE_SHARE: f64 = 0.5;
+
+/// Stretches in speech where a mouth-opening activation passes `wide`, far past the range the
+/// syllables reach: a gasp, an "oh!", a laugh. Each extends down to half its peak for as long as
+/// it keeps falling away from it, so the syllables either side stay out.
+pub fn wide_openings(open: &[f64], speech: &[bool], wide: f64) -> Vec<(usize, usize)> {
+    let n = open.len();
+    let above: Vec<bool> = (0..n).map(|i| speech[i] && open[i] >= wide).collect();
+    runs(&above)
+        .into_iter()
+        .map(|(start, end)| {
+            let floor = WIDE_SHARE * open[start..=end].iter().copied().fold(0.0, f64::max);
+            let falls =
+                |from: usize, to: usize| speech[to] && open[to] >= floor && open[to] <= open[from];
+            let (mut s, mut e) = (start, end);
+            while s > 0 && falls(s, s - 1) {
+                s -= 1;
+            }
+            while e + 1 < n && falls(e, e + 1) {
+                e += 1;
+            }
+            (s, e)
+        })
+        .collect()
+}
+
 /// Runs of true frames as inclusive (start, end) pairs.
 pub fn runs(mask: &[bool]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -165,6 +192,16 @@ mod tests {
         let s = speech_frames(&m, fps);
         assert!(s[70] && s[110], "speech missed");
         assert!(!s[20] && !s[180] && !s[250], "no speech there");
+    }
+
+    #[test]
+    fn a_wide_opening_keeps_the_frames_falling_from_its_peak_and_not_the_syllables_around() {
+        // Syllables at 4 units; a gasp rising 9, 12, 16, 12, 9 out of one (half its peak is 8); a
+        // lone 11 outside speech.
+        let open = [4.0, 0.0, 4.0, 9.0, 12.0, 16.0, 12.0, 9.0, 4.0, 0.0, 11.0];
+        let mut speech = [true; 11];
+        speech[10] = false;
+        assert_eq!(wide_openings(&open, &speech, 10.0), vec![(3, 7)]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::features::{
     NOSE_WRINKLE, NUM_FEATURES, OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature,
     is_speech_channel,
 };
-use super::speech::{HOLD_S, hold_in, runs, speech_frames};
+use super::speech::{HOLD_S, hold_in, runs, speech_frames, wide_openings};
 use crate::face::EXPRESSIONS;
 
 /// The apex is the first frame within this share of the episode's strongest.
@@ -40,6 +40,10 @@ const LOW_IN_SPEECH: f64 = 3.0;
 const PEAK_SHARE: f64 = 0.25;
 /// An episode at its strongest within this many frames of the face being lost is dropped.
 const RISING_INTO_LOSS: usize = 2;
+/// In speech one landmark channel alone under `high_alone_in_speech` still stands where the
+/// classifier class it belongs to holds past this with it: a brief frown read sad. (Its hold is
+/// too short for the classifier's own held channel to join the episode and vouch for it.)
+const VOUCHING_IN_SPEECH: f64 = 5.0;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -54,6 +58,10 @@ pub struct SpotOptions {
     pub high_alone: f64,
     /// The same in speech: words pull one lip corner alone up to 6–7 units now and then.
     pub high_alone_in_speech: f64,
+    /// In speech the mouth opens with the words up to 6–9 units (the dev set's talking
+    /// controls); an opening past this, where the classifier moves too, is no syllable but a
+    /// gasp or a laugh: an episode of its own.
+    pub wide_open_in_speech: f64,
     /// Shortest episode (seconds) seen by the expression classifier alone.
     pub classifier_min_s: f64,
     /// Activation down to which an episode extends around its peak.
@@ -84,6 +92,7 @@ impl Default for SpotOptions {
             high_in_speech: 6.0,
             high_alone: 6.0,
             high_alone_in_speech: 7.0,
+            wide_open_in_speech: 10.0,
             classifier_min_s: 0.15,
             low: 2.0,
             min_duration_s: 0.06,
@@ -292,10 +301,31 @@ pub fn spot_series(
     // Only the classifier and the mouth's opening channels (which follow every syllable) are
     // held: an opening over 0.3 s would also erase a micro-expression's lip-corner movement
     // (0.2 s); the lip corners and the upper lip need `high_in_speech` instead.
+    // A wide opening (a gasp, a laugh) keeps its own frames unheld: held, a brief one is gone.
+    let gasps: Vec<(usize, usize, usize)> = [MOUTH_OPEN, JAW_DROP]
+        .into_iter()
+        .flat_map(|c| {
+            wide_openings(&activation[c], &speech, options.wide_open_in_speech)
+                .into_iter()
+                .map(move |(s, e)| (s, e, c))
+        })
+        .filter(|&(s, e, _)| {
+            (NUM_FEATURES..NUM_CHANNELS).any(|k| peak(&activation[k][s..=e]) >= options.high)
+        })
+        .collect();
+    let unheld: Vec<(usize, usize, f64, f64)> = gasps
+        .iter()
+        .flat_map(|&(s, e, c)| (s..=e).map(move |i| (c, i)))
+        .map(|(c, i)| (c, i, activation[c][i], sharp[c][i]))
+        .collect();
     let hold = (HOLD_S * fps).round() as usize;
     for c in (0..NUM_CHANNELS).filter(|&c| c >= NUM_FEATURES || is_mouth_feature(c)) {
         activation[c] = hold_in(&activation[c], &speech, hold);
         sharp[c] = hold_in(&sharp[c], &speech, hold);
+    }
+    for (c, i, a, s) in unheld {
+        activation[c][i] = activation[c][i].max(a);
+        sharp[c][i] = sharp[c][i].max(s);
     }
 
     // In speech a movement that the classifier confirms (an expression it belongs to, held, not
@@ -364,16 +394,20 @@ pub fn spot_series(
             }
         }
     }
+    stretches.extend(&gasps);
     stretches.sort();
     // Some stretches join the episode other channels make (so it says what moved) but do not
     // stretch its bounds. In speech the mouth's opening channels follow the words, and so does
     // the classifier (an open vowel reads surprised, teeth happy). Anywhere the classifier lags
     // the face and reads on after it (a face it reads sad at rest stays sad after a frown): where
     // the landmarks moved, they say when.
-    // A mouth opening the classifier confirms (held surprised over a held jaw drop: a gasp, not a
-    // syllable) is the expression's own movement.
+    // A mouth opening the classifier confirms (held surprised over a held jaw drop), or a wide
+    // one, is a gasp, not a syllable: the expression's own movement.
     let mouth_in_speech = |s: usize, e: usize, c: usize| {
-        is_mouth_feature(c) && speech[s..=e].contains(&true) && !(s..=e).any(|i| confirmed(c, i))
+        is_mouth_feature(c)
+            && speech[s..=e].contains(&true)
+            && !(s..=e).any(|i| confirmed(c, i))
+            && !gasps.contains(&(s, e, c))
     };
     let landmark: Vec<(usize, usize)> = stretches
         .iter()
@@ -469,7 +503,14 @@ pub fn spot_series(
             } else {
                 options.high_alone
             };
-            if c < NUM_FEATURES && !is_eye_feature(c) && strongest < bar {
+            let vouched = (s..=e).any(|i| {
+                speech[i]
+                    && activation[c][i] >= options.high
+                    && (NUM_FEATURES..NUM_CHANNELS).any(|k| {
+                        fits(c, k) && confirming[k - NUM_FEATURES][i] >= VOUCHING_IN_SPEECH
+                    })
+            });
+            if c < NUM_FEATURES && !is_eye_feature(c) && strongest < bar && !vouched {
                 continue;
             }
         }
@@ -492,12 +533,14 @@ pub fn spot_series(
             }
         }
         // Talking: only the mouth, in speech (a word said wide, held) or opening and closing
-        // more than once. Talking is a span, not events, unless more than the mouth moves.
+        // more than once. Talking is a span, not events, unless more than the mouth moves or it
+        // opens wide.
         if channels
             .iter()
             .all(|&c| c < NUM_FEATURES && is_mouth_feature(c))
         {
-            if speech[s..=e].contains(&true) {
+            let gasp = gasps.iter().any(|&(gs, ge, _)| gs <= e && s <= ge);
+            if speech[s..=e].contains(&true) && !gasp {
                 continue;
             }
             let a = &activation[MOUTH_OPEN];

@@ -314,6 +314,51 @@ fn in_speech_a_gasp_is_an_event_but_an_open_vowel_read_surprised_is_not() {
 }
 
 #[test]
+fn in_speech_a_brief_wide_opening_the_classifier_reads_is_an_event_but_a_word_said_wide_is_not() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // Two openings of 0.2 s, four times as wide as the syllables: at 100 the classifier reads
+    // it surprised (a gasp), at 180 it reads nothing new (a word shouted).
+    add(&mut f, MOUTH_OPEN, 100..106, 0.4);
+    add(&mut f, MOUTH_OPEN, 180..186, 0.4);
+    let exprs = classes(
+        300,
+        |i| (100..106).contains(&i),
+        [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8],
+        [0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05],
+    );
+    let s = spot_default(&t, &idx, &f, &exprs);
+    assert!(!s.talking.is_empty());
+    assert_one_event_at(&s, 100, "mouth_open");
+    let e = &s.events[0];
+    assert!(e.offset_frame <= 107, "the syllables after it stay out: {e:?}");
+    // The same face with the wide-opening rule off: the gasp is talking, like the shout.
+    let options = SpotOptions {
+        wide_open_in_speech: f64::INFINITY,
+        ..SpotOptions::default()
+    };
+    let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &options);
+    assert!(s.events.is_empty(), "{:?}", s.events);
+}
+
+#[test]
+fn in_speech_a_brief_frown_the_classifier_reads_firmly_is_an_event_on_its_own_channel() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The brows drop 4.5 units for 0.23 s at 150, read sad; and the same at 90, read as nothing.
+    add(&mut f, BROW_LOWER, 90..97, 0.054);
+    add(&mut f, BROW_LOWER, 150..157, 0.054);
+    let exprs = classes(
+        300,
+        |i| (150..157).contains(&i),
+        [0.1, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
+    );
+    let s = spot_default(&t, &idx, &f, &exprs);
+    assert_one_event_at(&s, 150, "brow_lower");
+}
+
+#[test]
 fn the_classifier_reading_on_after_a_frown_does_not_stretch_it_in_speech_or_out() {
     for speaking in [true, false] {
         let (t, idx, mut f) = still(300);
