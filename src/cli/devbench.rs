@@ -38,13 +38,18 @@ fn load_timeline(args: &DevBenchArgs, file: &str) -> Result<Timeline, String> {
         .timelines
         .as_ref()
         .map(|d| d.join(format!("{file}.json")));
-    if let Some(text) = cached
+    if let Some((path, text)) = cached
         .as_ref()
-        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|p| Some((p, std::fs::read_to_string(p).ok()?)))
     {
-        let mut timeline: Timeline = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        timeline.refresh_features();
-        return Ok(timeline);
+        // A timeline cached by an older version (fewer features, say) is analysed again.
+        match serde_json::from_str::<Timeline>(&text) {
+            Ok(mut timeline) => {
+                timeline.refresh_features();
+                return Ok(timeline);
+            }
+            Err(e) => eprintln!("{}: analysing again ({e})", path.display()),
+        }
     }
     let timeline = analyse(&dir.join(file), &args.analysis)?.timeline;
     if let Some(path) = cached {

@@ -1,6 +1,6 @@
 //! Per-channel activations against the person's own baseline: the first stage of spotting.
 //!
-//! Channels are the 13 action features and the 6 non-neutral expression probabilities. Each is
+//! Channels are the 15 action features and the 6 non-neutral expression probabilities. Each is
 //! lightly smoothed and measured against its baseline (the frames where the person looks
 //! neutral, or the whole clip when they never do) in units of its robust spread there (MAD, with
 //! a floor for landmark jitter). Three things that are not expressions are taken out of the
@@ -23,7 +23,7 @@ pub const NUM_CHANNELS: usize = NUM_FEATURES + 6;
 /// Floor of each feature's spread: landmark jitter on a still face, in inter-ocular units
 /// (eye openings are ratios).
 pub(crate) const FEATURE_FLOOR: [f64; NUM_FEATURES] = [
-    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01, 0.012,
+    0.012, 0.012, 0.012, 0.03, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.012, 0.01, 0.012, 0.01,
 ];
 
 /// How much each one-sided channel moves per unit of yaw proxy ([`super::pose::pose_proxies`]):

@@ -28,8 +28,9 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "jaw_drop",
     "nose_wrinkle",
     "brow_lift",
+    "lip_pucker",
 ];
-pub const NUM_FEATURES: usize = 14;
+pub const NUM_FEATURES: usize = 15;
 
 /// Plain-words phrases for summaries, in [`FEATURE_NAMES`] order.
 pub const FEATURE_PHRASES: [&str; NUM_FEATURES] = [
@@ -47,6 +48,7 @@ pub const FEATURE_PHRASES: [&str; NUM_FEATURES] = [
     "jaw drop",
     "nose wrinkle",
     "brow lift",
+    "lip pucker",
 ];
 
 pub const INNER_BROW_RAISE: usize = 0;
@@ -63,6 +65,7 @@ pub const JAW_DROP: usize = 11;
 pub const LIP_PRESS: usize = 9;
 pub const NOSE_WRINKLE: usize = 12;
 pub const BROW_LIFT: usize = 13;
+pub const LIP_PUCKER: usize = 14;
 
 /// Whether a feature acts in both directions: eyes both close (blink, squint) and widen.
 pub fn is_bidirectional(feature: usize) -> bool {
@@ -74,9 +77,10 @@ pub fn is_mouth_feature(feature: usize) -> bool {
     matches!(feature, LIP_PRESS | MOUTH_OPEN | JAW_DROP)
 }
 
-/// Features that talking moves: the lips, the lip corners, the jaw, the upper lip under the nose.
+/// Features that talking moves: the lips, the lip corners, the jaw, the upper lip under the nose,
+/// the lips rounding.
 pub fn is_speech_channel(feature: usize) -> bool {
-    (5..=12).contains(&feature)
+    (5..=12).contains(&feature) || feature == LIP_PUCKER
 }
 
 pub fn is_eye_feature(feature: usize) -> bool {
@@ -223,6 +227,9 @@ pub fn action_features(
     let jaw_drop = y(8);
     // Nose wrinkle (AU9) lifts the nostrils and upper lip towards the eyes.
     let nose_wrinkle = -(y(31) + y(35) + y(50) + y(52)) / 4.0;
+    // Lip pucker (AU18, AU22): the corners drawn in towards each other, the mouth narrowing (an
+    // "oh", a pout). The pulls count only outward, so without it a rounded mouth moved nothing.
+    let lip_pucker = -(x(54) - x(48));
 
     Some(ActionFeatures([
         inner,
@@ -240,6 +247,7 @@ pub fn action_features(
         nose_wrinkle,
         // From pixels, not landmarks: set by the timeline.
         0.0,
+        lip_pucker,
     ]))
 }
 
@@ -340,5 +348,24 @@ pub(crate) mod tests {
         assert!(after.0[5] > base.0[5] + 0.05);
         assert!(after.0[6] > base.0[6] + 0.05);
         assert!(after.0[7] < base.0[7]);
+    }
+
+    #[test]
+    fn drawing_the_lip_corners_in_is_a_pucker_and_no_pull() {
+        // An "oh": both corners 0.06 nearer the middle; a smile widens the mouth instead.
+        let face = synthetic_face();
+        let base = action_features(&face, None).unwrap().0;
+        let mut oh = face.clone();
+        oh[48][0] += 0.06;
+        oh[54][0] -= 0.06;
+        let oh = action_features(&oh, None).unwrap().0;
+        assert!((oh[LIP_PUCKER] - base[LIP_PUCKER] - 0.12).abs() < 1e-9);
+        assert!(oh[LIP_CORNER_PULL_LEFT] < base[LIP_CORNER_PULL_LEFT]);
+        assert!(oh[LIP_CORNER_PULL_RIGHT] < base[LIP_CORNER_PULL_RIGHT]);
+        let mut smile = face.clone();
+        smile[48][0] -= 0.05;
+        smile[54][0] += 0.05;
+        let smile = action_features(&smile, None).unwrap().0;
+        assert!(smile[LIP_PUCKER] < base[LIP_PUCKER]);
     }
 }

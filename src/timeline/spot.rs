@@ -1,6 +1,6 @@
 //! Spotting facial movement episodes (onset, apex, offset) against the person's own baseline.
 //!
-//! Each channel (13 action features, 6 expression probabilities) is first turned into an
+//! Each channel (15 action features, 6 expression probabilities) is first turned into an
 //! activation against the baseline ([`super::activation`]). A channel is active where its
 //! activation passes a high threshold, extended by hysteresis down to a low one (or a quarter
 //! of its peak, for a strong movement); overlapping active stretches of all channels form one
@@ -14,7 +14,7 @@ use super::Timeline;
 use super::activation::{Activations, NUM_CHANNELS, activations};
 use super::features::{
     BROW_LIFT, BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
-    LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, MOUTH_OPEN,
+    LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, LIP_PUCKER, MOUTH_OPEN,
     NOSE_WRINKLE, NUM_FEATURES, OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature,
     is_speech_channel,
 };
@@ -205,8 +205,8 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
 /// Whether a landmark channel belongs to an expression class channel (FACS): the brow lowerer
 /// in anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
 /// outer one in fear and surprise; the lip-corner puller in happiness, the lip-corner depressor
-/// in sadness, the nose wrinkler in disgust; the mouth opening and the jaw drop in surprise and
-/// fear (a gasp).
+/// in sadness, the nose wrinkler in disgust; the mouth opening, the jaw drop and the lips drawn
+/// in (an "oh") in surprise and fear.
 fn fits(channel: usize, class: usize) -> bool {
     let Some(name) = class.checked_sub(NUM_FEATURES).map(|k| EXPRESSIONS[k + 1]) else {
         return false;
@@ -218,7 +218,7 @@ fn fits(channel: usize, class: usize) -> bool {
         LIP_CORNER_PULL_LEFT | LIP_CORNER_PULL_RIGHT => name == "happy",
         LIP_CORNER_DEPRESS_LEFT | LIP_CORNER_DEPRESS_RIGHT => name == "sad",
         NOSE_WRINKLE => name == "disgusted",
-        MOUTH_OPEN | JAW_DROP => matches!(name, "surprised" | "fearful"),
+        MOUTH_OPEN | JAW_DROP | LIP_PUCKER => matches!(name, "surprised" | "fearful"),
         _ => false,
     }
 }

@@ -331,13 +331,36 @@ fn in_speech_a_brief_wide_opening_the_classifier_reads_is_an_event_but_a_word_sa
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 100, "mouth_open");
     let e = &s.events[0];
-    assert!(e.offset_frame <= 107, "the syllables after it stay out: {e:?}");
+    assert!(
+        e.offset_frame <= 107,
+        "the syllables after it stay out: {e:?}"
+    );
     // The same face with the wide-opening rule off: the gasp is talking, like the shout.
     let options = SpotOptions {
         wide_open_in_speech: f64::INFINITY,
         ..SpotOptions::default()
     };
     let s = spot_series(&t, &idx, &f, &exprs, None, FPS, &options);
+    assert!(s.events.is_empty(), "{:?}", s.events);
+}
+
+#[test]
+fn in_speech_an_oh_the_classifier_reads_surprised_is_an_event_that_names_the_rounded_lips() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The lips round for 0.27 s at 150 (corners drawn in 5 units, under the bar for one
+    // channel alone in speech), read surprised: an "oh", not a syllable.
+    add(&mut f, LIP_PUCKER, 150..158, 0.05);
+    let exprs = classes(
+        300,
+        |i| (150..158).contains(&i),
+        [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9],
+        [0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05],
+    );
+    let s = spot_default(&t, &idx, &f, &exprs);
+    assert_one_event_at(&s, 150, "lip_pucker");
+    // Read as nothing, the same rounding is one of the words.
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(s.events.is_empty(), "{:?}", s.events);
 }
 
