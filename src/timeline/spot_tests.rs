@@ -268,14 +268,26 @@ fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it()
     );
 }
 
+/// The classifier reads `class` (at `p`, the rest neutral) over `range`, neutral (0.95)
+/// elsewhere.
+fn read_over(
+    n: usize,
+    range: std::ops::Range<usize>,
+    class: usize,
+    p: f64,
+) -> Vec<Option<[f64; 7]>> {
+    let mut during = [0.0; 7];
+    during[0] = 1.0 - p;
+    during[class] = p;
+    let mut otherwise = [0.0; 7];
+    otherwise[0] = 0.95;
+    otherwise[class] = 0.05;
+    classes(n, |i| range.contains(&i), during, otherwise)
+}
+
 /// The classifier reads sad (0.7) over `range`, neutral elsewhere.
 fn sad_over(n: usize, range: std::ops::Range<usize>) -> Vec<Option<[f64; 7]>> {
-    classes(
-        n,
-        |i| range.contains(&i),
-        [0.3, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0],
-        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
-    )
+    read_over(n, range, 2, 0.7)
 }
 
 #[test]
@@ -321,12 +333,7 @@ fn in_speech_a_brief_wide_opening_the_classifier_reads_is_an_event_but_a_word_sa
     // it surprised (a gasp), at 180 it reads nothing new (a word shouted).
     add(&mut f, MOUTH_OPEN, 100..106, 0.4);
     add(&mut f, MOUTH_OPEN, 180..186, 0.4);
-    let exprs = classes(
-        300,
-        |i| (100..106).contains(&i),
-        [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.8],
-        [0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05],
-    );
+    let exprs = read_over(300, 100..106, 6, 0.8);
     let s = spot_default(&t, &idx, &f, &exprs);
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 100, "mouth_open");
@@ -351,12 +358,7 @@ fn in_speech_an_oh_the_classifier_reads_surprised_is_an_event_that_names_the_rou
     // The lips round for 0.27 s at 150 (corners drawn in 5 units, under the bar for one
     // channel alone in speech), read surprised: an "oh", not a syllable.
     add(&mut f, LIP_PUCKER, 150..158, 0.05);
-    let exprs = classes(
-        300,
-        |i| (150..158).contains(&i),
-        [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9],
-        [0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05],
-    );
+    let exprs = read_over(300, 150..158, 6, 0.9);
     let s = spot_default(&t, &idx, &f, &exprs);
     assert_one_event_at(&s, 150, "lip_pucker");
     // Read as nothing, the same rounding is one of the words.
@@ -371,12 +373,7 @@ fn in_speech_a_brief_frown_the_classifier_reads_firmly_is_an_event_on_its_own_ch
     // The brows drop 4.5 units for 0.23 s at 150, read sad; and the same at 90, read as nothing.
     add(&mut f, BROW_LOWER, 90..97, 0.054);
     add(&mut f, BROW_LOWER, 150..157, 0.054);
-    let exprs = classes(
-        300,
-        |i| (150..157).contains(&i),
-        [0.1, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0],
-        [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
-    );
+    let exprs = read_over(300, 150..157, 2, 0.9);
     let s = spot_default(&t, &idx, &f, &exprs);
     assert_one_event_at(&s, 150, "brow_lower");
 }
