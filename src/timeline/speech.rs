@@ -152,6 +152,18 @@ pub fn wide_openings(open: &[f64], speech: &[bool], wide: f64) -> Vec<(usize, us
         .collect()
 }
 
+/// The `share` quantile of `a` over the speech frames: how far the person's own words move a
+/// channel. `None` with fewer than `min_frames` frames of speech.
+pub fn speech_range(a: &[f64], speech: &[bool], share: f64, min_frames: usize) -> Option<f64> {
+    let mut v: Vec<f64> = (0..a.len()).filter(|&i| speech[i]).map(|i| a[i]).collect();
+    if v.len() < min_frames.max(1) {
+        return None;
+    }
+    let k = ((v.len() - 1) as f64 * share.clamp(0.0, 1.0)) as usize;
+    let (_, q, _) = v.select_nth_unstable_by(k, |x, y| x.total_cmp(y));
+    Some(*q)
+}
+
 /// Runs of true frames as inclusive (start, end) pairs.
 pub fn runs(mask: &[bool]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -202,6 +214,14 @@ mod tests {
         let mut speech = [true; 11];
         speech[10] = false;
         assert_eq!(wide_openings(&open, &speech, 10.0), vec![(3, 7)]);
+    }
+
+    #[test]
+    fn the_speech_range_is_a_quantile_over_speech_frames_only() {
+        let a: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        let speech: Vec<bool> = (0..100).map(|i| i < 50).collect();
+        assert_eq!(speech_range(&a, &speech, 0.9, 30), Some(44.0));
+        assert_eq!(speech_range(&a, &speech, 0.9, 60), None);
     }
 
     #[test]

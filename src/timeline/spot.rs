@@ -18,7 +18,7 @@ use super::features::{
     NOSE_WRINKLE, NUM_FEATURES, OUTER_BROW_RAISE, is_eye_feature, is_mouth_feature,
     is_speech_channel,
 };
-use super::speech::{HOLD_S, hold_in, runs, speech_frames, wide_openings};
+use super::speech::{HOLD_S, hold_in, runs, speech_frames, speech_range, wide_openings};
 use crate::face::EXPRESSIONS;
 
 /// The apex is the first frame within this share of the episode's strongest.
@@ -44,6 +44,13 @@ const RISING_INTO_LOSS: usize = 2;
 /// classifier class it belongs to holds past this with it: a brief frown read sad. (Its hold is
 /// too short for the classifier's own held channel to join the episode and vouch for it.)
 const VOUCHING_IN_SPEECH: f64 = 5.0;
+/// An expressive talker's words move the lip corners and brows further than a calm one's: in
+/// speech a landmark channel starts an episode on its own only past `high_in_speech` and past
+/// this many times its own range in the clip's speech (its 75th percentile there: a smile held
+/// over a quarter of the speech raises it), once there is a second of speech to measure it on.
+const OWN_SPEECH_RANGE: f64 = 3.0;
+const SPEECH_RANGE_SHARE: f64 = 0.75;
+const SPEECH_RANGE_MIN_S: f64 = 1.0;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default)]
@@ -354,8 +361,13 @@ pub fn spot_series(
     };
     // Active stretches per channel, with hysteresis, never across a faceless frame.
     let mut stretches: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, channel)
+    let range_frames = (SPEECH_RANGE_MIN_S * fps).round() as usize;
     for (c, a) in activation.iter().enumerate() {
         let lip = c < NUM_FEATURES && is_speech_channel(c) && !is_mouth_feature(c);
+        let high_in_speech = speech_range(a, &speech, SPEECH_RANGE_SHARE, range_frames)
+            .map_or(options.high_in_speech, |r| {
+                options.high_in_speech.max(OWN_SPEECH_RANGE * r)
+            });
         let on = |i: usize| {
             present[i]
                 && a[i]
@@ -378,7 +390,7 @@ pub fn spot_series(
             let end = i - 1;
             let seeds = |i: usize| {
                 if speech[i] {
-                    (c < NUM_FEATURES && a[i] >= options.high_in_speech)
+                    (c < NUM_FEATURES && a[i] >= high_in_speech)
                         || confirmed(c, i)
                         || brows_agree(c, i)
                 } else if near_speech[i] && c >= NUM_FEATURES {

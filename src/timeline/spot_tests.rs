@@ -367,6 +367,34 @@ fn in_speech_an_oh_the_classifier_reads_surprised_is_an_event_that_names_the_rou
 }
 
 #[test]
+fn an_expressive_talker_must_smile_past_the_range_their_words_pull_the_lip_corners() {
+    for expressive in [false, true] {
+        let (t, idx, mut f) = still(300);
+        talking(&mut f);
+        if expressive {
+            // The words pull both lip corners 6 units in every syllable, as the mouth closes.
+            for k in 0..22 {
+                let start = 60 + k * 8 + 3;
+                smile(&mut f, start..start + 4, 0.06);
+            }
+        }
+        // A smile of 7 units for 0.3 s at 120 (past `high_in_speech`), one of 25 at 180.
+        smile(&mut f, 120..129, 0.07);
+        smile(&mut f, 180..189, 0.25);
+        let s = spot_default(&t, &idx, &f, &no_expr(300));
+        let onsets: Vec<usize> = s.events.iter().map(|e| e.onset_frame).collect();
+        let near = |frame: usize| onsets.iter().any(|&o| o.abs_diff(frame) <= 3);
+        assert_eq!(
+            near(120),
+            !expressive,
+            "expressive {expressive}: {onsets:?}"
+        );
+        assert!(near(180), "expressive {expressive}: {onsets:?}");
+        assert_eq!(onsets.len(), if expressive { 1 } else { 2 }, "{onsets:?}");
+    }
+}
+
+#[test]
 fn in_speech_a_brief_frown_the_classifier_reads_firmly_is_an_event_on_its_own_channel() {
     let (t, idx, mut f) = still(300);
     talking(&mut f);
