@@ -457,10 +457,10 @@ fn chunks_analysed_apart_equal_the_whole_clip() {
 /// glasses controls, real expressions, bursts spliced into the moving faces.
 #[test]
 fn spotting_on_the_real_clip_development_set() {
-    use emolens::timeline::SpotOptions;
     use emolens::timeline::activation::activations;
     use emolens::timeline::devbench::{DevBenchOptions, DevSet, evaluate_split};
-    use emolens::timeline::{features, pose, spot};
+    use emolens::timeline::{SpotOptions, SpotSeries};
+    use emolens::timeline::{features, spot};
     let dir = clip("dev");
     let set: DevSet =
         serde_json::from_str(&std::fs::read_to_string(dir.join("annotations.json")).unwrap())
@@ -523,38 +523,26 @@ fn spotting_on_the_real_clip_development_set() {
     // unit (the depression by about 0.26) unless the spotter takes the yaw out.
     let mut turned_clips = 0;
     for (c, t) in analysed.iter().filter(|(c, _)| c.split == "dev") {
-        let yaw: Vec<f64> = t
-            .records
-            .iter()
-            .map(|r| {
-                let pose = r.landmarks.as_deref().and_then(pose::pose_proxies);
-                pose.map_or(f64::NAN, |p| p.0)
-            })
-            .collect();
+        let series = SpotSeries::of(t);
+        let (times, features, yaw) = (&series.times, &series.features, &series.yaw);
         let mut sorted: Vec<f64> = yaw.iter().copied().filter(|y| y.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         if n < 30 || sorted[n * 19 / 20] - sorted[n / 20] < 0.12 {
             continue;
         }
-        let times: Vec<f64> = t.records.iter().map(|r| r.time).collect();
-        let features: Vec<_> = t.records.iter().map(|r| r.features).collect();
-        let expressions: Vec<_> = t.records.iter().map(|r| r.expressions).collect();
-        let mouth: Vec<f64> = features
-            .iter()
-            .map(|f| f.map_or(f64::NAN, |f| f[features::MOUTH_OPEN]))
-            .collect();
+        let mouth = series.mouth();
         let usual = sorted[n / 2];
         let options = SpotOptions::default();
         // Over the frames turned clearly away from the usual yaw (turns within 0.02 are left
         // alone by design).
         let slopes = |yaw_known: Option<&[f64]>| {
             let a = activations(
-                &times,
-                &features,
+                times,
+                features,
                 &mouth,
                 yaw_known,
-                &expressions,
+                &series.expressions,
                 t.fps,
                 &options,
             );
@@ -576,7 +564,7 @@ fn spotting_on_the_real_clip_development_set() {
                 ),
             )
         };
-        let (blind, seen) = (slopes(None), slopes(Some(&yaw)));
+        let (blind, seen) = (slopes(None), slopes(Some(yaw)));
         println!(
             "{}: pull and depression differences per unit of yaw {blind:.2?}, taken out {seen:.2?}",
             c.file

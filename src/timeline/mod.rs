@@ -27,7 +27,7 @@ pub use keyframes::{
     Keyframe, KeyframeOptions, KeyframeSampling, StretchSummary, select_keyframes, summarise,
 };
 pub use report::{LiveStats, ReportKeyframe, VideoReport};
-pub use spot::{Event, EventKind, SpotOptions, Spotting, spot};
+pub use spot::{Event, EventKind, SpotOptions, SpotSeries, Spotting, spot};
 pub use track::{Tracker, TrackerOptions};
 
 /// One frame of the timeline. Main-face fields are `None` where the main face is not visible.

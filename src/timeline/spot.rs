@@ -174,36 +174,66 @@ pub struct Spotting {
     pub baseline_neutral: bool,
 }
 
+/// A timeline's main face as the spotter reads it: one entry per record.
+pub struct SpotSeries {
+    pub times: Vec<f64>,
+    pub frames: Vec<usize>,
+    /// `None` where no face is seen, or its mouth is covered (the landmarks and the classifier
+    /// guess there).
+    pub features: Vec<Option<[f64; NUM_FEATURES]>>,
+    pub expressions: Vec<Option<[f64; 7]>>,
+    /// The yaw proxy ([`super::pose::pose_proxies`]), NaN where unknown.
+    pub yaw: Vec<f64>,
+}
+
+impl SpotSeries {
+    pub fn of(timeline: &Timeline) -> Self {
+        let features: Vec<Option<[f64; NUM_FEATURES]>> = timeline
+            .records
+            .iter()
+            .map(|r| r.features.filter(|_| !r.mouth_covered))
+            .collect();
+        let expressions = timeline
+            .records
+            .iter()
+            .zip(&features)
+            .map(|(r, f)| r.expressions.filter(|_| f.is_some()))
+            .collect();
+        let yaw = timeline
+            .records
+            .iter()
+            .map(|r| {
+                let pose = r.landmarks.as_deref().and_then(super::pose::pose_proxies);
+                pose.map_or(f64::NAN, |p| p.0)
+            })
+            .collect();
+        Self {
+            times: timeline.records.iter().map(|r| r.time).collect(),
+            frames: timeline.records.iter().map(|r| r.index).collect(),
+            features,
+            expressions,
+            yaw,
+        }
+    }
+
+    /// The mouth's opening per frame (NaN where no face), which speech is read from.
+    pub fn mouth(&self) -> Vec<f64> {
+        self.features
+            .iter()
+            .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
+            .collect()
+    }
+}
+
 /// Spots events on a timeline's main face.
 pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
-    let times: Vec<f64> = timeline.records.iter().map(|r| r.time).collect();
-    let frames: Vec<usize> = timeline.records.iter().map(|r| r.index).collect();
-    // A covered mouth is no face to read: the landmarks and the classifier guess there.
-    let feats: Vec<Option<[f64; NUM_FEATURES]>> = timeline
-        .records
-        .iter()
-        .map(|r| r.features.filter(|_| !r.mouth_covered))
-        .collect();
-    let exprs: Vec<Option<[f64; 7]>> = timeline
-        .records
-        .iter()
-        .zip(&feats)
-        .map(|(r, f)| r.expressions.filter(|_| f.is_some()))
-        .collect();
-    let yaw: Vec<f64> = timeline
-        .records
-        .iter()
-        .map(|r| {
-            let pose = r.landmarks.as_deref().and_then(super::pose::pose_proxies);
-            pose.map_or(f64::NAN, |p| p.0)
-        })
-        .collect();
+    let s = SpotSeries::of(timeline);
     spot_series(
-        &times,
-        &frames,
-        &feats,
-        &exprs,
-        Some(&yaw),
+        &s.times,
+        &s.frames,
+        &s.features,
+        &s.expressions,
+        Some(&s.yaw),
         timeline.fps,
         options,
     )
