@@ -15,6 +15,7 @@ pub mod pose;
 pub mod report;
 pub mod speech;
 pub mod spot;
+pub mod spotting;
 pub mod stats;
 pub mod summary;
 pub mod track;
