@@ -485,30 +485,33 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.896 (micro 0.843, talking hosts 0.873; over seeds 13–20 0.876, micro
-            // 0.830) with 18 talking controls of 10 people (1.9 min), a lean and a hand over the
-            // face; the target is 0.9 for both. Before each channel's bar in speech rose with the
+            // Measured 0.903 (micro 0.856, talking hosts 0.875; over seeds 13–20 0.882, micro
+            // 0.843) with 18 talking controls of 10 people (1.9 min), a lean and a hand over the
+            // face; the target is 0.9 for both. Before a landmark channel's stretch in speech
+            // ended where it fell back into the person's own speech range, 0.896 (micro 0.843,
+            // talking hosts 0.873, the hand host 0.467; seeds 13–20 0.876, micro 0.830). Before
+            // each channel's bar in speech rose with the
             // person's own speech range, 0.889 (micro 0.843, talking hosts 0.864; seeds 13–20
             // 0.865). Before the lips drawn in (an "oh") were a channel, 0.876 (micro 0.817, talking
             // hosts 0.850); before a wide opening in speech was a gasp and a brief frown read
             // firmly sad was no channel alone, 0.867 (micro 0.809, talking hosts 0.834). Before
             // the head's yaw was taken out of the one-sided channels, 0.843 (micro 0.766,
             // talking hosts 0.831). The expressive talker talking_sofa (brows and grins while
-            // talking) scores 0.642 as a host; the hand host (2.4 s, the face lost under the
-            // hand, a smile held before it that the looped host plays alone) 0.467. It was 0.854
+            // talking) scores 0.615 as a host (0.642 before); the hand host (2.4 s, the face lost under the
+            // hand, a smile held before it that the looped host plays alone) 0.765. It was 0.854
             // (micro 0.820, talking hosts 0.787) before the brow lift from pixels and the
             // half-second neutral baseline (an expressive talker, talking_blue), and 0.905 (micro
             // 0.875) before surprise_open, whose surprise while talking (eyes widened, an 'oh',
             // the jaw dropping) the landmarks barely see but the mouth and the classifier do.
             // Bursts reach their apex (they took only the first frames of each onset before).
-            assert!(s.spliced.f1 >= 0.87, "dev spliced F1 {}", s.spliced.f1);
+            assert!(s.spliced.f1 >= 0.88, "dev spliced F1 {}", s.spliced.f1);
             assert!(
-                s.spliced_micro.f1 >= 0.81,
+                s.spliced_micro.f1 >= 0.83,
                 "dev spliced micro F1 {}",
                 s.spliced_micro.f1
             );
             let talking = &s.spliced_by_host["talking"];
-            assert!(talking.f1 >= 0.85, "dev spliced into talking: {talking:?}");
+            assert!(talking.f1 >= 0.86, "dev spliced into talking: {talking:?}");
             // Talking included: speech is a span, not a run of events.
             // A hand over the face too: the hand reaching the chin bends the landmarks (a
             // nose wrinkle at 0.23 s, rising until the face is lost under the hand).

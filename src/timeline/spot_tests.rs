@@ -395,6 +395,28 @@ fn an_expressive_talker_must_smile_past_the_range_their_words_pull_the_lip_corne
 }
 
 #[test]
+fn a_smile_in_speech_ends_where_the_lip_corners_fall_back_into_the_talkers_own_range() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The words pull both lip corners up to 11 units in every syllable, away from the smile.
+    for start in (0..22)
+        .map(|k| 60 + k * 8 + 3)
+        .filter(|s| !(140..175).contains(s))
+    {
+        smile(&mut f, start..start + 3, 0.12);
+    }
+    // A 0.23 s smile the classifier reads happy (16 units), then the corners stay up 5 units for
+    // 0.4 s: more than a quarter of the smile's peak, less than this person's words pull them.
+    smile(&mut f, 150..157, 0.2);
+    smile(&mut f, 157..169, 0.09);
+    let s = spot_default(&t, &idx, &f, &read_over(300, 150..157, 1, 0.9));
+    assert_one_event_at(&s, 150, "lip_corner_pull_right");
+    // Without the talker's range it ran on to frame 167 and read as a macro-expression.
+    assert!(s.events[0].offset_frame <= 159, "{:?}", s.events[0]);
+    assert_eq!(s.events[0].kind, EventKind::Micro);
+}
+
+#[test]
 fn in_speech_a_brief_frown_the_classifier_reads_firmly_is_an_event_on_its_own_channel() {
     let (t, idx, mut f) = still(300);
     talking(&mut f);
