@@ -199,16 +199,17 @@ pub fn spot_series(
     // In speech a movement that the classifier confirms (an expression it belongs to, held, not
     // a syllable) starts an episode at the ordinary threshold: words beat the brows and drag the
     // lip corners, and teeth read as happy, but a smile or a frown that moves both is not a word.
+    // A landmark channel past `high` with a class it belongs to held past `bar` at frame `i`.
+    let moves_with = |landmark: usize, class: usize, i: usize, bar: f64| {
+        fits(landmark, class)
+            && activation[landmark][i] >= options.high
+            && confirming[class - NUM_FEATURES][i] >= bar
+    };
     let confirmed = |c: usize, i: usize| {
-        let pairs = |landmark: usize, class: usize| {
-            activation[landmark][i] >= options.high
-                && confirming[class - NUM_FEATURES][i] >= options.high
-                && fits(landmark, class)
-        };
         if c < NUM_FEATURES {
-            (NUM_FEATURES..NUM_CHANNELS).any(|k| pairs(c, k))
+            (NUM_FEATURES..NUM_CHANNELS).any(|k| moves_with(c, k, i, options.high))
         } else {
-            (0..NUM_FEATURES).any(|b| pairs(b, c))
+            (0..NUM_FEATURES).any(|b| moves_with(b, c, i, options.high))
         }
     };
 
@@ -384,10 +385,7 @@ pub fn spot_series(
             };
             let vouched = (s..=e).any(|i| {
                 speech[i]
-                    && activation[c][i] >= options.high
-                    && (NUM_FEATURES..NUM_CHANNELS).any(|k| {
-                        fits(c, k) && confirming[k - NUM_FEATURES][i] >= VOUCHING_IN_SPEECH
-                    })
+                    && (NUM_FEATURES..NUM_CHANNELS).any(|k| moves_with(c, k, i, VOUCHING_IN_SPEECH))
             });
             if c < NUM_FEATURES && !is_eye_feature(c) && strongest < bar && !vouched {
                 continue;
