@@ -489,18 +489,19 @@ fn spotting_on_the_real_clip_development_set() {
             // 0.817) with 22 talking controls of 14 people (2.4 min), a lean and a hand over the
             // face; the target is 0.9 for both. With 18 talking controls of 10 people (before
             // talking_palace, _newsroom, _panel and _frame), 0.903 (micro 0.856, talking hosts
-            // 0.875; seeds 13–20 0.882, micro 0.843). Before a landmark channel's stretch in speech
-            // ended where it fell back into the person's own speech range, 0.896 (micro 0.843,
-            // talking hosts 0.873, the hand host 0.467; seeds 13–20 0.876, micro 0.830). Before
-            // each channel's bar in speech rose with the
-            // person's own speech range, 0.889 (micro 0.843, talking hosts 0.864; seeds 13–20
-            // 0.865). Before the lips drawn in (an "oh") were a channel, 0.876 (micro 0.817, talking
+            // 0.875; seeds 13–20 0.882, micro 0.843). Before a landmark channel's stretch in
+            // speech ended where it fell back into the person's own speech range, 0.896 (micro
+            // 0.843, talking hosts 0.873, the hand host 0.467; seeds 13–20 0.876, micro 0.830).
+            // Before each channel's bar in speech rose with the person's own speech range, 0.889
+            // (micro 0.843, talking hosts 0.864; seeds 13–20 0.865). Before the lips drawn in (an
+            // "oh") were a channel, 0.876 (micro 0.817, talking
             // hosts 0.850); before a wide opening in speech was a gasp and a brief frown read
             // firmly sad was no channel alone, 0.867 (micro 0.809, talking hosts 0.834). Before
             // the head's yaw was taken out of the one-sided channels, 0.843 (micro 0.766,
             // talking hosts 0.831). The expressive talker talking_sofa (brows and grins while
-            // talking) scores 0.615 as a host (0.642 before); the hand host (2.4 s, the face lost under the
-            // hand, a smile held before it that the looped host plays alone) 0.765. It was 0.854
+            // talking) scores 0.615 as a host (0.642 before); the hand host (2.4 s, the face
+            // lost under the hand, a smile held before it that the looped host plays alone)
+            // 0.765. It was 0.854
             // (micro 0.820, talking hosts 0.787) before the brow lift from pixels and the
             // half-second neutral baseline (an expressive talker, talking_blue), and 0.905 (micro
             // 0.875) before surprise_open, whose surprise while talking (eyes widened, an 'oh',

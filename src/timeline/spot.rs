@@ -17,6 +17,7 @@ use super::features::{
     is_speech_channel,
 };
 use super::speech::{HOLD_S, hold_in, runs, speech_frames, speech_range, wide_openings};
+use super::spotting::mouth_opening;
 pub use super::spotting::{ChannelMove, Event, EventKind, Span, SpotOptions, SpotSeries, Spotting};
 use crate::face::EXPRESSIONS;
 
@@ -135,10 +136,7 @@ pub fn spot_series(
     let present: Vec<bool> = features.iter().map(|f| f.is_some()).collect();
     let frame_s = 1.0 / fps.max(1e-9);
 
-    let mouth: Vec<f64> = features
-        .iter()
-        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
-        .collect();
+    let mouth = mouth_opening(features);
     let Activations {
         mut activation,
         change,
@@ -196,15 +194,15 @@ pub fn spot_series(
         sharp[c][i] = sharp[c][i].max(s);
     }
 
-    // In speech a movement that the classifier confirms (an expression it belongs to, held, not
-    // a syllable) starts an episode at the ordinary threshold: words beat the brows and drag the
-    // lip corners, and teeth read as happy, but a smile or a frown that moves both is not a word.
     // A landmark channel past `high` with a class it belongs to held past `bar` at frame `i`.
     let moves_with = |landmark: usize, class: usize, i: usize, bar: f64| {
         fits(landmark, class)
             && activation[landmark][i] >= options.high
             && confirming[class - NUM_FEATURES][i] >= bar
     };
+    // In speech a movement that the classifier confirms (an expression it belongs to, held, not
+    // a syllable) starts an episode at the ordinary threshold: words beat the brows and drag the
+    // lip corners, and teeth read as happy, but a smile or a frown that moves both is not a word.
     let confirmed = |c: usize, i: usize| {
         if c < NUM_FEATURES {
             (NUM_FEATURES..NUM_CHANNELS).any(|k| moves_with(c, k, i, options.high))

@@ -171,9 +171,14 @@ impl SpotSeries {
 
     /// The mouth's opening per frame (NaN where no face), which speech is read from.
     pub fn mouth(&self) -> Vec<f64> {
-        self.features
-            .iter()
-            .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
-            .collect()
+        mouth_opening(&self.features)
     }
+}
+
+/// The mouth's opening per frame (NaN where no face), which speech is read from.
+pub fn mouth_opening(features: &[Option<[f64; NUM_FEATURES]>]) -> Vec<f64> {
+    features
+        .iter()
+        .map(|f| f.map_or(f64::NAN, |f| f[MOUTH_OPEN]))
+        .collect()
 }
