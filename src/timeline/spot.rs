@@ -10,6 +10,7 @@
 
 use super::Timeline;
 use super::activation::{Activations, NUM_CHANNELS, activations};
+use super::episodes::{ACTIVATION_CAP, bounds_and_channels, join, split_at_valleys};
 use super::features::{
     BROW_LIFT, BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
     LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, LIP_PUCKER, MOUTH_OPEN,
@@ -300,22 +301,21 @@ pub fn spot_series(
         }
     });
 
-    // Union across channels, merging short visible gaps.
+    // Union across channels, merging short visible gaps; then apart where the face went back to
+    // rest between two movements.
     let merge_gap = (options.merge_gap_s / frame_s).round() as usize;
-    let mut episodes: Vec<(usize, usize, Vec<usize>)> = Vec::new();
-    for (s, e, c) in stretches {
-        if let Some(last) = episodes.last_mut() {
-            let visible_gap = s <= last.1 + 1 || (last.1 + 1..s).all(|i| present[i]);
-            if s <= last.1 + 1 + merge_gap && visible_gap {
-                last.1 = last.1.max(e);
-                if !last.2.contains(&c) {
-                    last.2.push(c);
-                }
-                continue;
+    let mut episodes: Vec<(usize, usize, Vec<usize>)> = join(&stretches, &present, merge_gap)
+        .into_iter()
+        .flat_map(|members| {
+            // The mouth alone opening and closing again is talking, told on the whole below.
+            if members.iter().all(|&(_, _, c)| is_mouth_feature(c)) {
+                vec![members]
+            } else {
+                split_at_valleys(members, &activation)
             }
-        }
-        episodes.push((s, e, vec![c]));
-    }
+        })
+        .map(|members| bounds_and_channels(&members))
+        .collect();
     for &(s, e, c) in &following {
         for episode in episodes.iter_mut().filter(|ep| s <= ep.1 && ep.0 <= e) {
             if !episode.2.contains(&c) {
@@ -448,7 +448,7 @@ pub fn spot_series(
             .map(|i| {
                 channels
                     .iter()
-                    .map(|&c| activation[c][i].min(10.0))
+                    .map(|&c| activation[c][i].min(ACTIVATION_CAP))
                     .sum::<f64>()
             })
             .collect();

@@ -95,6 +95,37 @@ fn a_brief_movement_is_micro_and_a_long_one_macro() {
 }
 
 #[test]
+fn a_brief_smile_and_a_frown_a_sixth_of_a_second_later_are_two_events_but_a_wobble_is_not() {
+    let (t, idx, mut f) = still(300);
+    smile(&mut f, 60..69, 0.15);
+    // Back at rest for 5 frames, within the merge gap (0.2 s), then a 1-s frown.
+    add(&mut f, BROW_LOWER, 74..104, 0.15);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_eq!(s.events.len(), 2, "{:?}", s.events);
+    let (smiled, frowned) = (&s.events[0], &s.events[1]);
+    assert_eq!(smiled.kind, EventKind::Micro, "{smiled:?}");
+    assert!(
+        smiled.moves.iter().all(|m| m.name != "brow_lower"),
+        "{smiled:?}"
+    );
+    assert_eq!(frowned.kind, EventKind::Macro, "{frowned:?}");
+    assert_eq!(frowned.moves[0].name, "brow_lower");
+    assert!((frowned.onset_frame as i64 - 74).abs() <= 1, "{frowned:?}");
+
+    // A smile that eases to 60 % of its peak for a few frames and comes back is one smile.
+    let (t, idx, mut f) = still(300);
+    smile(&mut f, 60..100, 0.15);
+    smile(&mut f, 75..80, -0.06);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_one_event_at(&s, 60, "lip_corner_pull_left");
+    assert!(
+        (s.events[0].offset_frame as i64 - 99).abs() <= 1,
+        "{:?}",
+        s.events[0]
+    );
+}
+
+#[test]
 fn a_strong_movement_ends_where_it_falls_back_not_where_a_slight_offset_stays() {
     let (t, idx, mut f) = still(300);
     smile(&mut f, 60..72, 0.15);
