@@ -3,6 +3,7 @@
 //! rises again is two.
 
 use super::features::NUM_FEATURES;
+use super::stats::peak;
 
 /// An active stretch of one channel: (first frame, last frame, channel).
 pub type Stretch = (usize, usize, usize);
@@ -64,17 +65,14 @@ pub fn split_at_valleys(members: Vec<Stretch>, activation: &[Vec<f64>]) -> Vec<V
                 .sum()
         })
         .collect();
-    let peak = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     // The deepest dip relative to the smaller peak around it.
     let valley = (MIN_PART..total.len().saturating_sub(MIN_PART))
-        .map(|v| {
+        .filter_map(|v| {
             let around = peak(&total[..v]).min(peak(&total[v + 1..]));
-            (v, total[v] / around, around)
+            // No landmark channel moved on one side: nothing to part.
+            let depth = total[v] / around;
+            (around > 0.0 && depth < VALLEY_SHARE).then_some((v, depth))
         })
-        // No landmark channel moved on one side: nothing to part.
-        .filter(|&(_, _, around)| around > 0.0)
-        .map(|(v, depth, _)| (v, depth))
-        .filter(|&(_, depth)| depth < VALLEY_SHARE)
         .min_by(|a, b| a.1.total_cmp(&b.1));
     let Some((v, _)) = valley else {
         return vec![members];

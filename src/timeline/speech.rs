@@ -4,7 +4,7 @@
 //! channels count only where they hold (a smile while talking) rather than where they follow the
 //! syllables, and the lip corners need a higher activation to start an episode.
 
-use super::stats::smooth;
+use super::stats::{peak, smooth};
 
 /// Swing of the mouth opening (inter-ocular units) that counts as one opening or closing.
 const SWING: f64 = 0.05;
@@ -137,7 +137,7 @@ pub fn wide_openings(open: &[f64], speech: &[bool], wide: f64) -> Vec<(usize, us
     runs(&above)
         .into_iter()
         .map(|(start, end)| {
-            let floor = WIDE_SHARE * open[start..=end].iter().copied().fold(0.0, f64::max);
+            let floor = WIDE_SHARE * peak(&open[start..=end]);
             let falls =
                 |from: usize, to: usize| speech[to] && open[to] >= floor && open[to] <= open[from];
             let (mut s, mut e) = (start, end);

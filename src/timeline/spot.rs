@@ -20,6 +20,7 @@ use super::features::{
 use super::speech::{HOLD_S, hold_in, runs, speech_frames, speech_range, wide_openings};
 use super::spotting::mouth_opening;
 pub use super::spotting::{ChannelMove, Event, EventKind, Span, SpotOptions, SpotSeries, Spotting};
+use super::stats::peak;
 use crate::face::EXPRESSIONS;
 
 /// The apex is the first frame within this share of the episode's strongest.
@@ -99,11 +100,6 @@ fn channel_name(c: usize) -> String {
     } else {
         format!("expression:{}", EXPRESSIONS[c - NUM_FEATURES + 1])
     }
-}
-
-/// The largest value (0 for none: activations are never negative).
-fn peak(values: &[f64]) -> f64 {
-    values.iter().copied().fold(0.0, f64::max)
 }
 
 /// `start..=end` narrowed from both ends to the frames where `keep` holds (one frame at least).

@@ -1,5 +1,10 @@
 //! Small robust statistics used by the spotter.
 
+/// The largest value (0 for none: activations are never negative).
+pub fn peak(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
+}
+
 /// Median of the values (reorders them); NaN for none.
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
