@@ -485,11 +485,14 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.898 (micro 0.845, talking hosts 0.877; over seeds 13–20 0.873, micro
-            // 0.825) with 22 talking controls of 14 people (2.4 min), a lean and a hand over the
-            // face; the target is 0.9 for both. Before an episode was parted where the face rests
-            // between two movements, 0.894 (micro 0.840, talking hosts 0.871; seeds 13–20 0.869,
-            // micro 0.817). With 18 talking controls of 10 people (before
+            // Measured 0.899 (micro 0.853, talking hosts 0.880; over seeds 13–20 0.873, micro
+            // 0.829; real episodes 11 of 13) with 22 talking controls of 14 people (2.4 min), a
+            // lean and a hand over the face; the target is 0.9 for both. Before an episode was
+            // parted where one movement hands over to its opposite (brows lowered then raised,
+            // lips puckered then smiling), 0.898 (micro 0.845, talking hosts 0.877; seeds 13–20
+            // 0.873, micro 0.825; real episodes 10 of 13). Before an episode was parted where
+            // the face rests between two movements, 0.894 (micro 0.840, talking hosts 0.871;
+            // seeds 13–20 0.869, micro 0.817). With 18 talking controls of 10 people (before
             // talking_palace, _newsroom, _panel and _frame), 0.903 (micro 0.856, talking hosts
             // 0.875; seeds 13–20 0.882, micro 0.843). Before a landmark channel's stretch in
             // speech ended where it fell back into the person's own speech range, 0.896 (micro
@@ -511,12 +514,15 @@ fn spotting_on_the_real_clip_development_set() {
             // Bursts reach their apex (they took only the first frames of each onset before).
             assert!(s.spliced.f1 >= 0.89, "dev spliced F1 {}", s.spliced.f1);
             assert!(
-                s.spliced_micro.f1 >= 0.84,
+                s.spliced_micro.f1 >= 0.85,
                 "dev spliced micro F1 {}",
                 s.spliced_micro.f1
             );
             let talking = &s.spliced_by_host["talking"];
             assert!(talking.f1 >= 0.87, "dev spliced into talking: {talking:?}");
+            // frown_surprise's closing frown follows its surprise's brow raise with no rest
+            // between: found only as an episode of its own.
+            assert!(s.real.hits >= 11, "dev real episodes: {:?}", s.real);
             // Talking included: speech is a span, not a run of events.
             // A hand over the face too: the hand reaching the chin bends the landmarks (a
             // nose wrinkle at 0.23 s, rising until the face is lost under the hand).

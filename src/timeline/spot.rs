@@ -305,12 +305,11 @@ pub fn spot_series(
         .flat_map(|members| {
             // The mouth alone opening and closing again is talking, told on the whole below.
             if members.iter().all(|&(_, _, c)| is_mouth_feature(c)) {
-                vec![members]
+                vec![bounds_and_channels(&members)]
             } else {
                 split_at_valleys(members, &activation)
             }
         })
-        .map(|members| bounds_and_channels(&members))
         .collect();
     for &(s, e, c) in &following {
         for episode in episodes.iter_mut().filter(|ep| s <= ep.1 && ep.0 <= e) {
