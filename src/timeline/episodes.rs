@@ -11,6 +11,9 @@ use super::stats::peak;
 /// An active stretch of one channel: (first frame, last frame, channel).
 pub type Stretch = (usize, usize, usize);
 
+/// An episode: (first frame, last frame, its channels, each once).
+pub type Bounds = (usize, usize, Vec<usize>);
+
 /// Each channel's activation counts up to this in an episode's total: one runaway channel (a
 /// wide-open mouth, a face with a tiny baseline spread) must not decide alone.
 pub const ACTIVATION_CAP: f64 = 10.0;
@@ -42,7 +45,7 @@ pub fn join(stretches: &[Stretch], present: &[bool], merge_gap: usize) -> Vec<Ve
 }
 
 /// An episode's bounds and its channels, each once, in the order they joined.
-pub fn bounds_and_channels(members: &[Stretch]) -> (usize, usize, Vec<usize>) {
+pub fn bounds_and_channels(members: &[Stretch]) -> Bounds {
     let start = members.iter().map(|m| m.0).min().unwrap_or(0);
     let end = members.iter().map(|m| m.1).max().unwrap_or(0);
     let mut channels: Vec<usize> = Vec::new();
@@ -58,10 +61,7 @@ pub fn bounds_and_channels(members: &[Stretch]) -> (usize, usize, Vec<usize>) {
 /// movements hand over), then each part again (its stretches cut to it); each part's bounds and
 /// channels. Only the landmark channels' total is read: the classifier lags the face and reads on
 /// across the dip.
-pub fn split_at_valleys(
-    members: Vec<Stretch>,
-    activation: &[Vec<f64>],
-) -> Vec<(usize, usize, Vec<usize>)> {
+pub fn split_apart(members: Vec<Stretch>, activation: &[Vec<f64>]) -> Vec<Bounds> {
     let (start, end, channels) = bounds_and_channels(&members);
     let total: Vec<f64> = (start..=end)
         .map(|i| {
@@ -76,8 +76,8 @@ pub fn split_at_valleys(
     let valley = (MIN_PART..total.len().saturating_sub(MIN_PART))
         .filter_map(|v| {
             let around = peak(&total[..v]).min(peak(&total[v + 1..]));
-            // No landmark channel moved on one side: nothing to part.
             let depth = total[v] / around;
+            // No landmark channel moved on one side (`around` 0): nothing to part.
             (around > 0.0 && depth < VALLEY_SHARE).then_some((v, depth))
         })
         .min_by(|a, b| a.1.total_cmp(&b.1));
@@ -96,8 +96,8 @@ pub fn split_at_valleys(
             .map(|&(s, e, c)| (s.max(lo), e.min(hi), c))
             .collect()
     };
-    let mut parts = split_at_valleys(part(start, left_end), activation);
-    parts.extend(split_at_valleys(part(right_start, end), activation));
+    let mut parts = split_apart(part(start, left_end), activation);
+    parts.extend(split_apart(part(right_start, end), activation));
     parts
 }
 
@@ -142,17 +142,17 @@ mod tests {
     #[test]
     fn a_movement_that_falls_back_to_rest_and_rises_again_is_two() {
         let a = one_channel(&[3.0, 6.0, 8.0, 6.0, 3.0, 1.0, 0.5, 1.0, 4.0, 7.0, 5.0, 3.0]);
-        let parts = split_at_valleys(vec![(0, 11, 0)], &a);
+        let parts = split_apart(vec![(0, 11, 0)], &a);
         assert_eq!(parts, vec![(0, 5, vec![0]), (7, 11, vec![0])]);
     }
 
     #[test]
     fn a_wobble_in_one_movement_is_no_valley_and_a_dip_at_its_edge_no_part() {
         let a = one_channel(&[3.0, 6.0, 8.0, 5.0, 4.0, 6.0, 7.0, 5.0, 3.0]);
-        assert_eq!(split_at_valleys(vec![(0, 8, 0)], &a).len(), 1);
+        assert_eq!(split_apart(vec![(0, 8, 0)], &a).len(), 1);
         // The dip lies two frames from the end: that is the offset, not a second movement.
         let a = one_channel(&[3.0, 6.0, 8.0, 6.0, 5.0, 4.0, 0.5, 3.0]);
-        assert_eq!(split_at_valleys(vec![(0, 7, 0)], &a).len(), 1);
+        assert_eq!(split_apart(vec![(0, 7, 0)], &a).len(), 1);
     }
 
     #[test]
@@ -166,7 +166,7 @@ mod tests {
             (0, 11, NUM_FEATURES),
             (6, 11, BROW_LIFT),
         ];
-        let parts = split_at_valleys(members, &a);
+        let parts = split_apart(members, &a);
         assert_eq!(
             parts,
             vec![
@@ -177,7 +177,7 @@ mod tests {
         // Overlapping, they are one movement read two ways (brows drawn together as they rise,
         // as in fear): no handover.
         let members = vec![(0, 7, BROW_LOWER), (6, 11, BROW_LIFT)];
-        assert_eq!(split_at_valleys(members, &a).len(), 1);
+        assert_eq!(split_apart(members, &a).len(), 1);
     }
 
     #[test]

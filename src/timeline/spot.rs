@@ -10,7 +10,7 @@
 
 use super::Timeline;
 use super::activation::{Activations, NUM_CHANNELS, activations};
-use super::episodes::{ACTIVATION_CAP, bounds_and_channels, join, split_at_valleys};
+use super::episodes::{ACTIVATION_CAP, Bounds, bounds_and_channels, join, split_apart};
 use super::features::{
     BROW_LIFT, BROW_LOWER, FEATURE_NAMES, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
     LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, LIP_PUCKER, MOUTH_OPEN,
@@ -300,14 +300,14 @@ pub fn spot_series(
     // Union across channels, merging short visible gaps; then apart where the face went back to
     // rest between two movements.
     let merge_gap = (options.merge_gap_s / frame_s).round() as usize;
-    let mut episodes: Vec<(usize, usize, Vec<usize>)> = join(&stretches, &present, merge_gap)
+    let mut episodes: Vec<Bounds> = join(&stretches, &present, merge_gap)
         .into_iter()
         .flat_map(|members| {
             // The mouth alone opening and closing again is talking, told on the whole below.
             if members.iter().all(|&(_, _, c)| is_mouth_feature(c)) {
                 vec![bounds_and_channels(&members)]
             } else {
-                split_at_valleys(members, &activation)
+                split_apart(members, &activation)
             }
         })
         .collect();
