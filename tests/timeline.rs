@@ -485,9 +485,12 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.899 (micro 0.853, talking hosts 0.880; over seeds 13–20 0.873, micro
-            // 0.829; real episodes 11 of 13) with 22 talking controls of 14 people (2.4 min), a
-            // lean and a hand over the face; the target is 0.9 for both. Before an episode was
+            // Measured 0.904 (micro 0.853, talking hosts 0.880, the hand host 0.897; over seeds
+            // 13–20 0.878, micro 0.830; real episodes 11 of 13) with 22 talking controls of 14
+            // people (2.4 min), a lean and a hand over the face; the target is 0.9 for both.
+            // Before the smile the hand host holds from before her clip was marked (the looped
+            // host plays it rising and falling, and its events counted false), 0.899 (the hand
+            // host 0.765; seeds 13–20 0.873, micro 0.829). Before an episode was
             // parted where one movement hands over to its opposite (brows lowered then raised,
             // lips puckered then smiling), 0.898 (micro 0.845, talking hosts 0.877; seeds 13–20
             // 0.873, micro 0.825; real episodes 10 of 13). Before an episode was parted where
@@ -504,15 +507,13 @@ fn spotting_on_the_real_clip_development_set() {
             // firmly sad was no channel alone, 0.867 (micro 0.809, talking hosts 0.834). Before
             // the head's yaw was taken out of the one-sided channels, 0.843 (micro 0.766,
             // talking hosts 0.831). The expressive talker talking_sofa (brows and grins while
-            // talking) scores 0.615 as a host (0.642 before); the hand host (2.4 s, the face
-            // lost under the hand, a smile held before it that the looped host plays alone)
-            // 0.765. It was 0.854
+            // talking) scores 0.615 as a host (0.642 before). It was 0.854
             // (micro 0.820, talking hosts 0.787) before the brow lift from pixels and the
             // half-second neutral baseline (an expressive talker, talking_blue), and 0.905 (micro
             // 0.875) before surprise_open, whose surprise while talking (eyes widened, an 'oh',
             // the jaw dropping) the landmarks barely see but the mouth and the classifier do.
             // Bursts reach their apex (they took only the first frames of each onset before).
-            assert!(s.spliced.f1 >= 0.89, "dev spliced F1 {}", s.spliced.f1);
+            assert!(s.spliced.f1 >= 0.9, "dev spliced F1 {}", s.spliced.f1);
             assert!(
                 s.spliced_micro.f1 >= 0.85,
                 "dev spliced micro F1 {}",
@@ -520,6 +521,9 @@ fn spotting_on_the_real_clip_development_set() {
             );
             let talking = &s.spliced_by_host["talking"];
             assert!(talking.f1 >= 0.87, "dev spliced into talking: {talking:?}");
+            // The hand host's own smiles are marked, so bursts spliced there are told apart.
+            let hand = &s.spliced_by_host["hand"];
+            assert!(hand.f1 >= 0.85, "dev spliced into hand: {hand:?}");
             // frown_surprise's closing frown follows its surprise's brow raise with no rest
             // between: found only as an episode of its own.
             assert!(s.real.hits >= 11, "dev real episodes: {:?}", s.real);
