@@ -13,6 +13,7 @@ pub mod features;
 pub mod keyframes;
 pub mod live;
 pub mod pose;
+pub mod reading;
 pub mod report;
 pub mod speech;
 pub mod spot;

@@ -1,6 +1,10 @@
 //! Unit tests of the spotter on synthetic series.
 use super::*;
-use crate::timeline::features::{EYE_OPEN_LEFT, EYE_OPEN_RIGHT};
+use crate::timeline::features::{
+    BROW_LIFT, BROW_LOWER, EYE_OPEN_LEFT, EYE_OPEN_RIGHT, INNER_BROW_RAISE, JAW_DROP,
+    LIP_CORNER_DEPRESS_LEFT, LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT,
+    LIP_PUCKER, MOUTH_OPEN,
+};
 
 #[path = "spot_speech_tests.rs"]
 mod speech;
