@@ -7,7 +7,8 @@
 //! expression clip's feature and probability changes against its own neutral frames are added to
 //! the host's records, so the host's head motion, speech and lighting stay underneath. Each
 //! burst rises from the episode's onset to its apex and falls back within the burst's length
-//! (micro: 0.2–0.45 s), so a micro burst is a brief real expression, not the first frames of one.
+//! (micro: 6–13 frames, 0.2–0.43 s at 30 fps, 0.24–0.52 s at 25 fps; the micro score counts
+//! those under 0.5 s), so a micro burst is a brief real expression, not the first frames of one.
 
 use std::collections::BTreeMap;
 
