@@ -3,6 +3,7 @@
 //! classifier confirms a landmark movement; and each channel's active stretches.
 
 use super::activation::{Activations, NUM_CHANNELS, activations};
+use super::episodes::Stretch;
 use super::features::{
     BROW_LIFT, BROW_LOWER, INNER_BROW_RAISE, JAW_DROP, LIP_CORNER_DEPRESS_LEFT,
     LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, LIP_PUCKER, MOUTH_OPEN,
@@ -40,9 +41,6 @@ const SPEECH_RANGE_MIN_S: f64 = 1.0;
 /// to the talking, not to the expression. A burst spliced into talking otherwise ran on into
 /// the next words and lost its bounds (dev, seeds 13-20: micro F1 0.830 -> 0.843).
 const SPEECH_RANGE_BOUND: f64 = 1.0;
-
-/// An active stretch of one channel: first frame, last frame, channel.
-pub type Stretch = (usize, usize, usize);
 
 /// Whether a landmark channel belongs to an expression class channel (FACS): the brow lowerer
 /// in anger, sadness, fear and disgust; the inner brow raiser in sadness, fear and surprise; the
@@ -274,19 +272,31 @@ impl Reading {
     /// the classifier (an open vowel reads surprised, teeth happy). Anywhere the classifier lags
     /// the face and reads on after it (a face it reads sad at rest stays sad after a frown):
     /// where the landmarks moved, they say when.
-    pub fn leading_and_following(&self, stretches: Vec<Stretch>) -> (Vec<Stretch>, Vec<Stretch>) {
+    pub fn leading_and_following(&self, stretches: &[Stretch]) -> (Vec<Stretch>, Vec<Stretch>) {
+        let syllable: Vec<bool> = stretches
+            .iter()
+            .map(|&(s, e, c)| self.mouth_in_speech(s, e, c))
+            .collect();
         let landmark: Vec<(usize, usize)> = stretches
             .iter()
-            .filter(|&&(s, e, c)| c < NUM_FEATURES && !self.mouth_in_speech(s, e, c))
-            .map(|&(s, e, _)| (s, e))
+            .zip(&syllable)
+            .filter(|&(&(_, _, c), &syllable)| c < NUM_FEATURES && !syllable)
+            .map(|(&(s, e, _), _)| (s, e))
             .collect();
-        let (following, leading) = stretches.into_iter().partition(|&(s, e, c)| {
-            if c >= NUM_FEATURES {
+        let (mut leading, mut following) = (Vec::new(), Vec::new());
+        for (&(s, e, c), syllable) in stretches.iter().zip(syllable) {
+            let follows = if c >= NUM_FEATURES {
                 self.speech[s] || landmark.iter().any(|&(ls, le)| s <= le && ls <= e)
             } else {
-                self.mouth_in_speech(s, e, c)
+                syllable
+            };
+            if follows {
+                &mut following
+            } else {
+                &mut leading
             }
-        });
+            .push((s, e, c));
+        }
         (leading, following)
     }
 

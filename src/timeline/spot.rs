@@ -67,7 +67,7 @@ pub fn spot_series(
 ) -> Spotting {
     let r = Reading::new(times, features, expressions, yaw, fps, options);
     let frame_s = 1.0 / fps.max(1e-9);
-    let (leading, following) = r.leading_and_following(r.stretches());
+    let (leading, following) = r.leading_and_following(&r.stretches());
 
     // Union across channels, merging short visible gaps; then apart where the face went back to
     // rest between two movements.
