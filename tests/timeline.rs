@@ -485,11 +485,14 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.846 (micro 0.802, talking hosts 0.809, the hand host 0.857; over seeds
-            // 13–20 0.839, micro 0.791; real episodes 11 of 23) with 22 talking controls of 14
+            // Measured 0.874 (micro 0.812, talking hosts 0.847, the hand host 0.857; over seeds
+            // 13–20 0.862, micro 0.813; real episodes 11 of 23) with 22 talking controls of 14
             // people (2.4 min), a lean and a hand over the face; the target is 0.9 for both.
-            // grin_pout (pouts and a sad mouth, a fear-like grin) is what lowered it: the
-            // landmarks barely see a pout (45 of its 93 bursts found, its pouts 4 of 24) and its
+            // Before each burst rose from where its face starts towards the apex (not from a
+            // slight lead-in marked with the episode, which left some bursts at their apex for
+            // one frame), 0.846 (micro 0.802, talking hosts 0.809; seeds 13–20 0.839, micro
+            // 0.791). grin_pout (pouts and a sad mouth, a fear-like grin) is what lowered it: the
+            // landmarks barely see a pout (its pouts 8 of 24 bursts found, 4 before) and its
             // ten episodes are found as none. Before it, 0.904 (micro 0.853, talking hosts
             // 0.880, the hand host 0.897; seeds 13–20 0.878, micro 0.830; real episodes 11 of
             // 13). Before the smile the hand host holds from before her clip was marked (the looped
@@ -517,14 +520,14 @@ fn spotting_on_the_real_clip_development_set() {
             // 0.875) before surprise_open, whose surprise while talking (eyes widened, an 'oh',
             // the jaw dropping) the landmarks barely see but the mouth and the classifier do.
             // Bursts reach their apex (they took only the first frames of each onset before).
-            assert!(s.spliced.f1 >= 0.84, "dev spliced F1 {}", s.spliced.f1);
+            assert!(s.spliced.f1 >= 0.87, "dev spliced F1 {}", s.spliced.f1);
             assert!(
-                s.spliced_micro.f1 >= 0.8,
+                s.spliced_micro.f1 >= 0.81,
                 "dev spliced micro F1 {}",
                 s.spliced_micro.f1
             );
             let talking = &s.spliced_by_host["talking"];
-            assert!(talking.f1 >= 0.8, "dev spliced into talking: {talking:?}");
+            assert!(talking.f1 >= 0.84, "dev spliced into talking: {talking:?}");
             // The hand host's own smiles are marked, so bursts spliced there are told apart.
             let hand = &s.spliced_by_host["hand"];
             assert!(hand.f1 >= 0.85, "dev spliced into hand: {hand:?}");

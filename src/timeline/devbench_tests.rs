@@ -77,3 +77,32 @@ fn in_a_spliced_clip_only_a_host_event_on_a_marked_movement_that_is_no_burst_is_
     let events = vec![(10, 15), (41, 49), (82, 86)];
     assert_eq!(spliced.unmarked(events), vec![(10, 15), (41, 49)]);
 }
+
+#[test]
+fn a_burst_rises_from_where_the_face_starts_towards_the_apex_not_from_a_slight_lead_in() {
+    // A faint smile held 20 frames (0.02, twice the floor) before it widens to 0.2 in 5 frames
+    // and eases off.
+    let pull = |i: usize| match i {
+        0..10 => 0.0,
+        10..30 => 0.02,
+        30..35 => 0.02 + 0.036 * (i - 29) as f64,
+        _ => 0.15,
+    };
+    let source = BurstSource {
+        changes: (0..40)
+            .map(|i| {
+                let mut df = [0.0; NUM_FEATURES];
+                df[crate::timeline::features::LIP_CORNER_PULL_LEFT] = pull(i);
+                Some((df, [0.0; 7]))
+            })
+            .collect(),
+        episodes: vec![(10, 39)],
+        file: "smile.mp4".into(),
+    };
+    let apex = source.apex(10, 39);
+    assert_eq!(apex, 34);
+    // Under a quarter of the way (0.065) last at frame 30: the widening's first frame.
+    assert_eq!(source.rise_start(10, apex), 30);
+    // An episode that rises from its onset keeps it.
+    assert_eq!(source.rise_start(33, apex), 33);
+}
