@@ -6,9 +6,10 @@
 //! episodes spliced into the moving, talking control faces. A burst is spliced as a change: the
 //! expression clip's feature and probability changes against its own neutral frames are added to
 //! the host's records, so the host's head motion, speech and lighting stay underneath. Each
-//! burst rises from where the episode's face starts towards its apex and falls back within the burst's length
-//! (micro: 6–13 frames, 0.2–0.43 s at 30 fps, 0.24–0.52 s at 25 fps; the micro score counts
-//! those under 0.5 s), so a micro burst is a brief real expression, not the first frames of one.
+//! burst rises from where the episode's face starts towards its apex and falls back within the
+//! burst's length (micro: 6–13 frames, 0.2–0.43 s at 30 fps, 0.24–0.52 s at 25 fps; the micro
+//! score counts those under 0.5 s), so a micro burst is a brief real expression, not the first
+//! frames of one.
 
 use std::collections::BTreeMap;
 
@@ -341,8 +342,9 @@ fn spliced_clip(
             break;
         }
         // Rise from where the face starts towards the episode's apex, sped up or slowed down to
-        // half the burst, and back: a brief expression that still reaches its apex, as micro-expressions
-        // do (the first frames of a slow smile's onset alone would splice barely a move).
+        // half the burst, and back: a brief expression that still reaches its apex, as
+        // micro-expressions do (the first frames of a slow smile's onset alone would splice
+        // barely a move).
         let up = len.div_ceil(2);
         let apex = source.apex(es, ee);
         let es = source.rise_start(es, apex);
