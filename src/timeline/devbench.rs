@@ -188,7 +188,7 @@ struct BurstSource {
 const MIN_NEUTRAL_FRAMES: usize = 3;
 
 /// A burst rises from the last frame of its episode that has made under this share of the
-/// movement to the apex ([`BurstSource::rise_start`]). Read on the bursts alone, not the spotter:
+/// movement to the apex ([`BurstSource::rise`]). Read on the bursts alone, not the spotter:
 /// rising from the marked onset, 24 of the 1009 bursts of both splits (seed 13; all from
 /// grin_pout's long smile and pouts) showed half their apex movement on under half their frames,
 /// the apex often on one; from this share none do (from 0.1, 8 still do), and the bursts' frames
@@ -215,16 +215,19 @@ impl BurstSource {
         })
     }
 
-    /// Where the face starts its rise to the apex: the last frame from the marked `onset` on
-    /// that has made under [`RISE_START_SHARE`] of the movement to the apex. An episode marked
-    /// from a slight lead-in (a faint smile held a second before it widens) would otherwise be
-    /// compressed into a burst that barely moves until its apex, reached in one frame.
-    fn rise_start(&self, onset: usize, apex: usize) -> usize {
+    /// The rise of the episode `onset..=end` that a burst plays: from where the face starts
+    /// towards the apex (the last frame from `onset` on that has made under
+    /// [`RISE_START_SHARE`] of the movement there) to the apex. An episode marked from a slight
+    /// lead-in (a faint smile held a second before it widens) would otherwise be compressed into
+    /// a burst that barely moves until its apex, reached in one frame.
+    fn rise(&self, (onset, end): (usize, usize)) -> (usize, usize) {
+        let apex = self.apex(onset, end);
         let (from, to) = (self.size(onset), self.size(apex));
-        (onset..=apex)
+        let start = (onset..=apex)
             .rev()
             .find(|&i| self.size(i) <= from + RISE_START_SHARE * (to - from))
-            .unwrap_or(onset)
+            .unwrap_or(onset);
+        (start, apex)
     }
 }
 
@@ -335,7 +338,6 @@ fn spliced_clip(
     loop {
         let source = &sources[rng.range(0, sources.len() - 1)];
         let episode = rng.range(0, source.episodes.len() - 1);
-        let (es, ee) = source.episodes[episode];
         let len = rng.range(lengths.0, lengths.1);
         let start = cursor + rng.range(0, options.gap_frames);
         if start + len + options.gap_frames > options.clip_frames {
@@ -346,10 +348,9 @@ fn spliced_clip(
         // micro-expressions do (the first frames of a slow smile's onset alone would splice
         // barely a move).
         let up = len.div_ceil(2);
-        let apex = source.apex(es, ee);
-        let es = source.rise_start(es, apex);
+        let (from, apex) = source.rise(source.episodes[episode]);
         let rise: Vec<usize> = (0..up)
-            .map(|k| es + ((apex - es) as f64 * (k + 1) as f64 / up as f64).round() as usize)
+            .map(|k| from + ((apex - from) as f64 * (k + 1) as f64 / up as f64).round() as usize)
             .collect();
         let fall = rise[..(len - up).min(up)].iter().rev().copied();
         let piece: Vec<usize> = rise.iter().copied().chain(fall).collect();

@@ -99,10 +99,9 @@ fn a_burst_rises_from_where_the_face_starts_towards_the_apex_not_from_a_slight_l
         episodes: vec![(10, 39)],
         file: "smile.mp4".into(),
     };
-    let apex = source.apex(10, 39);
-    assert_eq!(apex, 34);
-    // Under a quarter of the way (0.065) last at frame 30: the widening's first frame.
-    assert_eq!(source.rise_start(10, apex), 30);
+    // The apex at 34; under a quarter of the way (0.065) last at frame 30: the widening's first
+    // frame.
+    assert_eq!(source.rise((10, 39)), (30, 34));
     // An episode that rises from its onset keeps it.
-    assert_eq!(source.rise_start(33, apex), 33);
+    assert_eq!(source.rise((33, 39)), (33, 34));
 }
