@@ -187,8 +187,15 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
                 String::new()
             };
             println!(
-                "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min{seen}",
-                c.clips, c.minutes, c.events, c.false_per_minute
+                "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min{seen}; \
+                 started late: {:.1} false/min in the first second ({} events, {} cuts)",
+                c.clips,
+                c.minutes,
+                c.events,
+                c.false_per_minute,
+                c.late_start_false_per_minute,
+                c.late_start_false,
+                c.late_starts
             );
         }
     }

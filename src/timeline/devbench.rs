@@ -19,7 +19,7 @@ use super::activation::FEATURE_FLOOR;
 use super::bench::{count_hits, interval_iou, matched_truths};
 use super::spot::{EventKind, SpotOptions, spot};
 use super::stats::median;
-use super::{NUM_FEATURES, Timeline};
+use super::{FrameRecord, NUM_FEATURES, Timeline};
 use crate::rng::Rng;
 
 /// The annotations file (`tests/data/video/dev/annotations.json`).
@@ -99,6 +99,63 @@ pub struct ControlScore {
     pub marked_found: usize,
     /// The other events, per minute of control video.
     pub false_per_minute: f64,
+    /// The controls cut to start later ([`late_starts`]): the cuts, and the events on no
+    /// marked movement with their onset in a cut's first second.
+    pub late_starts: usize,
+    pub late_start_false: usize,
+    /// Those events per minute of first seconds.
+    pub late_start_false_per_minute: f64,
+}
+
+/// A recording starts wherever the user pressed record, often mid-sentence or mid-movement,
+/// with no history before it. So each control is also cut to start every this many seconds...
+const LATE_START_STEP_S: f64 = 0.2;
+/// ...while at least this many seconds remain...
+const LATE_START_MIN_S: f64 = 2.0;
+/// ...and the events with their onset in a cut's first second are read.
+const LATE_START_WINDOW_S: f64 = 1.0;
+
+/// Whether the interval `onset..end` (seconds) overlaps the marked movement `m`.
+fn overlaps(m: &Episode, onset: f64, end: f64) -> bool {
+    onset < m.offset && m.onset < end
+}
+
+/// (cuts, false events in their first second): the control `timeline` cut to start every
+/// [`LATE_START_STEP_S`] seconds from its first frame, each cut spotted on its own.
+fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) -> (usize, usize) {
+    let n = timeline.records.len();
+    let fps = timeline.fps.max(1e-9);
+    let step = ((LATE_START_STEP_S * fps).round() as usize).max(1);
+    let min_frames = (LATE_START_MIN_S * fps).round() as usize;
+    let (mut cuts, mut false_events) = (0, 0);
+    let mut start = 0;
+    while start + min_frames <= n {
+        let t0 = timeline.records[start].time;
+        let cut = Timeline {
+            records: timeline.records[start..]
+                .iter()
+                .enumerate()
+                .map(|(i, r)| FrameRecord {
+                    index: i,
+                    time: r.time - t0,
+                    ..r.clone()
+                })
+                .collect(),
+            ..timeline.clone()
+        };
+        false_events += spot(&cut, spot_options)
+            .events
+            .iter()
+            .filter(|e| e.onset_time < LATE_START_WINDOW_S)
+            .filter(|e| {
+                let (onset, end) = (t0 + e.onset_time, t0 + e.offset_time + 1.0 / fps);
+                !clip.movements.iter().any(|m| overlaps(m, onset, end))
+            })
+            .count();
+        cuts += 1;
+        start += step;
+    }
+    (cuts, false_events)
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -432,9 +489,8 @@ pub fn evaluate_split(
             c.minutes += timeline.duration() / 60.0;
             let events = spot(timeline, spot_options).events;
             let frame_s = 1.0 / timeline.fps.max(1e-9);
-            let overlap = |e: &super::Event, m: &Episode| {
-                e.onset_time < m.offset && m.onset < e.offset_time + frame_s
-            };
+            let overlap =
+                |e: &super::Event, m: &Episode| overlaps(m, e.onset_time, e.offset_time + frame_s);
             c.events += events.len();
             c.on_marked += events
                 .iter()
@@ -447,6 +503,11 @@ pub fn evaluate_split(
                 .filter(|m| events.iter().any(|e| overlap(e, m)))
                 .count();
             c.false_per_minute = (c.events - c.on_marked) as f64 / c.minutes.max(1e-9);
+            let (cuts, false_events) = late_starts(clip, timeline, spot_options);
+            c.late_starts += cuts;
+            c.late_start_false += false_events;
+            c.late_start_false_per_minute = c.late_start_false as f64
+                / (c.late_starts as f64 * LATE_START_WINDOW_S / 60.0).max(1e-9);
             if timeline.records.len() > 1 {
                 let who = (
                     clip.kind.as_str(),

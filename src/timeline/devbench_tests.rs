@@ -105,3 +105,20 @@ fn a_burst_rises_from_where_the_face_starts_towards_the_apex_not_from_a_slight_l
     // An episode that rises from its onset keeps it.
     assert_eq!(source.rise((33, 39)), (33, 34));
 }
+
+#[test]
+fn a_control_cut_to_start_later_counts_false_events_in_its_first_second_only() {
+    // Cuts start every 0.2 s while 2 s of the 4-s clip remain: 0, 0.2, ..., 2.0 s.
+    let unmarked = talking_score(control(Vec::new()));
+    assert_eq!(unmarked.late_starts, 11);
+    // The brow raise at 2.0 s falls in the first second of the cuts from 1.2 s to 2.0 s.
+    assert_eq!(unmarked.late_start_false, 5, "{unmarked:?}");
+    let per_minute = 5.0 / (11.0 / 60.0);
+    assert!((unmarked.late_start_false_per_minute - per_minute).abs() < 1e-9);
+    let marked = talking_score(control(vec![Episode {
+        onset: 1.95,
+        offset: 2.45,
+        moved: "brows raised".into(),
+    }]));
+    assert_eq!((marked.late_starts, marked.late_start_false), (11, 0));
+}
