@@ -359,3 +359,20 @@ fn a_head_turn_moves_no_lip_corner_but_a_smile_during_one_still_counts() {
     let s = spot_series(&t, &idx, &f, &no_expr(300), Some(&yaw), FPS, &options);
     assert_one_event_at(&s, 115, "lip_corner_pull_left");
 }
+
+#[test]
+fn the_mouth_alone_at_the_clips_first_or_last_face_is_no_event_but_is_one_in_between() {
+    let opening = |at: std::ops::Range<usize>| {
+        let (t, idx, mut f) = still(150);
+        add(&mut f, MOUTH_OPEN, at.clone(), 0.12);
+        add(&mut f, JAW_DROP, at, 0.06);
+        spot_default(&t, &idx, &f, &no_expr(150))
+    };
+    // Mid-clip, one opening with nothing else: an event.
+    assert_one_event_at(&opening(60..72), 60, "mouth_open");
+    // The same opening as the clip starts or ends: a sentence's edge, its other words unseen.
+    for at in [0..12, 138..150] {
+        let s = opening(at.clone());
+        assert!(s.events.is_empty(), "{at:?}: {:?}", s.events);
+    }
+}
