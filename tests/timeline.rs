@@ -539,7 +539,7 @@ fn spotting_on_the_real_clip_development_set() {
             // nose wrinkle at 0.23 s, rising until the face is lost under the hand).
             for (kind, c) in &s.controls {
                 assert!(c.false_per_minute <= 1.0, "dev {kind}: {c:?}");
-                // Cut to start later (mid-sentence, no history before the first frame), the
+                // Cut to start later (mid-sentence, nothing before the first frame), the
                 // talking controls give 1.6 false events per minute of first seconds (13 in 502
                 // cuts; 1.8 before the mouth alone at the clip's edge was no event), the others
                 // none; the target is 1, as for whole clips.

@@ -188,7 +188,7 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             };
             println!(
                 "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min{seen}; \
-                 started late: {:.1} false/min in the first second ({} events, {} cuts)",
+                 started late: {:.1} false/min in the first second ({} false events, {} cuts)",
                 c.clips,
                 c.minutes,
                 c.events,

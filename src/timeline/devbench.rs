@@ -99,8 +99,8 @@ pub struct ControlScore {
     pub marked_found: usize,
     /// The other events, per minute of control video.
     pub false_per_minute: f64,
-    /// The controls cut to start later ([`late_starts`]): the cuts, and the events on no
-    /// marked movement with their onset in a cut's first second.
+    /// The controls cut to start later (every 0.2 s while 2 s remain): the cuts, and the
+    /// events on no marked movement with their onset in a cut's first second.
     pub late_starts: usize,
     pub late_start_false: usize,
     /// Those events per minute of first seconds.
@@ -108,7 +108,8 @@ pub struct ControlScore {
 }
 
 /// A recording starts wherever the user pressed record, often mid-sentence or mid-movement,
-/// with no history before it. So each control is also cut to start every this many seconds...
+/// with nothing before it: no baseline, no speech heard, no neutral face to align the
+/// landmarks to. So each control is also cut to start every this many seconds...
 const LATE_START_STEP_S: f64 = 0.2;
 /// ...while at least this many seconds remain...
 const LATE_START_MIN_S: f64 = 2.0;
@@ -121,7 +122,8 @@ fn overlaps(m: &Episode, onset: f64, end: f64) -> bool {
 }
 
 /// (cuts, false events in their first second): the control `timeline` cut to start every
-/// [`LATE_START_STEP_S`] seconds from its first frame, each cut spotted on its own.
+/// [`LATE_START_STEP_S`] seconds from its first frame, each cut analysed on its own (its
+/// features aligned to its own neutral frames, as a recording of its own would be).
 fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) -> (usize, usize) {
     let n = timeline.records.len();
     let fps = timeline.fps.max(1e-9);
@@ -131,7 +133,7 @@ fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) 
     let mut start = 0;
     while start + min_frames <= n {
         let t0 = timeline.records[start].time;
-        let cut = Timeline {
+        let mut cut = Timeline {
             records: timeline.records[start..]
                 .iter()
                 .enumerate()
@@ -143,6 +145,10 @@ fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) 
                 .collect(),
             ..timeline.clone()
         };
+        // (A timeline kept without its landmarks keeps the features it has.)
+        if cut.records.iter().any(|r| r.landmarks.is_some()) {
+            cut.refresh_features();
+        }
         false_events += spot(&cut, spot_options)
             .events
             .iter()

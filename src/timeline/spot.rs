@@ -219,13 +219,6 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
         if speech[s..=e].contains(&true) && !gasp {
             return Verdict::Dropped;
         }
-        // At the clip's first or last face the mouth may be ending or starting a sentence
-        // whose other syllables fall outside the clip: too few swings to tell words by (a
-        // recording started mid-sentence read its last words as an event).
-        let at_edge = !r.present[..s].contains(&true) || !r.present[e + 1..].contains(&true);
-        if at_edge && !gasp {
-            return Verdict::Dropped;
-        }
         let a = &activation[MOUTH_OPEN];
         let mut openings = 0;
         let mut open = false;
@@ -239,6 +232,13 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
         }
         if openings >= 2 {
             return Verdict::Talking;
+        }
+        // At the first or last frame the face is seen, the mouth may be ending or starting a
+        // sentence whose other syllables fall outside the clip: too few swings to tell words
+        // by (a recording started mid-sentence read its last words as an event).
+        let at_edge = !r.present[..s].contains(&true) || !r.present[e + 1..].contains(&true);
+        if at_edge && !gasp {
+            return Verdict::Dropped;
         }
     }
     // Still rising when the face is lost: most often the movement is what hid it (a hand
