@@ -31,7 +31,9 @@ fn in_speech_the_classifier_alone_is_not_an_event_but_a_held_smile_is() {
     );
 }
 
-/// Talking from frame 60 to 240: the mouth opens and closes every 8 frames.
+/// Talking from frame 60 to 240: the mouth opens and closes every 8 frames. In a clip with
+/// speech a unit of the lip corners and the lips' rounding is 0.02, not the jitter floor's 0.01
+/// (words move them that much).
 fn talking(f: &mut [Option<[f64; NUM_FEATURES]>]) {
     for k in 0..22 {
         let start = 60 + k * 8;
@@ -67,8 +69,8 @@ fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it()
         [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0],
         [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
     );
-    smile(&mut f, 245..253, 0.03);
-    smile(&mut f, 360..368, 0.03);
+    smile(&mut f, 245..253, 0.06);
+    smile(&mut f, 360..368, 0.06);
     let s = spot_default(&t, &idx, &f, &exprs);
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert!(s.events[0].onset_frame >= 355, "{:?}", s.events[0]);
@@ -179,7 +181,7 @@ fn in_speech_an_oh_the_classifier_reads_surprised_is_an_event_that_names_the_rou
     talking(&mut f);
     // The lips round for 0.27 s at 150 (corners drawn in 5 units, under the bar for one
     // channel alone in speech), read surprised: an "oh", not a syllable.
-    add(&mut f, LIP_PUCKER, 150..158, 0.05);
+    add(&mut f, LIP_PUCKER, 150..158, 0.1);
     let exprs = read_over(300, 150..158, 6, 0.9);
     let s = spot_default(&t, &idx, &f, &exprs);
     assert_one_event_at(&s, 150, "lip_pucker");
@@ -197,12 +199,12 @@ fn an_expressive_talker_must_smile_past_the_range_their_words_pull_the_lip_corne
             // The words pull both lip corners 6 units in every syllable, as the mouth closes.
             for k in 0..22 {
                 let start = 60 + k * 8 + 3;
-                smile(&mut f, start..start + 4, 0.06);
+                smile(&mut f, start..start + 4, 0.12);
             }
         }
         // A smile of 7 units for 0.3 s at 120 (past `high_in_speech`), one of 25 at 180.
-        smile(&mut f, 120..129, 0.07);
-        smile(&mut f, 180..189, 0.25);
+        smile(&mut f, 120..129, 0.14);
+        smile(&mut f, 180..189, 0.5);
         let s = spot_default(&t, &idx, &f, &no_expr(300));
         let onsets: Vec<usize> = s.events.iter().map(|e| e.onset_frame).collect();
         let near = |frame: usize| onsets.iter().any(|&o| o.abs_diff(frame) <= 3);
@@ -278,8 +280,8 @@ fn in_speech_a_smile_the_classifier_confirms_is_an_event_but_teeth_or_a_corner_a
     // The corners rise 5 units (under the 6 speech asks of a corner alone) for 0.4 s at 90 with
     // no change of class, and for 0.5 s at 150 while the classifier reads happy; at 200 the
     // classifier reads happy for 0.5 s (teeth) with the corners still.
-    smile(&mut f, 90..102, 0.05);
-    smile(&mut f, 150..165, 0.05);
+    smile(&mut f, 90..102, 0.1);
+    smile(&mut f, 150..165, 0.1);
     let happy = |i: usize| (150..165).contains(&i) || (200..215).contains(&i);
     let exprs = classes(
         300,
@@ -300,8 +302,8 @@ fn in_speech_a_micro_smile_the_classifier_confirms_is_an_event_but_a_flicker_con
     // while the classifier flickers happy for one frame, and the same at 150 while it reads
     // happy for the whole 0.23 s (shorter than the hold that keeps it from starting episodes
     // alone).
-    smile(&mut f, 90..97, 0.05);
-    smile(&mut f, 150..157, 0.05);
+    smile(&mut f, 90..97, 0.1);
+    smile(&mut f, 150..157, 0.1);
     let exprs = classes(
         300,
         |i| i == 93 || (150..157).contains(&i),
@@ -320,8 +322,8 @@ fn in_speech_one_lip_corner_alone_must_move_more_than_words_pull_it() {
     talking(&mut f);
     // The right corner alone: 6.5 units for 0.5 s at 90 (words pull a corner that far now and
     // then), 9 units at 180 (a one-sided smile).
-    add(&mut f, 6, 90..105, 0.065);
-    add(&mut f, 6, 180..195, 0.09);
+    add(&mut f, 6, 90..105, 0.13);
+    add(&mut f, 6, 180..195, 0.18);
     let s = spot_default(&t, &idx, &f, &no_expr(300));
     assert!(!s.talking.is_empty());
     assert_one_event_at(&s, 180, "lip_corner_pull_right");
@@ -401,4 +403,32 @@ fn in_speech_a_brow_raise_the_landmarks_and_the_pixels_both_see_is_an_event() {
             .iter()
             .any(|m| m.name == "inner_brow_raise")
     );
+}
+
+#[test]
+fn in_speech_the_lip_corners_are_measured_against_at_least_what_words_move_them() {
+    use crate::timeline::activation::activations;
+    use crate::timeline::spotting::mouth_opening;
+    let (t, _, mut f) = still(300);
+    // A slight smile on a face whose lip corners barely jitter: 0.06 inter-ocular units.
+    smile(&mut f, 150..160, 0.06);
+    let pull = |f: &[Option<[f64; NUM_FEATURES]>]| {
+        let a = activations(
+            &t,
+            f,
+            &mouth_opening(f),
+            None,
+            &no_expr(300),
+            FPS,
+            &SpotOptions::default(),
+        );
+        peak(&a.activation[LIP_CORNER_PULL_LEFT][140..170])
+    };
+    // Silent, against the landmarks' jitter floor (0.01): 6 units.
+    let silent = pull(&f);
+    assert!((5.5..=6.5).contains(&silent), "{silent}");
+    // Talking, against the words' floor (0.02): half as strong.
+    talking(&mut f);
+    let spoken = pull(&f);
+    assert!((2.5..=3.3).contains(&spoken), "{spoken}");
 }
