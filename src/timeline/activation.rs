@@ -82,6 +82,8 @@ pub struct Activations {
     pub baseline_frames: usize,
     /// Whether the baseline frames are neutral-looking ones.
     pub baseline_neutral: bool,
+    /// Frames where the person talks ([`speech_frames`] of the mouth's opening).
+    pub speech: Vec<bool>,
 }
 
 /// `mouth` is the mouth-opening series (NaN where no face), which the spotter also reads speech
@@ -163,7 +165,8 @@ pub fn activations(
         )
     });
     let turn = |c: usize, i: usize| turned.as_ref().map_or(0.0, |t| yaw_coupling(c) * t[i]);
-    let talks = speech_frames(mouth, fps).iter().filter(|&&s| s).count() as f64 >= fps;
+    let speech = speech_frames(mouth, fps);
+    let talks = speech.iter().filter(|&&s| s).count() as f64 >= fps;
     let floor = |c: usize| match c {
         LIP_CORNER_PULL_LEFT | LIP_CORNER_PULL_RIGHT | LIP_PUCKER if talks => {
             FEATURE_FLOOR[c].max(SPEECH_SPREAD_FLOOR)
@@ -177,6 +180,7 @@ pub fn activations(
         change: vec![vec![0.0; n]; NUM_CHANNELS],
         baseline_frames: baseline.len(),
         baseline_neutral,
+        speech,
     };
     for c in 0..NUM_CHANNELS {
         let series: Vec<f64> = (0..n)

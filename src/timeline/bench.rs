@@ -148,10 +148,7 @@ pub fn splice(source: &Timeline, clip: &BenchClip) -> Timeline {
             ..source.records[s].clone()
         })
         .collect();
-    Timeline {
-        records,
-        ..source.clone()
-    }
+    source.with_records(records)
 }
 
 /// Intersection over union of two inclusive frame intervals.

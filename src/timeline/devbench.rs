@@ -133,8 +133,8 @@ fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) 
     let mut start = 0;
     while start + min_frames <= n {
         let t0 = timeline.records[start].time;
-        let mut cut = Timeline {
-            records: timeline.records[start..]
+        let mut cut = timeline.with_records(
+            timeline.records[start..]
                 .iter()
                 .enumerate()
                 .map(|(i, r)| FrameRecord {
@@ -143,8 +143,7 @@ fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) 
                     ..r.clone()
                 })
                 .collect(),
-            ..timeline.clone()
-        };
+        );
         // (A timeline kept without its landmarks keeps the features it has.)
         if cut.records.iter().any(|r| r.landmarks.is_some()) {
             cut.refresh_features();
@@ -448,10 +447,7 @@ fn spliced_clip(
         cursor = start + piece.len() + options.gap_frames;
     }
     Spliced {
-        timeline: Timeline {
-            records,
-            ..host.clone()
-        },
+        timeline: host.with_records(records),
         truth,
         origins,
         marked,

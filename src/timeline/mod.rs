@@ -148,6 +148,19 @@ impl Timeline {
         }
     }
 
+    /// This clip's settings and tracks with other frame records (a cut or a splice of it),
+    /// without copying its own records first.
+    pub fn with_records(&self, records: Vec<FrameRecord>) -> Timeline {
+        Timeline {
+            fps: self.fps,
+            width: self.width,
+            height: self.height,
+            main_track: self.main_track,
+            tracks: self.tracks.clone(),
+            records,
+        }
+    }
+
     pub fn duration(&self) -> f64 {
         self.records
             .last()

@@ -9,7 +9,7 @@ use super::features::{
     LIP_CORNER_DEPRESS_RIGHT, LIP_CORNER_PULL_LEFT, LIP_CORNER_PULL_RIGHT, LIP_PUCKER, MOUTH_OPEN,
     NOSE_WRINKLE, NUM_FEATURES, OUTER_BROW_RAISE, is_mouth_feature, is_speech_channel,
 };
-use super::speech::{HOLD_S, hold_in, speech_frames, speech_range, wide_openings};
+use super::speech::{HOLD_S, hold_in, speech_range, wide_openings};
 use super::spotting::{SpotOptions, mouth_opening};
 use super::stats::peak;
 use crate::face::EXPRESSIONS;
@@ -108,12 +108,12 @@ impl Reading {
             mut sharp,
             baseline_frames,
             baseline_neutral,
+            speech,
         } = activations(times, features, &mouth, yaw, expressions, fps, options);
 
-        // Speech: mouth-region channels and the classifier follow the syllables; there the
-        // classifier counts only where it holds and the landmark channels start an episode only
-        // past `high_in_speech`.
-        let speech = speech_frames(&mouth, fps);
+        // Speech (read from the mouth's opening with the activations): mouth-region channels
+        // and the classifier follow the syllables; there the classifier counts only where it
+        // holds and the landmark channels start an episode only past `high_in_speech`.
         // Around speech too the classifier reads an open mouth and teeth (an open vowel held,
         // the first and last syllables): it may not start an episode there.
         let near = (NEAR_SPEECH_S * fps).round() as usize;
