@@ -485,9 +485,11 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.874 (micro 0.813, talking hosts 0.848, the hand host 0.857; over seeds
-            // 13–20 0.865, micro 0.815; real episodes 11 of 23; 0.874, 0.812, 0.847, seeds 0.862
-            // and 0.813 before the lip corners' spread in speech had a floor) with 22 talking
+            // Measured 0.874 (micro 0.831, talking hosts 0.847, the hand host 0.857; over seeds
+            // 13–20 0.866, micro 0.826; real episodes 12 of 23; micro 0.813, seeds 0.865 and
+            // 0.815, real episodes 11 before the classifier's lag and the words' wobble stopped
+            // holding an event's bounds; 0.874, 0.812, 0.847, seeds 0.862 and 0.813 before the
+            // lip corners' spread in speech had a floor) with 22 talking
             // controls of 14 people (2.4 min), a lean and a hand over the face; the target is
             // 0.9 for both.
             // Before each burst rose from where its face starts towards the apex (not from a
@@ -524,7 +526,7 @@ fn spotting_on_the_real_clip_development_set() {
             // Bursts reach their apex (they took only the first frames of each onset before).
             assert!(s.spliced.f1 >= 0.87, "dev spliced F1 {}", s.spliced.f1);
             assert!(
-                s.spliced_micro.f1 >= 0.81,
+                s.spliced_micro.f1 >= 0.82,
                 "dev spliced micro F1 {}",
                 s.spliced_micro.f1
             );

@@ -22,7 +22,7 @@ const CONFIRM_HOLD_S: f64 = 0.07;
 /// In speech the lip corners and the upper lip move with the words by up to 2–3 units: there an
 /// episode extends over them only down to this activation (else a smile absorbs the syllables
 /// around it).
-const LOW_IN_SPEECH: f64 = 3.0;
+pub const LOW_IN_SPEECH: f64 = 3.0;
 /// A channel's active stretch ends where it falls below this share of its own peak (or `low`,
 /// whichever is higher). A strong movement ends where it falls back, not where the face's own
 /// slow offset (light, a held pose, the running baseline catching up) keeps the channel just

@@ -432,3 +432,18 @@ fn in_speech_the_lip_corners_are_measured_against_at_least_what_words_move_them(
     let spoken = pull(&f);
     assert!((2.5..=3.3).contains(&spoken), "{spoken}");
 }
+
+#[test]
+fn in_speech_the_words_moving_a_lip_corner_after_a_brief_smile_do_not_make_it_macro() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // A smile of 14 frames (0.47 s) in speech, then the next word keeps the right lip corner
+    // 2.5 units up for 4 frames: as much as words move it, no part of the smile.
+    smile(&mut f, 150..164, 0.3);
+    add(&mut f, LIP_CORNER_PULL_RIGHT, 164..168, 0.05);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert_eq!(e.kind, EventKind::Micro, "{e:?}");
+    assert!((e.offset_frame as i64 - 163).abs() <= 1, "{e:?}");
+}

@@ -376,3 +376,28 @@ fn the_mouth_alone_at_the_clips_first_or_last_face_is_no_event_but_is_one_in_bet
         assert!(s.events.is_empty(), "{at:?}: {:?}", s.events);
     }
 }
+
+#[test]
+fn the_classifier_reading_on_after_a_brief_smile_does_not_make_it_macro() {
+    let (t, idx, mut f) = still(300);
+    // Both lip corners pulled for 14 frames (0.47 s); the classifier reads happy from the
+    // smile's onset until 6 frames after it ended (it lags the face). The smoothed lip corners
+    // reach a frame past the smile, where the classifier still reads happy: the landmarks say
+    // the smile has ended.
+    smile(&mut f, 150..164, 0.15);
+    let exprs = classes(
+        300,
+        |i| (150..170).contains(&i),
+        [0.1, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0],
+    );
+    let s = spot_default(&t, &idx, &f, &exprs);
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert_eq!(e.kind, EventKind::Micro, "{e:?}");
+    assert_eq!((e.onset_frame, e.offset_frame), (150, 163), "{e:?}");
+    assert!(
+        e.moves.iter().any(|m| m.name == "expression:happy"),
+        "{e:?}"
+    );
+}
