@@ -485,8 +485,10 @@ fn spotting_on_the_real_clip_development_set() {
         println!("{}", serde_json::to_string(&s).unwrap());
         assert!(s.spliced.truth >= 40, "{split}: too few spliced bursts");
         if split == "dev" {
-            // Measured 0.874 (micro 0.831, talking hosts 0.847, the hand host 0.857; over seeds
-            // 13–20 0.866, micro 0.826; real episodes 12 of 23; micro 0.813, seeds 0.865 and
+            // Measured 0.872 (micro 0.834, talking hosts 0.845, the hand host 0.857; over seeds
+            // 13–20 0.866, micro 0.827; real episodes 15 of 23; 0.874, micro 0.831, seeds 0.866
+            // and 0.826, real episodes 12 before an episode was parted where the classifier's
+            // reading changes from one class to another; micro 0.813, seeds 0.865 and
             // 0.815, real episodes 11 before the classifier's lag and the words' wobble stopped
             // holding an event's bounds; 0.874, 0.812, 0.847, seeds 0.862 and 0.813 before the
             // lip corners' spread in speech had a floor) with 22 talking
@@ -536,8 +538,10 @@ fn spotting_on_the_real_clip_development_set() {
             let hand = &s.spliced_by_host["hand"];
             assert!(hand.f1 >= 0.85, "dev spliced into hand: {hand:?}");
             // frown_surprise's closing frown follows its surprise's brow raise with no rest
-            // between: found only as an episode of its own.
-            assert!(s.real.hits >= 11, "dev real episodes: {:?}", s.real);
+            // between: found only as an episode of its own. grin_pout's slight smile, grin and
+            // pucker follow one another with no rest between: found as three where the
+            // classifier's reading changes (15 of 23; 12 before).
+            assert!(s.real.hits >= 14, "dev real episodes: {:?}", s.real);
             // Talking included: speech is a span, not a run of events.
             // A hand over the face too: the hand reaching the chin bends the landmarks (a
             // nose wrinkle at 0.23 s, rising until the face is lost under the hand).

@@ -10,7 +10,10 @@
 
 use super::Timeline;
 use super::activation::NUM_CHANNELS;
-use super::episodes::{ACTIVATION_CAP, Bounds, bounds_and_channels, join, split_apart};
+use super::episodes::{
+    ACTIVATION_CAP, Bounds, CLASS_HOLD_S, bounds_and_channels, join, split_apart,
+    split_at_class_changes,
+};
 use super::features::{FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_eye_feature, is_mouth_feature};
 use super::reading::{LOW_IN_SPEECH, Reading, fits, trim};
 use super::speech::runs;
@@ -91,6 +94,12 @@ pub fn spot_series(
         }
     }
 
+    // A face going from one expression straight into another is two events.
+    let hold = ((CLASS_HOLD_S * fps).round() as usize).max(1);
+    let episodes: Vec<Bounds> = episodes
+        .into_iter()
+        .flat_map(|episode| split_at_class_changes(episode, &r.activation, options, hold))
+        .collect();
     let span = |s: usize, e: usize| Span {
         start_time: times[s],
         end_time: times[e] + frame_s,
