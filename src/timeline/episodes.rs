@@ -119,26 +119,22 @@ pub fn split_at_class_changes(
     options: &SpotOptions,
     hold: usize,
 ) -> Vec<Bounds> {
-    let classes = NUM_FEATURES..activation.len();
-    let read = |i: usize| {
-        classes
-            .clone()
-            .filter(|&k| activation[k][i] >= options.high)
-            .max_by(|&a, &b| activation[a][i].total_cmp(&activation[b][i]))
-    };
+    // The class read at each frame: the strongest past `high`, if any.
+    let reads: Vec<Option<usize>> = (start..=end)
+        .map(|i| {
+            (NUM_FEATURES..activation.len())
+                .filter(|&k| activation[k][i] >= options.high)
+                .max_by(|&a, &b| activation[a][i].total_cmp(&activation[b][i]))
+        })
+        .collect();
     // Runs of one class read for at least `hold` frames: (first frame, class).
     let mut held: Vec<(usize, usize)> = Vec::new();
-    let mut i = start;
-    while i <= end {
-        let class = read(i);
-        let mut j = i;
-        while j < end && read(j + 1) == class {
-            j += 1;
+    let mut first = start;
+    for run in reads.chunk_by(|a, b| a == b) {
+        if let Some(k) = run[0].filter(|_| run.len() >= hold) {
+            held.push((first, k));
         }
-        if let Some(k) = class.filter(|_| j + 1 - i >= hold) {
-            held.push((i, k));
-        }
-        i = j + 1;
+        first += run.len();
     }
     let cuts = held
         .windows(2)

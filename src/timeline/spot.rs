@@ -117,7 +117,8 @@ pub fn spot_series(
         baseline_neutral: r.baseline_neutral,
     };
     for (s, e, channels) in episodes {
-        let (s, e) = trim(s, e, |i| holds_bound(&r, &channels, i));
+        let bounding = bounding_channels(&channels);
+        let (s, e) = trim(s, e, |i| holds_bound(&r, &bounding, i));
         let duration = times[e] - times[s] + frame_s;
         match verdict(&r, s, e, channels, duration) {
             Verdict::Dropped => {}
@@ -144,27 +145,37 @@ pub fn spot_series(
     out
 }
 
-/// Whether frame `i` still belongs to an episode of `channels`: one of them, unsmoothed, moves
-/// past its noise there (the stretches were found on smoothed activations, a frame wider on
-/// each side). The classifier lags the face and reads on after it: where a landmark channel
-/// moved, the landmarks alone bound the episode, else the classifier's lag kept the smoothing's
-/// extra frame and a brief burst came out a frame over half a second, macro. In speech the
-/// words move every landmark channel by 2–3 units: there a landmark frame holds the bound only
-/// from `LOW_IN_SPEECH`, as in the stretches. Dev, seeds 13-20: micro F1 0.815 -> 0.826, real
-/// episodes 11 -> 12 of 23; the still-face bench unchanged.
-fn holds_bound(r: &Reading, channels: &[usize], i: usize) -> bool {
-    let landmarks_moved = channels.iter().any(|&c| c < NUM_FEATURES);
-    channels
+/// The channels that bound an episode of `channels`: the classifier lags the face and reads
+/// on after it, so where a landmark channel moved, the landmarks alone (else the classifier's
+/// lag kept the smoothing's extra frame and a brief burst came out a frame over half a second,
+/// macro). Dev, seeds 13-20, with [`holds_bound`]'s floor in speech: micro F1 0.815 -> 0.826,
+/// real episodes 11 -> 12 of 23; the still-face bench unchanged.
+fn bounding_channels(channels: &[usize]) -> Vec<usize> {
+    let landmarks: Vec<usize> = channels
         .iter()
-        .filter(|&&c| c < NUM_FEATURES || !landmarks_moved)
-        .any(|&c| {
-            let floor = if c < NUM_FEATURES && r.speech[i] {
-                r.options.low.max(LOW_IN_SPEECH)
-            } else {
-                r.options.low
-            };
-            r.sharp[c][i] >= floor
-        })
+        .copied()
+        .filter(|&c| c < NUM_FEATURES)
+        .collect();
+    if landmarks.is_empty() {
+        channels.to_vec()
+    } else {
+        landmarks
+    }
+}
+
+/// Whether frame `i` still belongs to an episode bounded by `channels`: one of them,
+/// unsmoothed, moves past its noise there (the stretches were found on smoothed activations, a
+/// frame wider on each side). In speech the words move every landmark channel by 2–3 units:
+/// there a landmark frame holds the bound only from `LOW_IN_SPEECH`, as in the stretches.
+fn holds_bound(r: &Reading, channels: &[usize], i: usize) -> bool {
+    channels.iter().any(|&c| {
+        let floor = if c < NUM_FEATURES && r.speech[i] {
+            r.options.low.max(LOW_IN_SPEECH)
+        } else {
+            r.options.low
+        };
+        r.sharp[c][i] >= floor
+    })
 }
 
 /// What an episode is.
