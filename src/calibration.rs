@@ -288,7 +288,11 @@ pub fn half_of(name: &str) -> Half {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    if h % 2 == 0 { Half::Fit } else { Half::Eval }
+    if h.is_multiple_of(2) {
+        Half::Fit
+    } else {
+        Half::Eval
+    }
 }
 
 /// A label-free correction method (what to fit).

@@ -128,7 +128,7 @@ pub fn square_layout(width: usize, height: usize, padding: SquarePadding) -> (us
     let before = match padding {
         SquarePadding::TopLeft => 0,
         // padToSquare appends round(diff / 2) (JS rounds halves up) and prepends the rest.
-        SquarePadding::Centered => diff - (diff + 1) / 2,
+        SquarePadding::Centered => diff - diff.div_ceil(2),
     };
     if height > width {
         (side, before, 0)
@@ -204,13 +204,13 @@ pub fn canvas_input(
             let x0 = src_x.floor() as usize;
             let x1 = (src_x.ceil() as usize).min(side - 1);
             let fx = src_x - x0 as f32;
-            for c in 0..3 {
+            for (c, m) in mean.iter().enumerate() {
                 let top_left = sample(x0, y0, c);
                 let top = top_left + (sample(x1, y0, c) - top_left) * fx;
                 let bottom_left = sample(x0, y1, c);
                 let bottom = bottom_left + (sample(x1, y1, c) - bottom_left) * fx;
                 let value = top + (bottom - top) * fy;
-                out.push((value - mean[c]) / divisor);
+                out.push((value - m) / divisor);
             }
         }
     }

@@ -80,7 +80,8 @@ impl LabelSet {
                     return Err(format!("{} priors for {} labels", p.len(), names.len()));
                 }
                 let sum: f64 = p.iter().sum();
-                if p.iter().any(|&x| !(x >= 0.0)) || !(sum > 0.0) {
+                // NaN fails both tests.
+                if p.iter().any(|&x| x.is_nan() || x < 0.0) || sum.is_nan() || sum <= 0.0 {
                     return Err("priors must be non-negative with a positive sum".into());
                 }
                 Some(p.iter().map(|x| x / sum).collect())

@@ -547,15 +547,18 @@ pub fn analyse_video(
     })
 }
 
+/// A frame encoded as a JPEG: (frame index, width, height, bytes).
+pub type EncodedFrame = (usize, u32, u32, Vec<u8>);
+
 /// Decodes the video again and encodes the chosen frames (`frames`, ascending) as JPEGs whose
-/// longer side is at most `size` (0: frame size). Returns (frame index, width, height, bytes).
+/// longer side is at most `size` (0: frame size).
 pub fn encode_frames(
     path: &Path,
     max_side: Option<usize>,
     frames: &[usize],
     size: usize,
     quality: u8,
-) -> Result<Vec<(usize, u32, u32, Vec<u8>)>, String> {
+) -> Result<Vec<EncodedFrame>, String> {
     let mut out = Vec::new();
     let mut wanted = frames.iter().copied().peekable();
     let decoder = VideoDecoder::open(path, max_side).map_err(|e| e.to_string())?;

@@ -208,7 +208,7 @@ impl Manifest {
             }
         }
         for entry in groups.iter().flat_map(|g| &g.weights) {
-            entry.byte_len().map_err(|reason| invalid(reason))?;
+            entry.byte_len().map_err(invalid)?;
         }
         Ok(Self {
             model: model.to_string(),

@@ -332,7 +332,7 @@ fn parity_with_face_api_at_416_and_608() {
             input_size: Some(size),
             ..Default::default()
         });
-        for peer in run_peer(size, &files) {
+        for peer in run_peer(size, files) {
             let ours = analyze(&analyzer, &read_image(Path::new(&peer.path)).unwrap());
             assert_eq!(
                 ours.faces.len(),

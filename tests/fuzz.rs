@@ -85,7 +85,7 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
                 let i = rng.below(v.len());
                 v[i] ^= 1 << rng.below(8);
             }
-            1 => v.insert(at, rng.next() as u8),
+            1 => v.insert(at, rng.next_u64() as u8),
             2 => {
                 let t = TOKENS[rng.below(TOKENS.len())].as_bytes();
                 v.splice(at..at, t.iter().copied());
@@ -219,8 +219,7 @@ fn fuzz_sse_reader() {
         let split = {
             let mut p = SseParser::with_max_line(512);
             let mut events = Vec::new();
-            let r = p
-                .push(&bytes[..cut])
+            p.push(&bytes[..cut])
                 .and_then(|e| {
                     events.extend(e);
                     p.push(&bytes[cut..])
@@ -229,8 +228,7 @@ fn fuzz_sse_reader() {
                     events.extend(e);
                     events.extend(p.finish());
                     events
-                });
-            r
+                })
         };
         assert_eq!(whole.is_ok(), split.is_ok());
         if let (Ok(a), Ok(b)) = (&whole, &split) {

@@ -69,7 +69,7 @@ fn reduced_precision_on(device: &Device) {
         let model = Idefics3::load_with(&config, &bytes, device, precision).unwrap();
         let reference = Reference::load(&dir).unwrap();
         let r =
-            pollster::block_on(emolens::vlm::check::compare(&model, &reference, &device)).unwrap();
+            pollster::block_on(emolens::vlm::check::compare(&model, &reference, device)).unwrap();
         println!(
             "{name} {precision:?} matrices: image_features {:.3e}, logits {:.3e}",
             r.image_features_max_diff, r.logits_max_diff

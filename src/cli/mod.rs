@@ -27,6 +27,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: boxing the larger argument sets would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Detect faces in photos: box, score, 68 landmarks and 7 expression probabilities per face.

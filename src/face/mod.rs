@@ -281,7 +281,7 @@ impl DetectorView {
     }
 
     /// Maps a box relative to the network input to a box relative to the frame.
-    fn to_frame(&self, b: RelativeBox, size: f64) -> RelativeBox {
+    fn to_frame(self, b: RelativeBox, size: f64) -> RelativeBox {
         let x = |v: f64| (v * size - self.offset.0) / self.content.0;
         let y = |v: f64| (v * size - self.offset.1) / self.content.1;
         RelativeBox {

@@ -58,12 +58,12 @@ impl Default for TrackingOptions {
 
 impl TrackingOptions {
     /// The defaults with tracking on or off and, if given, another re-detection interval (what
-    /// the CLI's flags and the page's options set).
+    /// the CLI's flags and the page's options set; 0 means every frame, as 1 does).
     pub fn with(enabled: bool, redetect_every: Option<usize>) -> Self {
         let defaults = Self::default();
         Self {
             enabled,
-            redetect_every: redetect_every.unwrap_or(defaults.redetect_every),
+            redetect_every: redetect_every.unwrap_or(defaults.redetect_every).max(1),
             ..defaults
         }
     }
@@ -281,7 +281,10 @@ impl FaceTracker {
         if !self.options.enabled {
             return Err(DetectReason::Disabled);
         }
-        if self.next_frame % self.options.redetect_every.max(1) == 0 {
+        if self
+            .next_frame
+            .is_multiple_of(self.options.redetect_every.max(1))
+        {
             return Err(DetectReason::Periodic);
         }
         if self.faces.is_empty() {
@@ -440,6 +443,13 @@ mod tests {
             height: 360,
             faces,
         }
+    }
+
+    #[test]
+    fn a_re_detection_interval_of_zero_means_every_frame() {
+        // A page may pass redetectEvery 0; a chunk's start is checked against it with `%`.
+        assert_eq!(TrackingOptions::with(true, Some(0)).redetect_every, 1);
+        assert_eq!(TrackingOptions::with(true, Some(7)).redetect_every, 7);
     }
 
     #[test]

@@ -121,11 +121,12 @@ fn from_json(v: &Value, labels: &LabelSet) -> Option<Answer> {
     let mut any_score = false;
     if let Some(obj) = field(&["scores", "probabilities", "probs"]).and_then(Value::as_object) {
         for (k, x) in obj {
-            if let (Some(i), Some(s)) = (labels.canonical(k), x.as_f64()) {
-                if s.is_finite() && s >= 0.0 {
-                    scores[i] += s;
-                    any_score = true;
-                }
+            if let (Some(i), Some(s)) = (labels.canonical(k), x.as_f64())
+                && s.is_finite()
+                && s >= 0.0
+            {
+                scores[i] += s;
+                any_score = true;
             }
         }
     }
@@ -338,7 +339,7 @@ mod tests {
         let p = label_probs("{\"label\": \"sad\"}", &tokens, &l).unwrap();
         assert!((p[i("sad")] - 0.5).abs() < 1e-9 && (p[i("neutral")] - 0.5).abs() < 1e-9);
         // Tokens that do not spell the content: no attribution.
-        let tokens = vec![tok("{\"label\": \"", &[]), tok("x", &[("sad", 0.5)])];
+        let tokens = [tok("{\"label\": \"", &[]), tok("x", &[("sad", 0.5)])];
         assert_eq!(label_probs("{\"label\": \"sad\"}", &tokens[1..], &l), None);
         // Bare answers.
         let p = label_probs(

@@ -259,10 +259,7 @@ mod tests {
             j["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"],
             json!(["happy", "sad"])
         );
-        assert_eq!(
-            j["messages"][0]["content"].as_str().unwrap().len() > 10,
-            true
-        );
+        assert!(j["messages"][0]["content"].as_str().unwrap().len() > 10);
         assert_eq!(j["messages"][1]["content"][1]["type"], "image_url");
         // The JSON round-trips, and the text-only mode keeps the text and no pixel.
         let back = messages_from_json(&j["messages"]).unwrap();

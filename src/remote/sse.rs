@@ -341,17 +341,6 @@ mod tests {
         );
     }
 
-    /// Deterministic xorshift so the property test needs no crate and replays exactly.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     #[test]
     fn any_split_gives_the_same_events() {
         let stream = "\u{feff}: keep-alive\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"é😀\"}}]}\r\n\r\n\
@@ -364,12 +353,12 @@ mod tests {
         for cut in 0..=bytes.len() {
             assert_eq!(all(&[&bytes[..cut], &bytes[cut..]]), expected, "cut {cut}");
         }
-        let mut rng = Rng(0x9e3779b97f4a7c15);
+        let mut rng = crate::rng::Rng(0x9e3779b97f4a7c15);
         for _ in 0..2000 {
             let mut pieces: Vec<&[u8]> = Vec::new();
             let mut i = 0;
             while i < bytes.len() {
-                let n = 1 + (rng.next() % 9) as usize;
+                let n = rng.range(1, 9);
                 let j = (i + n).min(bytes.len());
                 pieces.push(&bytes[i..j]);
                 i = j;

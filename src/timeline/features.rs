@@ -311,12 +311,8 @@ pub(crate) mod tests {
             })
             .collect();
         let after = action_features(&moved, Some(&reference)).unwrap();
-        for k in 0..NUM_FEATURES {
-            assert!(
-                (base.0[k] - after.0[k]).abs() < 1e-9,
-                "{}",
-                FEATURE_NAMES[k]
-            );
+        for (k, name) in FEATURE_NAMES.iter().enumerate() {
+            assert!((base.0[k] - after.0[k]).abs() < 1e-9, "{name}");
         }
     }
 

@@ -185,8 +185,8 @@ pub fn base_rate_records(timeline: &Timeline, rate: f64) -> Vec<usize> {
     let (Some(first), Some(last)) = (records.first(), records.last()) else {
         return Vec::new();
     };
-    // `!(> 0)` also refuses NaN, which would never pass the last record.
-    if !(rate > 0.0) {
+    // A NaN rate would never pass the last record.
+    if rate.is_nan() || rate <= 0.0 {
         return Vec::new();
     }
     let nearest = |t: f64| {

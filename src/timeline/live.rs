@@ -168,7 +168,7 @@ mod tests {
 
     /// Frames dropped at 30 fps when every 15th frame takes 80 ms and the others 20 ms.
     fn dropped_with_a_slow_detector_frame(queue_limit: usize) -> usize {
-        let cost = |frame: u64| if frame % 15 == 0 { 80.0 } else { 20.0 };
+        let cost = |frame: u64| if frame.is_multiple_of(15) { 80.0 } else { 20.0 };
         let mut p = LivePolicy::new(queue_limit);
         let mut queue = std::collections::VecDeque::new();
         let mut in_flight: Option<f64> = None; // when the frame in flight is done

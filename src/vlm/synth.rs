@@ -282,7 +282,7 @@ pub fn write_safetensors(
                     Fill::Zeros => 0.0,
                     // 24 random bits → [-1, 1).
                     Fill::Random => {
-                        ((rng.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * amplitude
+                        ((rng.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * amplitude
                     }
                 };
                 match dtype {

@@ -51,7 +51,7 @@ impl Analyzer {
         options: JsValue,
     ) -> Result<JsValue, JsValue> {
         let tracking = plain_options(&options)?.tracking();
-        if first_index % tracking.redetect_every != 0 {
+        if !first_index.is_multiple_of(tracking.redetect_every) {
             return Err(err(format!(
                 "analyzeChunk: a chunk starts at a multiple of redetectEvery ({}), not at {first_index}",
                 tracking.redetect_every
