@@ -1,5 +1,5 @@
-//! `emolens dev-bench ANNOTATIONS [--json] [--details] [--timelines DIR] [--seeds N]`: spotting on
-//! the real-clip development set, per split.
+//! `emolens dev-bench ANNOTATIONS [--json] [--details] [--misses] [--timelines DIR] [--seeds N]`:
+//! spotting on the real-clip development set, per split.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,10 @@ pub struct DevBenchArgs {
     /// Also print the spliced bursts per host clip and the share found per source episode.
     #[arg(long)]
     details: bool,
+    /// Also list each spliced burst not found (with the event that overlapped it most) and each
+    /// false event in the spliced clips, for the first seed.
+    #[arg(long)]
+    misses: bool,
     /// Splice with this many random draws (seeds 13, 14, ...) and also print the spliced F1's
     /// mean and range over them: one draw's F1 moves by about ±0.02 with the draw alone. With
     /// `--json`, each split's scores per seed.
@@ -107,6 +111,7 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
                 .map(|seed| {
                     let options = DevBenchOptions {
                         seed,
+                        list_misses: args.misses && seed == first_seed,
                         ..DevBenchOptions::default()
                     };
                     evaluate_split(split, &clips, &SpotOptions::default(), &options)
@@ -159,6 +164,42 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             println!(
                 "  spliced into {kind:<12} F1 {:.3} ({} bursts, {} events, {} hits)",
                 m.f1, m.truth, m.predicted, m.hits
+            );
+        }
+        let o = &s.outcomes;
+        let missed = o.bursts - o.found;
+        println!(
+            "  bursts by the event overlapping each most: {} found, {} the other length class, \
+             {} merged into a longer event, {} cut short, {} with no event; {} of the {missed} \
+             not found on or beside a movement marked in the host",
+            o.found, o.wrong_kind, o.merged, o.cut_short, o.no_event, o.missed_beside_marked
+        );
+        for m in &s.misses {
+            let by = m.event.as_ref().map_or(String::new(), |e| {
+                format!(
+                    ": event {}–{} {:?}, IoU {:.2}, {}",
+                    e.frames.0, e.frames.1, e.kind, e.iou, e.moved
+                )
+            });
+            println!(
+                "    missed {} {}–{} ({:.2} s) from {}{}: {}{by}",
+                m.host,
+                m.frames.0,
+                m.frames.1,
+                m.seconds,
+                m.source,
+                if m.beside_marked {
+                    ", beside a marked movement"
+                } else {
+                    ""
+                },
+                m.outcome.words()
+            );
+        }
+        for f in &s.false_events {
+            println!(
+                "    false {} {}–{} {:?}: {}",
+                f.host, f.frames.0, f.frames.1, f.kind, f.moved
             );
         }
         if args.details {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::activation::FEATURE_FLOOR;
 use super::bench::{count_hits, interval_iou, matched_truths};
+use super::devbench_misses::{FalseEvent, Miss, MissTally, record_outcomes};
 use super::spot::{EventKind, SpotOptions, spot};
 use super::stats::median;
 use super::{FrameRecord, NUM_FEATURES, Timeline};
@@ -181,6 +182,14 @@ pub struct SplitScore {
     pub spliced_by_host_clip: BTreeMap<String, Match>,
     /// The bursts spliced from each real episode (`clip #k`), and how many were found.
     pub found_by_source: BTreeMap<String, Found>,
+    /// What became of each burst, by the event overlapping it most.
+    pub outcomes: MissTally,
+    /// With [`DevBenchOptions::list_misses`]: each burst not found, and each event in the
+    /// spliced clips on neither a burst nor a marked host movement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub misses: Vec<Miss>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub false_events: Vec<FalseEvent>,
 }
 
 /// Bursts spliced from one source episode and found (matched at IoU ≥ 0.5).
@@ -202,6 +211,8 @@ pub struct DevBenchOptions {
     pub gap_frames: usize,
     pub clip_frames: usize,
     pub seed: u64,
+    /// List each missed burst and each false event ([`SplitScore::misses`]).
+    pub list_misses: bool,
 }
 
 impl Default for DevBenchOptions {
@@ -213,6 +224,7 @@ impl Default for DevBenchOptions {
             gap_frames: 30,
             clip_frames: 300,
             seed: 13,
+            list_misses: false,
         }
     }
 }
@@ -343,20 +355,20 @@ fn burst_source(clip: &DevClip, timeline: &Timeline) -> BurstSource {
 }
 
 /// A host clip (a control played forward and back) with bursts spliced in.
-struct Spliced {
-    timeline: Timeline,
+pub(super) struct Spliced {
+    pub(super) timeline: Timeline,
     /// The bursts' frame intervals.
-    truth: Vec<(usize, usize)>,
+    pub(super) truth: Vec<(usize, usize)>,
     /// The source episode of each burst (`file #k`).
-    origins: Vec<String>,
+    pub(super) origins: Vec<String>,
     /// Per frame: whether the host frame lies on a movement marked in the host.
-    marked: Vec<bool>,
+    pub(super) marked: Vec<bool>,
 }
 
 impl Spliced {
     /// `events` less those on a movement marked in the host that match no burst: the host's own
     /// expression, which the spotter is right to report.
-    fn unmarked(&self, events: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    pub(super) fn unmarked(&self, events: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
         events
             .into_iter()
             .filter(|&(s, e)| {
@@ -454,13 +466,18 @@ fn spliced_clip(
     }
 }
 
-fn event_intervals(
-    timeline: &Timeline,
-    options: &SpotOptions,
-    kind: Option<EventKind>,
-) -> Vec<(usize, usize)> {
-    spot(timeline, options)
-        .events
+/// A burst's length class: micro under half a second.
+pub(super) fn length_class(burst: (usize, usize), fps: f64) -> EventKind {
+    if ((burst.1 - burst.0 + 1) as f64 / fps) < 0.5 {
+        EventKind::Micro
+    } else {
+        EventKind::Macro
+    }
+}
+
+/// The frame intervals of `events` (of `kind` only, if given).
+pub(super) fn intervals(events: &[super::Event], kind: Option<EventKind>) -> Vec<(usize, usize)> {
+    events
         .iter()
         .filter(|e| kind.is_none_or(|k| e.kind == k))
         .map(|e| (e.onset_frame, e.offset_frame))
@@ -522,7 +539,7 @@ pub fn evaluate_split(
             }
         } else {
             let truth = episode_frames(clip, timeline);
-            let predicted = event_intervals(timeline, spot_options, None);
+            let predicted = intervals(&spot(timeline, spot_options).events, None);
             score
                 .real
                 .add(truth.len(), predicted.len(), count_hits(&predicted, &truth));
@@ -554,7 +571,8 @@ pub fn evaluate_split(
                 &mut rng,
             );
             let (timeline, truth) = (&spliced.timeline, &spliced.truth);
-            let all = spliced.unmarked(event_intervals(timeline, spot_options, None));
+            let events = spot(timeline, spot_options).events;
+            let all = spliced.unmarked(intervals(&events, None));
             let matched = matched_truths(&all, truth);
             let hits = matched.iter().filter(|&&m| m).count();
             score.spliced.add(truth.len(), all.len(), hits);
@@ -574,9 +592,9 @@ pub fn evaluate_split(
             let class_truth: Vec<_> = truth
                 .iter()
                 .copied()
-                .filter(|t| ((t.1 - t.0 + 1) as f64 / fps < 0.5) == (kind == EventKind::Micro))
+                .filter(|&t| length_class(t, fps) == kind)
                 .collect();
-            let called = spliced.unmarked(event_intervals(timeline, spot_options, Some(kind)));
+            let called = spliced.unmarked(intervals(&events, Some(kind)));
             let hits = count_hits(&called, &class_truth);
             let class = if kind == EventKind::Micro {
                 &mut score.spliced_micro
@@ -584,6 +602,7 @@ pub fn evaluate_split(
                 &mut score.spliced_macro
             };
             class.add(class_truth.len(), called.len(), hits);
+            record_outcomes(&mut score, &spliced, &events, &host_clip.file, fps, options);
         }
     }
     score

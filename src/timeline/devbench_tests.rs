@@ -1,6 +1,7 @@
 //! Unit tests of the dev-set scoring on synthetic clips.
 use super::*;
 use crate::timeline::FrameRecord;
+use crate::timeline::devbench_misses::Outcome;
 use crate::timeline::features::INNER_BROW_RAISE;
 
 /// A still neutral face for 4 s at 30 fps whose brows rise 2.0–2.4 s.
@@ -121,4 +122,48 @@ fn a_control_cut_to_start_later_counts_false_events_in_its_first_second_only() {
         moved: "brows raised".into(),
     }]));
     assert_eq!((marked.late_starts, marked.late_start_false), (11, 0));
+}
+
+#[test]
+fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
+    // The brow raise at frames 60–71 stands for a burst that was found; nothing moves at
+    // 100–105, beside a movement marked in the host at 108–112.
+    let spliced = Spliced {
+        timeline: brow_raise(),
+        truth: vec![(60, 71), (100, 105)],
+        origins: vec!["raise.mp4 #1".into(), "raise.mp4 #2".into()],
+        marked: (0..120).map(|i| (108..113).contains(&i)).collect(),
+    };
+    let events = spot(&spliced.timeline, &SpotOptions::default()).events;
+    let mut score = SplitScore::default();
+    let listing = DevBenchOptions {
+        list_misses: true,
+        ..DevBenchOptions::default()
+    };
+    record_outcomes(&mut score, &spliced, &events, "host.mp4", 30.0, &listing);
+    let o = &score.outcomes;
+    assert_eq!((o.bursts, o.found, o.no_event), (2, 1, 1), "{o:?}");
+    assert_eq!(o.missed_beside_marked, 1);
+    assert_eq!(score.misses.len(), 1);
+    let miss = &score.misses[0];
+    assert_eq!((miss.frames, miss.outcome), ((100, 105), Outcome::NoEvent));
+    assert!(miss.beside_marked && miss.event.is_none());
+    assert!(score.false_events.is_empty(), "{:?}", score.false_events);
+    // Without the listing only the counts are kept.
+    let mut counted = SplitScore::default();
+    let options = DevBenchOptions::default();
+    record_outcomes(&mut counted, &spliced, &events, "host.mp4", 30.0, &options);
+    assert_eq!(counted.outcomes.found, 1);
+    assert!(counted.misses.is_empty());
+    // Where no burst was spliced, the raise is a false event, and it is listed with what moved.
+    let unspliced = Spliced {
+        truth: vec![(100, 105)],
+        origins: vec!["raise.mp4 #2".into()],
+        marked: vec![false; 120],
+        ..spliced
+    };
+    let mut listed = SplitScore::default();
+    record_outcomes(&mut listed, &unspliced, &events, "host.mp4", 30.0, &listing);
+    assert_eq!(listed.false_events.len(), 1);
+    assert!(listed.false_events[0].moved.contains("inner_brow_raise"));
 }

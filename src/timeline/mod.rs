@@ -8,6 +8,7 @@ pub mod bench;
 pub mod brows;
 pub mod cover;
 pub mod devbench;
+pub mod devbench_misses;
 pub mod episodes;
 pub mod features;
 pub mod keyframes;

@@ -1,0 +1,257 @@
+//! Why spliced bursts were missed, burst by burst: what the dev-set benchmark
+//! ([`super::devbench`]) needs to say where the spotter fails, not only how often.
+//!
+//! Each burst is read against the event that overlaps it most (all events, those on the host's
+//! own marked movements too: a burst merged into one of them is a miss of the burst).
+
+use serde::{Deserialize, Serialize};
+
+use super::Event;
+use super::bench::interval_iou;
+use super::devbench::{DevBenchOptions, Spliced, SplitScore, intervals, length_class};
+use super::spot::EventKind;
+
+/// What became of one burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// An event matches it (IoU ≥ 0.5) and is of its length class.
+    Found,
+    /// An event matches it but is the other length class (a micro burst called macro).
+    WrongKind,
+    /// The event overlapping it most is longer and matches under 0.5: the burst ran into
+    /// other movement (the host's words or its own expression).
+    Merged,
+    /// The event overlapping it most is no longer and matches under 0.5: only part was seen.
+    CutShort,
+    /// No event overlaps it.
+    NoEvent,
+}
+
+impl Outcome {
+    /// In words, for a report.
+    pub fn words(self) -> &'static str {
+        match self {
+            Outcome::Found => "found",
+            Outcome::WrongKind => "the other length class",
+            Outcome::Merged => "merged into a longer event",
+            Outcome::CutShort => "cut short",
+            Outcome::NoEvent => "no event",
+        }
+    }
+}
+
+/// One burst that was not found, and the event that overlapped it most.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Miss {
+    pub host: String,
+    /// The source episode (`file #k`).
+    pub source: String,
+    /// Frames of the spliced clip, inclusive.
+    pub frames: (usize, usize),
+    pub seconds: f64,
+    pub outcome: Outcome,
+    /// Whether the burst lies on or within [`BESIDE_S`] of a movement marked in the host.
+    pub beside_marked: bool,
+    /// The most overlapping event: frames, kind, IoU and what moved (strongest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<MissedBy>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MissedBy {
+    pub frames: (usize, usize),
+    pub kind: EventKind,
+    pub iou: f64,
+    pub moved: String,
+}
+
+/// An event in a spliced clip on neither a burst nor a movement marked in the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FalseEvent {
+    pub host: String,
+    pub frames: (usize, usize),
+    pub kind: EventKind,
+    pub moved: String,
+}
+
+/// Counts of the outcomes of a split's bursts (default seed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MissTally {
+    pub bursts: usize,
+    pub found: usize,
+    pub wrong_kind: usize,
+    pub merged: usize,
+    pub cut_short: usize,
+    pub no_event: usize,
+    /// Of the bursts not found, those on or beside a movement marked in the host.
+    pub missed_beside_marked: usize,
+}
+
+impl MissTally {
+    pub fn add(&mut self, outcome: Outcome, beside_marked: bool) {
+        self.bursts += 1;
+        match outcome {
+            Outcome::Found => self.found += 1,
+            Outcome::WrongKind => self.wrong_kind += 1,
+            Outcome::Merged => self.merged += 1,
+            Outcome::CutShort => self.cut_short += 1,
+            Outcome::NoEvent => self.no_event += 1,
+        }
+        if outcome != Outcome::Found && beside_marked {
+            self.missed_beside_marked += 1;
+        }
+    }
+}
+
+/// A burst this close to a marked host movement shares its episode when the spotter joins
+/// them (its merge gap).
+pub const BESIDE_S: f64 = 0.2;
+
+/// The outcome of the burst `truth` (frames, inclusive) of length class `class` among `events`,
+/// and the most overlapping event.
+pub fn outcome(
+    truth: (usize, usize),
+    class: EventKind,
+    events: &[Event],
+) -> (Outcome, Option<&Event>) {
+    let best = events
+        .iter()
+        .map(|e| (e, interval_iou((e.onset_frame, e.offset_frame), truth)))
+        .filter(|&(_, iou)| iou > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let Some((event, iou)) = best else {
+        return (Outcome::NoEvent, None);
+    };
+    let outcome = if iou >= 0.5 {
+        if event.kind == class {
+            Outcome::Found
+        } else {
+            Outcome::WrongKind
+        }
+    } else if event.offset_frame - event.onset_frame > truth.1 - truth.0 {
+        Outcome::Merged
+    } else {
+        Outcome::CutShort
+    };
+    (outcome, Some(event))
+}
+
+/// What an event says moved: each channel and its peak activation, strongest first.
+pub fn moved(event: &Event) -> String {
+    event
+        .moves
+        .iter()
+        .map(|m| format!("{} {:.1}", m.name, m.peak_activation))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `truth` lies on or within `beside` frames of a marked frame.
+pub fn beside_marked(truth: (usize, usize), marked: &[bool], beside: usize) -> bool {
+    let from = truth.0.saturating_sub(beside);
+    let to = (truth.1 + beside + 1).min(marked.len());
+    from < to && marked[from..to].contains(&true)
+}
+
+/// Each burst's outcome into `score`; with [`DevBenchOptions::list_misses`], the misses and the
+/// false events too.
+pub(super) fn record_outcomes(
+    score: &mut SplitScore,
+    spliced: &Spliced,
+    events: &[Event],
+    host: &str,
+    fps: f64,
+    options: &DevBenchOptions,
+) {
+    let beside = (BESIDE_S * fps).round() as usize;
+    for (&t, source) in spliced.truth.iter().zip(&spliced.origins) {
+        let near = beside_marked(t, &spliced.marked, beside);
+        let (result, event) = outcome(t, length_class(t, fps), events);
+        score.outcomes.add(result, near);
+        if options.list_misses && result != Outcome::Found {
+            score.misses.push(Miss {
+                host: host.to_string(),
+                source: source.clone(),
+                frames: t,
+                seconds: (t.1 - t.0 + 1) as f64 / fps,
+                outcome: result,
+                beside_marked: near,
+                event: event.map(|e| MissedBy {
+                    frames: (e.onset_frame, e.offset_frame),
+                    kind: e.kind,
+                    iou: interval_iou((e.onset_frame, e.offset_frame), t),
+                    moved: moved(e),
+                }),
+            });
+        }
+    }
+    if options.list_misses {
+        let unmarked = spliced.unmarked(intervals(events, None));
+        for e in events {
+            let frames = (e.onset_frame, e.offset_frame);
+            let on_burst = spliced
+                .truth
+                .iter()
+                .any(|&t| interval_iou(frames, t) >= 0.5);
+            if !on_burst && unmarked.contains(&frames) {
+                score.false_events.push(FalseEvent {
+                    host: host.to_string(),
+                    frames,
+                    kind: e.kind,
+                    moved: moved(e),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(onset: usize, offset: usize, kind: EventKind) -> Event {
+        Event {
+            onset_time: onset as f64 / 30.0,
+            apex_time: onset as f64 / 30.0,
+            offset_time: offset as f64 / 30.0,
+            onset_frame: onset,
+            apex_frame: onset,
+            offset_frame: offset,
+            duration: (offset - onset + 1) as f64 / 30.0,
+            kind,
+            moves: Vec::new(),
+            apex_expression: None,
+            expression_sequence: Vec::new(),
+            cut_off: false,
+        }
+    }
+
+    #[test]
+    fn each_burst_is_read_against_the_event_overlapping_it_most() {
+        use EventKind::{Macro, Micro};
+        let burst = (100, 109);
+        let outcome_of = |events: &[Event]| outcome(burst, Micro, events).0;
+        assert_eq!(outcome_of(&[]), Outcome::NoEvent);
+        assert_eq!(outcome_of(&[event(10, 20, Micro)]), Outcome::NoEvent);
+        assert_eq!(outcome_of(&[event(100, 110, Micro)]), Outcome::Found);
+        assert_eq!(outcome_of(&[event(99, 116, Macro)]), Outcome::WrongKind);
+        assert_eq!(outcome_of(&[event(80, 109, Macro)]), Outcome::Merged);
+        assert_eq!(outcome_of(&[event(106, 109, Micro)]), Outcome::CutShort);
+        // The better overlap decides: a found burst with a stray event beside it is found.
+        assert_eq!(
+            outcome_of(&[event(108, 130, Macro), event(100, 109, Micro)]),
+            Outcome::Found
+        );
+    }
+
+    #[test]
+    fn a_burst_beside_a_marked_movement_is_told_apart() {
+        let mut marked = vec![false; 50];
+        marked[20..25].fill(true);
+        assert!(beside_marked((26, 30), &marked, 2));
+        assert!(!beside_marked((28, 30), &marked, 2));
+        assert!(beside_marked((10, 21), &marked, 0));
+        assert!(beside_marked((45, 49), &[true; 50], 6));
+    }
+}
