@@ -476,7 +476,7 @@ pub(super) fn length_class(burst: (usize, usize), fps: f64) -> EventKind {
 }
 
 /// The frame intervals of `events` (of `kind` only, if given).
-pub(super) fn intervals(events: &[super::Event], kind: Option<EventKind>) -> Vec<(usize, usize)> {
+fn intervals(events: &[super::Event], kind: Option<EventKind>) -> Vec<(usize, usize)> {
     events
         .iter()
         .filter(|e| kind.is_none_or(|k| e.kind == k))
@@ -602,7 +602,15 @@ pub fn evaluate_split(
                 &mut score.spliced_macro
             };
             class.add(class_truth.len(), called.len(), hits);
-            record_outcomes(&mut score, &spliced, &events, &host_clip.file, fps, options);
+            record_outcomes(
+                &mut score,
+                &spliced,
+                &events,
+                &all,
+                &host_clip.file,
+                fps,
+                options,
+            );
         }
     }
     score

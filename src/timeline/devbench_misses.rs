@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Event;
 use super::bench::interval_iou;
-use super::devbench::{DevBenchOptions, Spliced, SplitScore, intervals, length_class};
+use super::devbench::{DevBenchOptions, Spliced, SplitScore, length_class};
 use super::spot::EventKind;
 
 /// What became of one burst.
@@ -75,7 +75,7 @@ pub struct FalseEvent {
     pub moved: String,
 }
 
-/// Counts of the outcomes of a split's bursts (default seed).
+/// Counts of the outcomes of a split's bursts (one splicing draw).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MissTally {
     pub bursts: usize,
@@ -109,12 +109,12 @@ impl MissTally {
 pub const BESIDE_S: f64 = 0.2;
 
 /// The outcome of the burst `truth` (frames, inclusive) of length class `class` among `events`,
-/// and the most overlapping event.
+/// and the most overlapping event with its IoU.
 pub fn outcome(
     truth: (usize, usize),
     class: EventKind,
     events: &[Event],
-) -> (Outcome, Option<&Event>) {
+) -> (Outcome, Option<(&Event, f64)>) {
     let best = events
         .iter()
         .map(|e| (e, interval_iou((e.onset_frame, e.offset_frame), truth)))
@@ -134,7 +134,7 @@ pub fn outcome(
     } else {
         Outcome::CutShort
     };
-    (outcome, Some(event))
+    (outcome, Some((event, iou)))
 }
 
 /// What an event says moved: each channel and its peak activation, strongest first.
@@ -155,11 +155,13 @@ pub fn beside_marked(truth: (usize, usize), marked: &[bool], beside: usize) -> b
 }
 
 /// Each burst's outcome into `score`; with [`DevBenchOptions::list_misses`], the misses and the
-/// false events too.
+/// false events too. `unmarked` are the intervals of `events` the clip is scored on
+/// ([`Spliced::unmarked`]).
 pub(super) fn record_outcomes(
     score: &mut SplitScore,
     spliced: &Spliced,
     events: &[Event],
+    unmarked: &[(usize, usize)],
     host: &str,
     fps: f64,
     options: &DevBenchOptions,
@@ -177,17 +179,16 @@ pub(super) fn record_outcomes(
                 seconds: (t.1 - t.0 + 1) as f64 / fps,
                 outcome: result,
                 beside_marked: near,
-                event: event.map(|e| MissedBy {
+                event: event.map(|(e, iou)| MissedBy {
                     frames: (e.onset_frame, e.offset_frame),
                     kind: e.kind,
-                    iou: interval_iou((e.onset_frame, e.offset_frame), t),
+                    iou,
                     moved: moved(e),
                 }),
             });
         }
     }
     if options.list_misses {
-        let unmarked = spliced.unmarked(intervals(events, None));
         for e in events {
             let frames = (e.onset_frame, e.offset_frame);
             let on_burst = spliced

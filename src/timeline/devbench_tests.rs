@@ -140,7 +140,10 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         list_misses: true,
         ..DevBenchOptions::default()
     };
-    record_outcomes(&mut score, &spliced, &events, "host.mp4", 30.0, &listing);
+    let all = spliced.unmarked(intervals(&events, None));
+    record_outcomes(
+        &mut score, &spliced, &events, &all, "host.mp4", 30.0, &listing,
+    );
     let o = &score.outcomes;
     assert_eq!((o.bursts, o.found, o.no_event), (2, 1, 1), "{o:?}");
     assert_eq!(o.missed_beside_marked, 1);
@@ -152,7 +155,15 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
     // Without the listing only the counts are kept.
     let mut counted = SplitScore::default();
     let options = DevBenchOptions::default();
-    record_outcomes(&mut counted, &spliced, &events, "host.mp4", 30.0, &options);
+    record_outcomes(
+        &mut counted,
+        &spliced,
+        &events,
+        &all,
+        "host.mp4",
+        30.0,
+        &options,
+    );
     assert_eq!(counted.outcomes.found, 1);
     assert!(counted.misses.is_empty());
     // Where no burst was spliced, the raise is a false event, and it is listed with what moved.
@@ -163,7 +174,16 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         ..spliced
     };
     let mut listed = SplitScore::default();
-    record_outcomes(&mut listed, &unspliced, &events, "host.mp4", 30.0, &listing);
+    let all = unspliced.unmarked(intervals(&events, None));
+    record_outcomes(
+        &mut listed,
+        &unspliced,
+        &events,
+        &all,
+        "host.mp4",
+        30.0,
+        &listing,
+    );
     assert_eq!(listed.false_events.len(), 1);
     assert!(listed.false_events[0].moved.contains("inner_brow_raise"));
 }
