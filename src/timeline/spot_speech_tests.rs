@@ -92,6 +92,24 @@ fn a_smile_while_talking_does_not_absorb_the_lip_wobble_of_the_words_around_it()
     );
 }
 
+#[test]
+fn a_micro_smile_in_speech_ends_where_it_does_though_the_words_pull_a_corner_on_around_it() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // The words pull the right lip corner 7 units (past the floor in speech) for 0.27 s on
+    // either side of a 0.3-s smile: the corner's hysteresis alone carried the event over
+    // 143-165, macro.
+    add(&mut f, 6, 142..150, 0.07);
+    smile(&mut f, 150..159, 0.15);
+    add(&mut f, 6, 159..167, 0.07);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    let e = &s.events[0];
+    assert_eq!(e.kind, EventKind::Micro, "{e:?}");
+    assert!((e.onset_frame as i64 - 150).abs() <= 2, "{e:?}");
+    assert!((e.offset_frame as i64 - 158).abs() <= 2, "{e:?}");
+}
+
 /// The classifier reads `class` (at `p`, the rest neutral) over `range`, neutral (0.95)
 /// elsewhere.
 fn read_over(
