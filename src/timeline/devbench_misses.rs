@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Event;
 use super::bench::interval_iou;
-use super::devbench::{DevBenchOptions, Spliced, SplitScore, length_class};
+use super::devbench::{DevBenchOptions, SplitScore, length_class};
+use super::devbench_splice::Spliced;
 use super::spot::EventKind;
 
 /// What became of one burst.

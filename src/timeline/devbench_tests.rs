@@ -1,7 +1,9 @@
 //! Unit tests of the dev-set scoring on synthetic clips.
 use super::*;
 use crate::timeline::FrameRecord;
+use crate::timeline::NUM_FEATURES;
 use crate::timeline::devbench_misses::Outcome;
+use crate::timeline::devbench_splice::{BurstSource, Spliced};
 use crate::timeline::features::INNER_BROW_RAISE;
 
 /// A still neutral face for 4 s at 30 fps whose brows rise 2.0–2.4 s.

@@ -9,6 +9,7 @@ pub mod brows;
 pub mod cover;
 pub mod devbench;
 pub mod devbench_misses;
+mod devbench_splice;
 pub mod episodes;
 pub mod features;
 pub mod keyframes;
