@@ -17,7 +17,15 @@ pub type Bounds = (usize, usize, Vec<usize>);
 
 /// Each channel's activation counts up to this in an episode's total: one runaway channel (a
 /// wide-open mouth, a face with a tiny baseline spread) must not decide alone.
-pub const ACTIVATION_CAP: f64 = 10.0;
+const ACTIVATION_CAP: f64 = 10.0;
+
+/// The `channels`' activations at frame `i` together, each capped at [`ACTIVATION_CAP`].
+pub fn capped_total(activation: &[Vec<f64>], channels: &[usize], i: usize) -> f64 {
+    channels
+        .iter()
+        .map(|&c| activation[c][i].min(ACTIVATION_CAP))
+        .sum()
+}
 
 /// An episode is two where the landmark channels' total falls below this share of the smaller of
 /// its peaks before and after: the face went back to rest between two movements (a burst beside
@@ -64,14 +72,13 @@ pub fn bounds_and_channels(members: &[Stretch]) -> Bounds {
 /// across the dip.
 pub fn split_apart(members: Vec<Stretch>, activation: &[Vec<f64>]) -> Vec<Bounds> {
     let (start, end, channels) = bounds_and_channels(&members);
+    let landmarks: Vec<usize> = channels
+        .iter()
+        .copied()
+        .filter(|&c| c < NUM_FEATURES)
+        .collect();
     let total: Vec<f64> = (start..=end)
-        .map(|i| {
-            channels
-                .iter()
-                .filter(|&&c| c < NUM_FEATURES)
-                .map(|&c| activation[c][i].min(ACTIVATION_CAP))
-                .sum()
-        })
+        .map(|i| capped_total(activation, &landmarks, i))
         .collect();
     // The deepest dip relative to the smaller peak around it.
     let valley = (MIN_PART..total.len().saturating_sub(MIN_PART))

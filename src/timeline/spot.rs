@@ -11,7 +11,7 @@
 use super::Timeline;
 use super::activation::NUM_CHANNELS;
 use super::episodes::{
-    ACTIVATION_CAP, Bounds, CLASS_HOLD_S, bounds_and_channels, join, split_apart,
+    Bounds, CLASS_HOLD_S, bounds_and_channels, capped_total, join, split_apart,
     split_at_class_changes,
 };
 use super::features::{FEATURE_NAMES, MOUTH_OPEN, NUM_FEATURES, is_eye_feature, is_mouth_feature};
@@ -126,7 +126,7 @@ pub fn spot_series(
     for (s, e, channels) in episodes {
         let bounding = bounding_channels(&channels);
         let (s, e) = trim(s, e, |i| holds_bound(&r, &bounding, i));
-        let (s, e) = core(&r.activation, &r.speech, &bounding, s, e);
+        let (s, e) = core(&r, &bounding, s, e);
         let duration = times[e] - times[s] + frame_s;
         match verdict(&r, s, e, channels, duration) {
             Verdict::Dropped => {}
@@ -188,22 +188,11 @@ fn holds_bound(r: &Reading, channels: &[usize], i: usize) -> bool {
 
 /// `s..=e` without its edge frames in speech where the bounding `channels` together (each
 /// capped) stay under [`CORE_SHARE`] of their strongest there.
-fn core(
-    activation: &[Vec<f64>],
-    speech: &[bool],
-    channels: &[usize],
-    s: usize,
-    e: usize,
-) -> (usize, usize) {
-    let together = |i: usize| -> f64 {
-        channels
-            .iter()
-            .map(|&c| activation[c][i].min(ACTIVATION_CAP))
-            .sum()
-    };
+fn core(r: &Reading, channels: &[usize], s: usize, e: usize) -> (usize, usize) {
+    let together = |i: usize| capped_total(&r.activation, channels, i);
     let strongest = (s..=e).map(together).fold(0.0, f64::max);
     trim(s, e, |i| {
-        !speech[i] || together(i) >= CORE_SHARE * strongest
+        !r.speech[i] || together(i) >= CORE_SHARE * strongest
     })
 }
 
@@ -346,12 +335,7 @@ fn event(
     // peak is a plateau, and the plateau's maximum frame would move with every pixel level
     // the decoder rounds differently; its first frame does not.
     let total: Vec<f64> = (s..=e)
-        .map(|i| {
-            channels
-                .iter()
-                .map(|&c| activation[c][i].min(ACTIVATION_CAP))
-                .sum::<f64>()
-        })
+        .map(|i| capped_total(activation, channels, i))
         .collect();
     let strongest = peak(&total);
     let apex = s + total
