@@ -214,6 +214,11 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
     if duration < options.min_duration_s {
         return Verdict::Dropped;
     }
+    // Words move the lips and brows in beats about a syllable long: in speech a movement no
+    // longer than one is not told from them.
+    if duration < options.min_duration_in_speech_s && speech[s..=e].contains(&true) {
+        return Verdict::Dropped;
+    }
     // The classifier alone for a few frames: a per-frame network's flicker, not a face.
     if channels.iter().all(|&c| c >= NUM_FEATURES) {
         if duration < options.classifier_min_s {

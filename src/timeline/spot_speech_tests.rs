@@ -57,6 +57,29 @@ fn a_micro_smile_while_talking_is_an_event() {
 }
 
 #[test]
+fn in_speech_a_smile_no_longer_than_a_syllable_is_no_event() {
+    let (t, idx, mut f) = still(300);
+    talking(&mut f);
+    // Both lip corners pulled for 4 frames (0.13 s) at 100, and for 6 (0.2 s) at 180.
+    smile(&mut f, 100..104, 0.15);
+    smile(&mut f, 180..186, 0.15);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_eq!(s.events.len(), 1, "{:?}", s.events);
+    assert!(
+        (s.events[0].onset_frame as i64 - 180).abs() <= 2,
+        "{:?}",
+        s.events
+    );
+    // Without the rule the word-long pull is an event too.
+    let options = SpotOptions {
+        min_duration_in_speech_s: 0.0,
+        ..SpotOptions::default()
+    };
+    let s = spot_series(&t, &idx, &f, &no_expr(300), None, FPS, &options);
+    assert_eq!(s.events.len(), 2, "{:?}", s.events);
+}
+
+#[test]
 fn the_classifier_alone_starts_no_event_just_after_speech_but_does_far_from_it() {
     let (t, idx, mut f) = still(400);
     talking(&mut f);
