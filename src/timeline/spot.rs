@@ -211,12 +211,15 @@ enum Verdict {
 /// What the episode `s..=e` (`duration` seconds) of `channels` is.
 fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: f64) -> Verdict {
     let (options, activation, speech) = (&r.options, &r.activation, &r.speech);
-    if duration < options.min_duration_s {
-        return Verdict::Dropped;
-    }
+    let in_speech = speech[s..=e].contains(&true);
     // Words move the lips and brows in beats about a syllable long: in speech a movement no
     // longer than one is not told from them.
-    if duration < options.min_duration_in_speech_s && speech[s..=e].contains(&true) {
+    let shortest = if in_speech {
+        options.min_duration_s.max(options.min_duration_in_speech_s)
+    } else {
+        options.min_duration_s
+    };
+    if duration < shortest {
         return Verdict::Dropped;
     }
     // The classifier alone for a few frames: a per-frame network's flicker, not a face.
@@ -248,7 +251,7 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
     // shifting the points look like this; an expression moves more or several channels.
     if let [c] = channels[..] {
         let strongest = peak(&activation[c][s..=e]);
-        let bar = if speech[s..=e].contains(&true) {
+        let bar = if in_speech {
             options.high_alone_in_speech
         } else {
             options.high_alone
@@ -280,7 +283,7 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
         .all(|&c| c < NUM_FEATURES && is_mouth_feature(c))
     {
         let gasp = r.gasps.iter().any(|&(gs, ge, _)| gs <= e && s <= ge);
-        if speech[s..=e].contains(&true) && !gasp {
+        if in_speech && !gasp {
             return Verdict::Dropped;
         }
         let a = &activation[MOUTH_OPEN];
