@@ -98,6 +98,7 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
         }
     }
     let first_seed = DevBenchOptions::default().seed;
+    let spot_options = SpotOptions::default();
     // Per split, its score with each seed (the first is the default one).
     let scores: Vec<Vec<SplitScore>> = splits
         .iter()
@@ -114,7 +115,7 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
                         list_misses: args.misses && seed == first_seed,
                         ..DevBenchOptions::default()
                     };
-                    evaluate_split(split, &clips, &SpotOptions::default(), &options)
+                    evaluate_split(split, &clips, &spot_options, &options)
                 })
                 .collect()
         })
@@ -170,17 +171,27 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
         let missed = o.bursts - o.found;
         println!(
             "  bursts by the event overlapping each most: {} found, {} the other length class, \
-             {} merged into a longer event, {} cut short, {} with no event; {} of the {missed} \
-             not found on or beside a movement marked in the host",
-            o.found, o.wrong_kind, o.merged, o.cut_short, o.no_event, o.missed_beside_marked
+             {} merged into a longer event, {} cut short, {} with no event ({} of them under {} \
+             in every channel); {} of the {missed} not found on or beside a movement marked in \
+             the host",
+            o.found,
+            o.wrong_kind,
+            o.merged,
+            o.cut_short,
+            o.no_event,
+            o.no_event_under_high,
+            spot_options.high,
+            o.missed_beside_marked
         );
         for m in &s.misses {
-            let by = m.event.as_ref().map_or(String::new(), |e| {
-                format!(
+            let by = match (&m.event, &m.unseen) {
+                (Some(e), _) => format!(
                     ": event {}–{} {:?}, IoU {:.2}, {}",
                     e.frames.0, e.frames.1, e.kind, e.iou, e.moved
-                )
-            });
+                ),
+                (None, Some(u)) => format!(": {}", u.words()),
+                (None, None) => String::new(),
+            };
             println!(
                 "    missed {} {}–{} ({:.2} s) from {}{}: {}{by}",
                 m.host,

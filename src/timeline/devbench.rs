@@ -390,7 +390,7 @@ pub fn evaluate_split(
                 &events,
                 &all,
                 &host_clip.file,
-                fps,
+                spot_options,
                 options,
             );
         }

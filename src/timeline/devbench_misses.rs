@@ -7,10 +7,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::Event;
+use super::activation::NUM_CHANNELS;
 use super::bench::interval_iou;
 use super::devbench::{DevBenchOptions, SplitScore, length_class};
 use super::devbench_splice::Spliced;
-use super::spot::EventKind;
+use super::reading::Reading;
+use super::spot::{EventKind, SpotOptions, channel_name};
+use super::spotting::SpotSeries;
+use super::stats::peak;
 
 /// What became of one burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +61,58 @@ pub struct Miss {
     /// The most overlapping event: frames, kind, IoU and what moved (strongest first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<MissedBy>,
+    /// With no event: the channels that moved most in the burst, strongest first, and whether
+    /// the host talks there (its thresholds are higher then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unseen: Option<Unseen>,
+}
+
+/// How far a burst that made no event moved the channels, as the spotter reads them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unseen {
+    /// The [`STRONGEST_LISTED`] channels by peak activation in the burst, strongest first.
+    pub strongest: Vec<(String, f64)>,
+    /// Whether any frame of the burst is in speech.
+    pub in_speech: bool,
+}
+
+/// How many of a missed burst's channels are listed.
+const STRONGEST_LISTED: usize = 3;
+
+impl Unseen {
+    /// The burst `truth` in `reading`.
+    fn of(reading: &Reading, truth: (usize, usize)) -> Self {
+        let (s, e) = truth;
+        let mut strongest: Vec<(String, f64)> = (0..NUM_CHANNELS)
+            .map(|c| (channel_name(c), peak(&reading.activation[c][s..=e])))
+            .collect();
+        strongest.sort_by(|a, b| b.1.total_cmp(&a.1));
+        strongest.truncate(STRONGEST_LISTED);
+        Unseen {
+            strongest,
+            in_speech: reading.speech[s..=e].contains(&true),
+        }
+    }
+
+    /// Whether no channel reached `high`: the burst moved the face no more than the host's own
+    /// noise does, and no threshold the spotter could take would find it alone.
+    pub fn under(&self, high: f64) -> bool {
+        self.strongest.first().is_none_or(|c| c.1 < high)
+    }
+
+    /// In words, for a report.
+    pub fn words(&self) -> String {
+        let moved: Vec<String> = self
+            .strongest
+            .iter()
+            .map(|(name, a)| format!("{name} {a:.1}"))
+            .collect();
+        format!(
+            "strongest {}{}",
+            moved.join(", "),
+            if self.in_speech { ", in speech" } else { "" }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +141,9 @@ pub struct MissTally {
     pub merged: usize,
     pub cut_short: usize,
     pub no_event: usize,
+    /// Of those with no event, the bursts under `high` in every channel ([`Unseen::under`]).
+    #[serde(default)]
+    pub no_event_under_high: usize,
     /// Of the bursts not found, those on or beside a movement marked in the host.
     pub missed_beside_marked: usize,
 }
@@ -157,21 +216,47 @@ pub fn beside_marked(truth: (usize, usize), marked: &[bool], beside: usize) -> b
 
 /// Each burst's outcome into `score`; with [`DevBenchOptions::list_misses`], the misses and the
 /// false events too. `unmarked` are the intervals of `events` the clip is scored on
-/// ([`Spliced::unmarked`]).
+/// ([`Spliced::unmarked`]). A burst with no event is read against the channels' activations
+/// (`spot_options`'), to tell one the host's noise hides from one the thresholds miss.
 pub(super) fn record_outcomes(
     score: &mut SplitScore,
     spliced: &Spliced,
     events: &[Event],
     unmarked: &[(usize, usize)],
     host: &str,
-    fps: f64,
+    spot_options: &SpotOptions,
     options: &DevBenchOptions,
 ) {
+    let fps = spliced.timeline.fps;
     let beside = (BESIDE_S * fps).round() as usize;
-    for (&t, source) in spliced.truth.iter().zip(&spliced.origins) {
+    let outcomes: Vec<_> = spliced
+        .truth
+        .iter()
+        .map(|&t| outcome(t, length_class(t, fps), events))
+        .collect();
+    // Read only where a burst made no event: it costs what spotting the clip does.
+    let reading = outcomes.iter().any(|o| o.0 == Outcome::NoEvent).then(|| {
+        let s = SpotSeries::of(&spliced.timeline);
+        Reading::new(
+            &s.times,
+            &s.features,
+            &s.expressions,
+            Some(&s.yaw),
+            fps,
+            spot_options,
+        )
+    });
+    for ((&t, source), (result, event)) in spliced.truth.iter().zip(&spliced.origins).zip(outcomes)
+    {
         let near = beside_marked(t, &spliced.marked, beside);
-        let (result, event) = outcome(t, length_class(t, fps), events);
         score.outcomes.add(result, near);
+        let unseen = reading
+            .as_ref()
+            .filter(|_| result == Outcome::NoEvent)
+            .map(|r| Unseen::of(r, t));
+        if unseen.as_ref().is_some_and(|u| u.under(spot_options.high)) {
+            score.outcomes.no_event_under_high += 1;
+        }
         if options.list_misses && result != Outcome::Found {
             score.misses.push(Miss {
                 host: host.to_string(),
@@ -186,6 +271,7 @@ pub(super) fn record_outcomes(
                     iou,
                     moved: moved(e),
                 }),
+                unseen,
             });
         }
     }

@@ -136,7 +136,8 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         origins: vec!["raise.mp4 #1".into(), "raise.mp4 #2".into()],
         marked: (0..120).map(|i| (108..113).contains(&i)).collect(),
     };
-    let events = spot(&spliced.timeline, &SpotOptions::default()).events;
+    let spot_options = SpotOptions::default();
+    let events = spot(&spliced.timeline, &spot_options).events;
     let mut score = SplitScore::default();
     let listing = DevBenchOptions {
         list_misses: true,
@@ -144,7 +145,13 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
     };
     let all = spliced.unmarked(intervals(&events, None));
     record_outcomes(
-        &mut score, &spliced, &events, &all, "host.mp4", 30.0, &listing,
+        &mut score,
+        &spliced,
+        &events,
+        &all,
+        "host.mp4",
+        &spot_options,
+        &listing,
     );
     let o = &score.outcomes;
     assert_eq!((o.bursts, o.found, o.no_event), (2, 1, 1), "{o:?}");
@@ -153,6 +160,10 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
     let miss = &score.misses[0];
     assert_eq!((miss.frames, miss.outcome), ((100, 105), Outcome::NoEvent));
     assert!(miss.beside_marked && miss.event.is_none());
+    // Nothing moved there: the miss says how little, and it counts among those under `high`.
+    let unseen = miss.unseen.as_ref().expect("a burst with no event is read");
+    assert!(unseen.under(spot_options.high), "{unseen:?}");
+    assert_eq!(o.no_event_under_high, 1);
     assert!(score.false_events.is_empty(), "{:?}", score.false_events);
     // Without the listing only the counts are kept.
     let mut counted = SplitScore::default();
@@ -163,7 +174,7 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         &events,
         &all,
         "host.mp4",
-        30.0,
+        &spot_options,
         &options,
     );
     assert_eq!(counted.outcomes.found, 1);
@@ -183,7 +194,7 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         &events,
         &all,
         "host.mp4",
-        30.0,
+        &spot_options,
         &listing,
     );
     assert_eq!(listed.false_events.len(), 1);

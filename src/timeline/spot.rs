@@ -51,7 +51,8 @@ pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
     )
 }
 
-fn channel_name(c: usize) -> String {
+/// A channel's name: the feature's, or `expression:<class>`.
+pub(crate) fn channel_name(c: usize) -> String {
     if c < NUM_FEATURES {
         FEATURE_NAMES[c].to_string()
     } else {
