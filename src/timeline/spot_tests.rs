@@ -145,6 +145,26 @@ fn a_strong_movement_ends_where_it_falls_back_not_where_a_slight_offset_stays() 
 }
 
 #[test]
+fn a_brief_burst_ends_where_it_falls_back_not_where_a_weaker_movement_carries_on() {
+    let (t, idx, mut f) = still(300);
+    // A 0.3-s smile of 15 units, and the brows lowered by 4.5 from its last frames on for half
+    // a second more (a head's sway, the host's own slow offset): one episode, no valley.
+    smile(&mut f, 60..69, 0.15);
+    add(&mut f, BROW_LOWER, 67..84, 0.054);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_one_event_at(&s, 60, "lip_corner_pull_left");
+    let e = &s.events[0];
+    assert!(e.moves.iter().any(|m| m.name == "brow_lower"), "{e:?}");
+    assert!((e.offset_frame as i64 - 68).abs() <= 1, "{e:?}");
+    assert_eq!(e.kind, EventKind::Micro, "{e:?}");
+    // A movement as strong as the burst carries it on: one longer event.
+    add(&mut f, BROW_LOWER, 67..84, 0.1);
+    let s = spot_default(&t, &idx, &f, &no_expr(300));
+    assert_one_event_at(&s, 60, "brow_lower");
+    assert_eq!(s.events[0].kind, EventKind::Macro, "{:?}", s.events[0]);
+}
+
+#[test]
 fn blinks_are_not_events_but_long_eye_closures_are() {
     let (t, idx, mut f) = still(300);
     // Blinks: both eyes shut for 4 frames (0.13 s).
