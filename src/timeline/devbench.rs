@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::bench::{count_hits, matched_truths};
 use super::devbench_misses::{FalseEvent, Miss, MissTally, record_outcomes};
 use super::devbench_splice::{burst_source, spliced_clip};
-use super::spot::{EventKind, SpotOptions, spot};
+use super::spot::{EventKind, SpotOptions, spot, spot_and_reading};
 use super::{FrameRecord, Timeline};
 use crate::rng::Rng;
 
@@ -353,7 +353,8 @@ pub fn evaluate_split(
                 &mut rng,
             );
             let (timeline, truth) = (&spliced.timeline, &spliced.truth);
-            let events = spot(timeline, spot_options).events;
+            let (spotting, reading) = spot_and_reading(timeline, spot_options);
+            let events = spotting.events;
             let all = spliced.unmarked(intervals(&events, None));
             let matched = matched_truths(&all, truth);
             let hits = matched.iter().filter(|&&m| m).count();
@@ -390,7 +391,7 @@ pub fn evaluate_split(
                 &events,
                 &all,
                 &host_clip.file,
-                spot_options,
+                &reading,
                 options,
             );
         }

@@ -12,8 +12,7 @@ use super::bench::interval_iou;
 use super::devbench::{DevBenchOptions, SplitScore, length_class};
 use super::devbench_splice::Spliced;
 use super::reading::Reading;
-use super::spot::{EventKind, SpotOptions, channel_name};
-use super::spotting::SpotSeries;
+use super::spot::{EventKind, channel_name};
 use super::stats::peak;
 
 /// What became of one burst.
@@ -216,45 +215,29 @@ pub fn beside_marked(truth: (usize, usize), marked: &[bool], beside: usize) -> b
 
 /// Each burst's outcome into `score`; with [`DevBenchOptions::list_misses`], the misses and the
 /// false events too. `unmarked` are the intervals of `events` the clip is scored on
-/// ([`Spliced::unmarked`]). A burst with no event is read against the channels' activations
-/// (`spot_options`'), to tell one the host's noise hides from one the thresholds miss.
+/// ([`Spliced::unmarked`]). A burst with no event is read against the channels' activations in
+/// `reading` (the clip's, the events were spotted on), to tell one the host's noise hides from
+/// one the thresholds miss.
 pub(super) fn record_outcomes(
     score: &mut SplitScore,
     spliced: &Spliced,
     events: &[Event],
     unmarked: &[(usize, usize)],
     host: &str,
-    spot_options: &SpotOptions,
+    reading: &Reading,
     options: &DevBenchOptions,
 ) {
     let fps = spliced.timeline.fps;
     let beside = (BESIDE_S * fps).round() as usize;
-    let outcomes: Vec<_> = spliced
-        .truth
-        .iter()
-        .map(|&t| outcome(t, length_class(t, fps), events))
-        .collect();
-    // Read only where a burst made no event: it costs what spotting the clip does.
-    let reading = outcomes.iter().any(|o| o.0 == Outcome::NoEvent).then(|| {
-        let s = SpotSeries::of(&spliced.timeline);
-        Reading::new(
-            &s.times,
-            &s.features,
-            &s.expressions,
-            Some(&s.yaw),
-            fps,
-            spot_options,
-        )
-    });
-    for ((&t, source), (result, event)) in spliced.truth.iter().zip(&spliced.origins).zip(outcomes)
-    {
+    for (&t, source) in spliced.truth.iter().zip(&spliced.origins) {
         let near = beside_marked(t, &spliced.marked, beside);
+        let (result, event) = outcome(t, length_class(t, fps), events);
         score.outcomes.add(result, near);
-        let unseen = reading
+        let unseen = (result == Outcome::NoEvent).then(|| Unseen::of(reading, t));
+        if unseen
             .as_ref()
-            .filter(|_| result == Outcome::NoEvent)
-            .map(|r| Unseen::of(r, t));
-        if unseen.as_ref().is_some_and(|u| u.under(spot_options.high)) {
+            .is_some_and(|u| u.under(reading.options.high))
+        {
             score.outcomes.no_event_under_high += 1;
         }
         if options.list_misses && result != Outcome::Found {

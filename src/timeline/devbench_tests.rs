@@ -137,7 +137,8 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         marked: (0..120).map(|i| (108..113).contains(&i)).collect(),
     };
     let spot_options = SpotOptions::default();
-    let events = spot(&spliced.timeline, &spot_options).events;
+    let (spotting, reading) = spot_and_reading(&spliced.timeline, &spot_options);
+    let events = spotting.events;
     let mut score = SplitScore::default();
     let listing = DevBenchOptions {
         list_misses: true,
@@ -145,13 +146,7 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
     };
     let all = spliced.unmarked(intervals(&events, None));
     record_outcomes(
-        &mut score,
-        &spliced,
-        &events,
-        &all,
-        "host.mp4",
-        &spot_options,
-        &listing,
+        &mut score, &spliced, &events, &all, "host.mp4", &reading, &listing,
     );
     let o = &score.outcomes;
     assert_eq!((o.bursts, o.found, o.no_event), (2, 1, 1), "{o:?}");
@@ -174,7 +169,7 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         &events,
         &all,
         "host.mp4",
-        &spot_options,
+        &reading,
         &options,
     );
     assert_eq!(counted.outcomes.found, 1);
@@ -194,7 +189,7 @@ fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
         &events,
         &all,
         "host.mp4",
-        &spot_options,
+        &reading,
         &listing,
     );
     assert_eq!(listed.false_events.len(), 1);

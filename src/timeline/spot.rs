@@ -45,16 +45,22 @@ const VOUCHING_IN_SPEECH: f64 = 5.0;
 
 /// Spots events on a timeline's main face.
 pub fn spot(timeline: &Timeline, options: &SpotOptions) -> Spotting {
+    spot_and_reading(timeline, options).0
+}
+
+/// [`spot`], and the reading of the clip it spotted on (each channel's activation, where the
+/// person talks): what a benchmark reads where no event was spotted.
+pub fn spot_and_reading(timeline: &Timeline, options: &SpotOptions) -> (Spotting, Reading) {
     let s = SpotSeries::of(timeline);
-    spot_series(
+    let r = Reading::new(
         &s.times,
-        &s.frames,
         &s.features,
         &s.expressions,
         Some(&s.yaw),
         timeline.fps,
         options,
-    )
+    );
+    (spot_reading(&r, &s.times, &s.frames, &s.expressions), r)
 }
 
 /// A channel's name: the feature's, or `expression:<class>`.
@@ -83,6 +89,18 @@ pub fn spot_series(
     options: &SpotOptions,
 ) -> Spotting {
     let r = Reading::new(times, features, expressions, yaw, fps, options);
+    spot_reading(&r, times, frame_indices, expressions)
+}
+
+/// The spotter on a clip's reading; the series it was read from give each frame's time, index
+/// and classifier reading.
+fn spot_reading(
+    r: &Reading,
+    times: &[f64],
+    frame_indices: &[usize],
+    expressions: &[Option<[f64; 7]>],
+) -> Spotting {
+    let (fps, options) = (r.fps, &r.options);
     let frame_s = 1.0 / fps.max(1e-9);
     let (leading, following) = r.leading_and_following(&r.stretches());
 
@@ -132,10 +150,10 @@ pub fn spot_series(
     };
     for (s, e, channels) in episodes {
         let bounding = bounding_channels(&channels);
-        let (s, e) = trim(s, e, |i| holds_bound(&r, &bounding, i));
-        let (s, e) = core(&r, &bounding, s, e);
+        let (s, e) = trim(s, e, |i| holds_bound(r, &bounding, i));
+        let (s, e) = core(r, &bounding, s, e);
         let duration = times[e] - times[s] + frame_s;
-        match verdict(&r, s, e, channels, duration) {
+        match verdict(r, s, e, channels, duration) {
             Verdict::Dropped => {}
             Verdict::Blink => out.blinks.push(span(s, e)),
             Verdict::Talking => {
@@ -148,7 +166,7 @@ pub fn spot_series(
                 }
             }
             Verdict::Event(channels) => out.events.push(event(
-                &r,
+                r,
                 (s, e, duration),
                 &channels,
                 times,
