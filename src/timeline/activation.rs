@@ -63,11 +63,11 @@ const LOCAL_STRIDE_S: f64 = 0.2;
 
 /// In a clip with a second of speech or more, the lip-corner pulls and the lips' rounding are
 /// measured in units of at least this spread (inter-ocular units): words move them that much.
-/// It is the 25th percentile of the spreads of the dev set's 22 talking controls, whole (pulls
-/// 0.020-0.021, rounding 0.020; medians 0.025-0.028 and 0.023). A few seconds of calm speech
-/// (a recording started late) gave half the person's usual spread, and a slight smile read
-/// twice as strong (dev controls cut to start later: 13 -> 6 false events in 502 first seconds;
-/// spliced F1 over seeds 13-20 0.862 -> 0.865).
+/// It is the 25th percentile of the spreads of the 22 talking controls the dev set then had,
+/// whole (pulls 0.020-0.021, rounding 0.020; medians 0.025-0.028 and 0.023). A few seconds of
+/// calm speech (a recording started late) gave half the person's usual spread, and a slight
+/// smile read twice as strong (dev controls cut to start later: 13 -> 6 false events in 502
+/// first seconds; spliced F1 over seeds 13-20 0.862 -> 0.865).
 const SPEECH_SPREAD_FLOOR: f64 = 0.02;
 
 /// Per channel and frame (0 where no face).
