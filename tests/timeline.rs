@@ -494,10 +494,10 @@ fn spotting_on_the_real_clip_development_set() {
             // expressive talker whose framing follows her head, and one who speaks with his
             // brows knit), 0.902 (micro 0.863; seeds 0.884, micro 0.854), and before a second
             // blind review marked two more speaking smiles in talking_newsroom, 0.895 (micro
-            // 0.857, talking hosts 0.874; seeds 0.881, micro 0.851). Before an episode out of speech
-            // was bounded where its channels together reach a quarter of their strongest (a
-            // weaker movement carried a brief burst on), 0.893 (micro 0.849; seeds 0.880, micro
-            // 0.846). Before one landmark channel
+            // 0.857, talking hosts 0.874; seeds 0.881, micro 0.851). Before an episode out of
+            // speech was bounded where its channels together reach a quarter of their strongest
+            // (a weaker movement carried a brief burst on), 0.893 (micro 0.849; seeds 0.880,
+            // micro 0.846). Before one landmark channel
             // alone in speech needed 7 units (6 elsewhere), 0.891 (micro 0.845, talking hosts
             // 0.871; seeds 0.875, micro 0.837). Before an event in speech no
             // longer than a syllable was dropped, 0.883 (micro 0.847, the hand host 0.857: a
