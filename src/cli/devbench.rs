@@ -240,14 +240,18 @@ pub fn run(args: DevBenchArgs) -> ExitCode {
             };
             println!(
                 "  control {kind:<12} {} clip(s), {:.2} min: {} events{marked}, {:.1} false/min{seen}; \
-                 started late: {:.1} false/min in the first second ({} false events, {} cuts)",
+                 started late: {:.1} false/min in the first second ({} false events, {} cuts); \
+                 stopped early: {:.1} in the last ({} false events, {} cuts)",
                 c.clips,
                 c.minutes,
                 c.events,
                 c.false_per_minute,
                 c.late_start_false_per_minute,
                 c.late_start_false,
-                c.late_starts
+                c.late_starts,
+                c.early_stop_false_per_minute,
+                c.early_stop_false,
+                c.early_stops
             );
         }
     }

@@ -105,36 +105,64 @@ pub struct ControlScore {
     pub late_start_false: usize,
     /// Those events per minute of first seconds.
     pub late_start_false_per_minute: f64,
+    /// The same for the controls cut to stop earlier, and the events with their offset in a
+    /// cut's last second.
+    #[serde(default)]
+    pub early_stops: usize,
+    #[serde(default)]
+    pub early_stop_false: usize,
+    #[serde(default)]
+    pub early_stop_false_per_minute: f64,
 }
 
 /// A recording starts wherever the user pressed record, often mid-sentence or mid-movement,
 /// with nothing before it: no baseline, no speech heard, no neutral face to align the
-/// landmarks to. So each control is also cut to start every this many seconds...
-const LATE_START_STEP_S: f64 = 0.2;
+/// landmarks to; and it stops wherever they pressed stop. So each control is also cut to start
+/// later, and to stop earlier, every this many seconds...
+const CUT_STEP_S: f64 = 0.2;
 /// ...while at least this many seconds remain...
-const LATE_START_MIN_S: f64 = 2.0;
-/// ...and the events with their onset in a cut's first second are read.
-const LATE_START_WINDOW_S: f64 = 1.0;
+const CUT_MIN_S: f64 = 2.0;
+/// ...and the events with their onset in a cut's first second (their offset in its last) are
+/// read.
+const CUT_WINDOW_S: f64 = 1.0;
 
 /// Whether the interval `onset..end` (seconds) overlaps the marked movement `m`.
 fn overlaps(m: &Episode, onset: f64, end: f64) -> bool {
     onset < m.offset && m.onset < end
 }
 
-/// (cuts, false events in their first second): the control `timeline` cut to start every
-/// [`LATE_START_STEP_S`] seconds from its first frame, each cut analysed on its own (its
-/// features aligned to its own neutral frames, as a recording of its own would be).
-fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) -> (usize, usize) {
+/// Which end of a control a cut takes off.
+#[derive(Clone, Copy, PartialEq)]
+enum CutEnd {
+    /// The recording started later: events with their onset in the cut's first second count.
+    Start,
+    /// It stopped earlier: events with their offset in the cut's last second count.
+    Stop,
+}
+
+/// (cuts, false events in the second by the cut): the control `timeline` cut at one end every
+/// [`CUT_STEP_S`] seconds, each cut analysed on its own (its features aligned to its own
+/// neutral frames, as a recording of its own would be).
+fn cut_controls(
+    clip: &DevClip,
+    timeline: &Timeline,
+    spot_options: &SpotOptions,
+    end: CutEnd,
+) -> (usize, usize) {
     let n = timeline.records.len();
     let fps = timeline.fps.max(1e-9);
-    let step = ((LATE_START_STEP_S * fps).round() as usize).max(1);
-    let min_frames = (LATE_START_MIN_S * fps).round() as usize;
+    let step = ((CUT_STEP_S * fps).round() as usize).max(1);
+    let min_frames = (CUT_MIN_S * fps).round() as usize;
     let (mut cuts, mut false_events) = (0, 0);
-    let mut start = 0;
-    while start + min_frames <= n {
-        let t0 = timeline.records[start].time;
+    let mut removed = 0;
+    while removed + min_frames <= n {
+        let kept = match end {
+            CutEnd::Start => removed..n,
+            CutEnd::Stop => 0..n - removed,
+        };
+        let t0 = timeline.records[kept.start].time;
         let mut cut = timeline.with_records(
-            timeline.records[start..]
+            timeline.records[kept]
                 .iter()
                 .enumerate()
                 .map(|(i, r)| FrameRecord {
@@ -148,17 +176,21 @@ fn late_starts(clip: &DevClip, timeline: &Timeline, spot_options: &SpotOptions) 
         if cut.records.iter().any(|r| r.landmarks.is_some()) {
             cut.refresh_features();
         }
+        let length = cut.duration();
         false_events += spot(&cut, spot_options)
             .events
             .iter()
-            .filter(|e| e.onset_time < LATE_START_WINDOW_S)
+            .filter(|e| match end {
+                CutEnd::Start => e.onset_time < CUT_WINDOW_S,
+                CutEnd::Stop => e.offset_time + 1.0 / fps > length - CUT_WINDOW_S,
+            })
             .filter(|e| {
                 let (onset, end) = (t0 + e.onset_time, t0 + e.offset_time + 1.0 / fps);
                 !clip.movements.iter().any(|m| overlaps(m, onset, end))
             })
             .count();
         cuts += 1;
-        start += step;
+        removed += step;
     }
     (cuts, false_events)
 }
@@ -304,11 +336,17 @@ pub fn evaluate_split(
                 .filter(|m| events.iter().any(|e| overlap(e, m)))
                 .count();
             c.false_per_minute = (c.events - c.on_marked) as f64 / c.minutes.max(1e-9);
-            let (cuts, false_events) = late_starts(clip, timeline, spot_options);
+            let per_minute = |false_events: usize, cuts: usize| {
+                false_events as f64 / (cuts as f64 * CUT_WINDOW_S / 60.0).max(1e-9)
+            };
+            let (cuts, false_events) = cut_controls(clip, timeline, spot_options, CutEnd::Start);
             c.late_starts += cuts;
             c.late_start_false += false_events;
-            c.late_start_false_per_minute = c.late_start_false as f64
-                / (c.late_starts as f64 * LATE_START_WINDOW_S / 60.0).max(1e-9);
+            c.late_start_false_per_minute = per_minute(c.late_start_false, c.late_starts);
+            let (cuts, false_events) = cut_controls(clip, timeline, spot_options, CutEnd::Stop);
+            c.early_stops += cuts;
+            c.early_stop_false += false_events;
+            c.early_stop_false_per_minute = per_minute(c.early_stop_false, c.early_stops);
             if timeline.records.len() > 1 {
                 let who = (
                     clip.kind.as_str(),

@@ -127,6 +127,24 @@ fn a_control_cut_to_start_later_counts_false_events_in_its_first_second_only() {
 }
 
 #[test]
+fn a_control_cut_to_stop_earlier_counts_false_events_in_its_last_second_only() {
+    // Cuts stop every 0.2 s while 2 s of the 4-s clip remain: at 4.0, 3.8, ..., 2.0 s.
+    let unmarked = talking_score(control(Vec::new()));
+    assert_eq!(unmarked.early_stops, 11);
+    // The brow raise (2.0-2.4 s) ends in the last second of the cuts stopping from 3.2 s down
+    // to 2.2 s, where it is cut off still rising.
+    assert_eq!(unmarked.early_stop_false, 6, "{unmarked:?}");
+    let per_minute = 6.0 / (11.0 / 60.0);
+    assert!((unmarked.early_stop_false_per_minute - per_minute).abs() < 1e-9);
+    let marked = talking_score(control(vec![Episode {
+        onset: 1.95,
+        offset: 2.45,
+        moved: "brows raised".into(),
+    }]));
+    assert_eq!((marked.early_stops, marked.early_stop_false), (11, 0));
+}
+
+#[test]
 fn each_burst_missed_is_counted_and_listed_with_what_became_of_it() {
     // The brow raise at frames 60–71 stands for a burst that was found; nothing moves at
     // 100–105, beside a movement marked in the host at 108–112.
