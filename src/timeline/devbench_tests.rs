@@ -110,38 +110,28 @@ fn a_burst_rises_from_where_the_face_starts_towards_the_apex_not_from_a_slight_l
 }
 
 #[test]
-fn a_control_cut_to_start_later_counts_false_events_in_its_first_second_only() {
-    // Cuts start every 0.2 s while 2 s of the 4-s clip remain: 0, 0.2, ..., 2.0 s.
+fn a_control_cut_at_either_end_counts_false_events_in_the_second_by_the_cut_only() {
+    // Cuts start every 0.2 s while 2 s of the 4-s clip remain (0, 0.2, ..., 2.0 s), and stop
+    // the same way (4.0, 3.8, ..., 2.0 s).
     let unmarked = talking_score(control(Vec::new()));
-    assert_eq!(unmarked.late_starts, 11);
-    // The brow raise at 2.0 s falls in the first second of the cuts from 1.2 s to 2.0 s.
-    assert_eq!(unmarked.late_start_false, 5, "{unmarked:?}");
-    let per_minute = 5.0 / (11.0 / 60.0);
-    assert!((unmarked.late_start_false_per_minute - per_minute).abs() < 1e-9);
+    assert_eq!((unmarked.late_starts, unmarked.early_stops), (11, 11));
+    // The brow raise (2.0-2.4 s) starts in the first second of the cuts from 1.2 s to 2.0 s,
+    // and ends in the last second of those stopping from 3.2 s down to 2.2 s (cut off there
+    // still rising).
+    assert_eq!(
+        (unmarked.late_start_false, unmarked.early_stop_false),
+        (5, 6),
+        "{unmarked:?}"
+    );
+    let per_minute = |n: f64| n / (11.0 / 60.0);
+    assert!((unmarked.late_start_false_per_minute - per_minute(5.0)).abs() < 1e-9);
+    assert!((unmarked.early_stop_false_per_minute - per_minute(6.0)).abs() < 1e-9);
     let marked = talking_score(control(vec![Episode {
         onset: 1.95,
         offset: 2.45,
         moved: "brows raised".into(),
     }]));
-    assert_eq!((marked.late_starts, marked.late_start_false), (11, 0));
-}
-
-#[test]
-fn a_control_cut_to_stop_earlier_counts_false_events_in_its_last_second_only() {
-    // Cuts stop every 0.2 s while 2 s of the 4-s clip remain: at 4.0, 3.8, ..., 2.0 s.
-    let unmarked = talking_score(control(Vec::new()));
-    assert_eq!(unmarked.early_stops, 11);
-    // The brow raise (2.0-2.4 s) ends in the last second of the cuts stopping from 3.2 s down
-    // to 2.2 s, where it is cut off still rising.
-    assert_eq!(unmarked.early_stop_false, 6, "{unmarked:?}");
-    let per_minute = 6.0 / (11.0 / 60.0);
-    assert!((unmarked.early_stop_false_per_minute - per_minute).abs() < 1e-9);
-    let marked = talking_score(control(vec![Episode {
-        onset: 1.95,
-        offset: 2.45,
-        moved: "brows raised".into(),
-    }]));
-    assert_eq!((marked.early_stops, marked.early_stop_false), (11, 0));
+    assert_eq!((marked.late_start_false, marked.early_stop_false), (0, 0));
 }
 
 #[test]
