@@ -79,8 +79,10 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
             j += 1;
         }
         let syllable = swings[k..=j].windows(2).any(|w| w[1] - w[0] <= syllable);
-        let at_edge = swings[k] <= max_gap || n - 1 - swings[j] <= max_gap;
-        let fewest = if at_edge {
+        // A chain this close to the clip's start or end runs on past it.
+        let from_start = swings[k] <= max_gap;
+        let to_end = n - 1 - swings[j] <= max_gap;
+        let fewest = if from_start || to_end {
             MIN_SWINGS_AT_EDGE
         } else {
             MIN_SWINGS
@@ -89,12 +91,12 @@ pub fn speech_frames(mouth_open: &[f64], fps: f64) -> Vec<bool> {
             // Speech that runs into the clip's start or end (a live recording stopped
             // mid-sentence) goes on past it: the mouth opening at the edge is a syllable whose
             // swing is not seen whole.
-            let a = if swings[k] <= max_gap {
+            let a = if from_start {
                 0
             } else {
                 swings[k].saturating_sub(margin)
             };
-            let b = if n - 1 - swings[j] <= max_gap {
+            let b = if to_end {
                 n - 1
             } else {
                 (swings[j] + margin).min(n - 1)
