@@ -339,6 +339,19 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
             return Verdict::Dropped;
         }
     }
+    // Under way where the face is first seen (the clip's start, or its return after a loss):
+    // no onset was seen, only a face unlike the baseline, which may be no more than where this
+    // face rests then. A landmark channel must move past the bar for one moving alone.
+    if s == 0 || !r.present[s - 1] {
+        let strongest = channels
+            .iter()
+            .filter(|&&c| c < NUM_FEATURES)
+            .map(|&c| peak(&activation[c][s..=e]))
+            .fold(0.0, f64::max);
+        if strongest < options.high_alone {
+            return Verdict::Dropped;
+        }
+    }
     // Still rising when the face is lost: most often the movement is what hid it (a hand
     // reaching the chin bends the landmarks, then covers the face), and no offset was seen.
     // (Uncapped here: a strong movement reaches the apex's cap while it still rises.)

@@ -421,3 +421,27 @@ fn the_classifier_reading_on_after_a_brief_smile_does_not_make_it_macro() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_slight_movement_under_way_where_the_face_is_first_seen_is_no_event_but_a_clear_one_is() {
+    let smiling = |at: std::ops::Range<usize>, by: f64| {
+        let (t, idx, mut f) = still(300);
+        for v in &mut f[100..130] {
+            *v = None;
+        }
+        smile(&mut f, at, by);
+        spot_default(&t, &idx, &f, &no_expr(300))
+    };
+    // A slight smile (5 units each corner) rising and falling mid-clip: an event.
+    assert_one_event_at(&smiling(200..212, 0.05), 200, "lip_corner_pull_left");
+    // The same already there as the clip starts, or as the face comes back after a loss: no
+    // onset was seen, and the face may simply rest so then.
+    for at in [0..12, 130..142] {
+        let s = smiling(at.clone(), 0.05);
+        assert!(s.events.is_empty(), "{at:?}: {:?}", s.events);
+    }
+    // A clear smile (10 units) there is one.
+    for at in [0..12, 130..142] {
+        assert_one_event_at(&smiling(at.clone(), 0.1), at.start, "lip_corner_pull_left");
+    }
+}
