@@ -342,7 +342,7 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
     // Under way where the face is first seen (the clip's start, or its return after a loss):
     // no onset was seen, only a face unlike the baseline, which may be no more than where this
     // face rests then. A landmark channel must move past the bar for one moving alone.
-    if s == 0 || !r.present[s - 1] {
+    if found_at(r, s) {
         let strongest = channels
             .iter()
             .filter(|&&c| c < NUM_FEATURES)
@@ -363,6 +363,11 @@ fn verdict(r: &Reading, s: usize, e: usize, mut channels: Vec<usize>, duration: 
         return Verdict::Dropped;
     }
     Verdict::Event(channels)
+}
+
+/// Whether the face is first seen at frame `s`: the clip's first frame, or its return after a loss.
+fn found_at(r: &Reading, s: usize) -> bool {
+    s == 0 || !r.present[s - 1]
 }
 
 /// Whether the face is lost right after frame `e`.
